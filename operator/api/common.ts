@@ -1,0 +1,78 @@
+import { z } from 'zod';
+
+export const GROUP = 'podfabric.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** Attach Kubernetes CEL validation rules to a schema node. */
+export function cel<T extends z.ZodType>(schema: T, rules: Array<{ rule: string; message: string; fieldPath?: string; reason?: string }>): T {
+  const existing = (schema.meta()?.['x-kubernetes-validations'] as unknown[] | undefined) ?? [];
+  return schema.meta({ 'x-kubernetes-validations': [...existing, ...rules] }) as T;
+}
+
+/** A list treated by server-side apply as a map keyed by `keys` (entries must carry them). */
+export function listMap<T extends z.ZodType>(schema: T, keys: string[]): T {
+  return schema.meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': keys }) as T;
+}
+
+export const ipAddress = cel(z.string().max(45), [{ rule: 'isIP(self)', message: 'must be an IPv4 or IPv6 address' }]);
+export const cidr = cel(z.string().max(49), [
+  { rule: 'isCIDR(self)', message: 'must be a CIDR such as 10.244.0.0/16 or fd00:10:244::/56' },
+  { rule: '!isCIDR(self) || cidr(self).masked() == cidr(self)', message: 'must not have host bits set (use the network address)' },
+]);
+export const asn = z.number().int().min(1).max(4294967295).meta({ description: 'Autonomous system number, 1-4294967295 (4-byte ASNs allowed).' });
+
+const labelKey = z.string().min(1).max(317);
+/** metav1.LabelSelector. An empty selector selects everything. */
+export const labelSelector = z
+  .object({
+    matchLabels: z.record(labelKey, z.string().max(63)).optional(),
+    matchExpressions: z
+      .array(
+        cel(
+          z.object({
+            key: labelKey,
+            operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+            values: z.array(z.string().max(63)).max(64).optional(),
+          }),
+          [
+            {
+              rule: "(self.operator in ['In', 'NotIn']) ? (has(self.values) && size(self.values) > 0) : (!has(self.values) || size(self.values) == 0)",
+              message: 'In and NotIn need a non-empty values list; Exists and DoesNotExist take no values',
+            },
+          ],
+        ),
+      )
+      .max(32)
+      .optional(),
+  })
+  .meta({ description: 'A standard Kubernetes label selector. Empty or absent selects every node.' });
+export type LabelSelector = z.infer<typeof labelSelector>;
+
+/** metav1.Condition */
+export const condition = z.object({
+  type: z.string().min(1).max(316),
+  status: z.enum(['True', 'False', 'Unknown']),
+  observedGeneration: z.number().int().min(0).optional(),
+  lastTransitionTime: z.iso.datetime(),
+  reason: z.string().min(1).max(1024).regex(/^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/),
+  message: z.string().max(32768),
+});
+export type Condition = z.infer<typeof condition>;
+export const conditions = listMap(z.array(condition).max(32), ['type']);
+
+export const objectMeta = z
+  .object({
+    name: z.string(),
+    namespace: z.string().optional(),
+    uid: z.string().optional(),
+    generation: z.number().optional(),
+    resourceVersion: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
+    finalizers: z.array(z.string()).optional(),
+    deletionTimestamp: z.string().optional(),
+    creationTimestamp: z.string().optional(),
+  })
+  .loose();
+export type ObjectMeta = z.infer<typeof objectMeta>;

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { asn, cel, cidr, conditions, ipAddress, listMap } from './common.js';
+import { community } from './bgppeer.js';
+
+export const plannedPeer = z.object({
+  address: ipAddress,
+  name: z.string().max(253).meta({ description: 'The BGPPeer this session comes from.' }),
+  peerASN: asn,
+  localASN: asn,
+  holdTime: z.number().int().min(0).max(65535),
+  keepaliveInterval: z.number().int().min(0).max(65535),
+  connectRetry: z.number().int().min(1).max(65535),
+  gracefulRestart: z.object({ enabled: z.boolean(), restartTime: z.number().int().min(1).max(4095) }).optional(),
+  ebgpMultihop: z.number().int().min(1).max(255).optional(),
+  passwordSecretRef: z.object({ namespace: z.string().max(63), name: z.string().max(253), key: z.string().max(253) }).optional(),
+});
+
+export const advertisement = z.object({
+  prefix: cidr,
+  nextHop: ipAddress,
+  communities: z.array(community).max(32).optional(),
+});
+
+export const directRoute = z.object({
+  destination: cidr.meta({ description: "The neighbour node's pod CIDR." }),
+  via: ipAddress.meta({ description: "The neighbour node's IP on the shared segment." }),
+  node: z.string().max(253),
+  reason: z.enum(['SameSubnet', 'SegmentLabel']),
+  detail: z.string().max(512).optional(),
+});
+
+export const nodeFabricSpec = z.object({
+  podCIDRs: z.array(cidr).max(2).optional().meta({ description: 'One block per address family.' }),
+  allocations: listMap(z.array(z.object({ cidr, pool: z.string().max(253) })).max(2), ['cidr'])
+    .optional()
+    .meta({ description: 'Which pool each block came from: the durable IPAM record.' }),
+  nodeIPs: z.array(ipAddress).max(2).optional(),
+  asn: asn.optional(),
+  routerId: cel(z.string().max(15), [{ rule: 'isIP(self) && ip(self).family() == 4', message: 'router ID must be a dotted quad' }]).optional(),
+  peers: listMap(z.array(plannedPeer).max(64), ['address']).optional(),
+  advertisements: listMap(z.array(advertisement).max(8), ['prefix']).optional(),
+  directRoutes: listMap(z.array(directRoute).max(2048), ['destination']).optional(),
+  routing: z
+    .object({
+      l2Segment: z.string().max(128).optional().meta({ description: "The node's L2 segment (label value or detected subnet)." }),
+      directNodes: z.number().int().min(0),
+      viaToRNodes: z.number().int().min(0).meta({ description: 'Nodes reached through the ToR (BGP), not by a host route.' }),
+    })
+    .optional(),
+});
+
+export const sessionStatus = z.object({
+  address: ipAddress,
+  name: z.string().max(253).optional(),
+  state: z.enum(['Unknown', 'Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established']),
+  establishedSince: z.iso.datetime().optional(),
+  prefixesSent: z.number().int().min(0).optional(),
+  prefixesReceived: z.number().int().min(0).optional(),
+  lastError: z.string().max(1024).optional(),
+});
+
+export const nodeFabricStatus = z.object({
+  observedGeneration: z.number().int().min(0).optional(),
+  conditions: conditions.optional(),
+  uplink: z.string().max(15).optional(),
+  l2Subnets: z.array(cidr).max(2).optional().meta({ description: "The subnet(s) of the node IP on its uplink, as seen by the agent." }),
+  sessions: listMap(z.array(sessionStatus).max(64), ['address']).optional(),
+  sessionsEstablished: z.number().int().min(0).optional(),
+  sessionsTotal: z.number().int().min(0).optional(),
+  advertised: z.array(cidr).max(8).optional(),
+  routesInstalled: z.number().int().min(0).optional(),
+  routes: z.array(z.object({ destination: cidr, via: ipAddress })).max(2048).optional(),
+  cni: z
+    .object({
+      written: z.boolean(),
+      path: z.string().max(1024).optional(),
+      reason: z.string().max(1024).optional(),
+    })
+    .optional(),
+  lastSyncTime: z.iso.datetime().optional(),
+});
+
+export type PlannedPeer = z.infer<typeof plannedPeer>;
+export type Advertisement = z.infer<typeof advertisement>;
+export type DirectRoute = z.infer<typeof directRoute>;
+export type NodeFabricSpec = z.infer<typeof nodeFabricSpec>;
+export type NodeFabricStatus = z.infer<typeof nodeFabricStatus>;
+export type SessionStatus = z.infer<typeof sessionStatus>;
