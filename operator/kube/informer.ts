@@ -1,0 +1,146 @@
+/**
+ * List+watch cache for one resource (client-go reflector semantics): paginated list, watch from the list's
+ * resourceVersion with bookmarks, relist on 410 Gone or any watch failure (with backoff), handlers for
+ * add/update/delete. The store is the cache controllers read instead of calling the API.
+ */
+import { log } from '../lib/log.js';
+import { KubeError, type KubeRest, type WatchEvent } from './rest.js';
+
+export interface KObj {
+  metadata: { name?: string; namespace?: string; resourceVersion?: string; uid?: string; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+export interface InformerHandlers<T> {
+  onAdd?(obj: T): void;
+  onUpdate?(oldObj: T, newObj: T): void;
+  onDelete?(obj: T): void;
+}
+
+const keyOf = (o: KObj) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name ?? '');
+
+export class Informer<T extends KObj> {
+  private store = new Map<string, T>();
+  private synced = false;
+  private stopped = false;
+  private syncWaiters: Array<() => void> = [];
+  private current: { stop(): void } | undefined;
+  private rv = '';
+  relists = 0;
+
+  constructor(
+    private readonly rest: KubeRest,
+    private readonly path: string,
+    private readonly handlers: InformerHandlers<T> = {},
+    private readonly opts: { pageSize?: number; name?: string } = {},
+  ) {}
+
+  start(): this {
+    void this.loop();
+    return this;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.current?.stop();
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  waitForSync(): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise((r) => this.syncWaiters.push(r));
+  }
+
+  get(name: string): T | undefined {
+    return this.store.get(name);
+  }
+
+  list(): T[] {
+    return [...this.store.values()];
+  }
+
+  size(): number {
+    return this.store.size;
+  }
+
+  private async loop(): Promise<void> {
+    let delay = 200;
+    while (!this.stopped) {
+      try {
+        await this.relist();
+        delay = 200;
+        for (;;) {
+          if (this.stopped) return;
+          await this.watchOnce();
+        }
+      } catch (e) {
+        if (this.stopped) return;
+        const gone = e instanceof KubeError && e.code === 410;
+        if (!gone) log.warn({ resource: this.opts.name ?? this.path, err: (e as Error).message }, 'list/watch failed; relisting');
+        await new Promise((r) => setTimeout(r, gone ? 0 : delay));
+        delay = Math.min(delay * 2, 10_000);
+      }
+    }
+  }
+
+  private async relist(): Promise<void> {
+    this.relists++;
+    const fresh = new Map<string, T>();
+    let cont = '';
+    let rv = '';
+    do {
+      const sep = this.path.includes('?') ? '&' : '?';
+      const q = `limit=${this.opts.pageSize ?? 500}${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`;
+      const page = await this.rest.get<{ metadata: { resourceVersion: string; continue?: string }; items: T[] }>(`${this.path}${sep}${q}`);
+      for (const it of page.items) fresh.set(keyOf(it), it);
+      rv = page.metadata.resourceVersion;
+      cont = page.metadata.continue ?? '';
+    } while (cont);
+    const old = this.store;
+    this.store = fresh;
+    this.rv = rv;
+    for (const [k, o] of fresh) {
+      const prev = old.get(k);
+      if (!prev) this.handlers.onAdd?.(o);
+      else if (prev.metadata.resourceVersion !== o.metadata.resourceVersion) this.handlers.onUpdate?.(prev, o);
+    }
+    for (const [k, o] of old) if (!fresh.has(k)) this.handlers.onDelete?.(o);
+    if (!this.synced) {
+      this.synced = true;
+      for (const w of this.syncWaiters.splice(0)) w();
+    }
+  }
+
+  private async watchOnce(): Promise<void> {
+    const sep = this.path.includes('?') ? '&' : '?';
+    const w = this.rest.watch<T>(
+      `${this.path}${sep}watch=1&allowWatchBookmarks=true&timeoutSeconds=${240 + Math.floor(Math.random() * 120)}&resourceVersion=${this.rv}`,
+      (e: WatchEvent<T>) => this.onEvent(e),
+    );
+    this.current = w;
+    await w.done;
+  }
+
+  private onEvent(e: WatchEvent<T>): void {
+    if (e.type === 'ERROR') {
+      const st = e.object as unknown as { code?: number; message?: string };
+      throw new KubeError(st.code ?? 500, 'WatchError', st.message ?? 'watch error');
+    }
+    const o = e.object;
+    if (o.metadata?.resourceVersion) this.rv = o.metadata.resourceVersion;
+    if (e.type === 'BOOKMARK') return;
+    const k = keyOf(o);
+    const prev = this.store.get(k);
+    if (e.type === 'DELETED') {
+      this.store.delete(k);
+      this.handlers.onDelete?.(prev ?? o);
+    } else {
+      this.store.set(k, o);
+      if (prev) this.handlers.onUpdate?.(prev, o);
+      else this.handlers.onAdd?.(o);
+    }
+  }
+}
