@@ -40,6 +40,8 @@ export function run(
       if (result.code !== 0 && !opts.allowFail) reject(new ExecError(cmd, result));
       else resolve(result);
     });
+    // A child that exits without reading its stdin must not crash us with EPIPE.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }

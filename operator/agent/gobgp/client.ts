@@ -162,8 +162,8 @@ export function createGoBgpRouter(target: string, opts: { allowNonLoopback?: boo
   const pkg = loadApi(opts.protoDir ?? process.env.PODFABRIC_GOBGP_PROTO_DIR ?? DEFAULT_PROTO_DIR);
   const Ctor = (pkg.apipb as grpc.GrpcObject).GobgpApi as grpc.ServiceClientConstructor;
   const client = new Ctor(addr, grpc.credentials.createInsecure(), {
-    'grpc.initial_reconnect_backoff_ms': 100,
-    'grpc.max_reconnect_backoff_ms': 1000,
+    'grpc.initial_reconnect_backoff_ms': 50,
+    'grpc.max_reconnect_backoff_ms': 200,
   }) as unknown as Client;
   const deadline = () => ({ deadline: Date.now() + (opts.deadlineMs ?? 10_000) });
   let globalAsn = 0;

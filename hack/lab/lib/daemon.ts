@@ -1,0 +1,64 @@
+/** Background processes that outlive the command that started them, tracked by pid files. */
+import { spawn } from 'node:child_process';
+import { openSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+
+export async function startDaemon(cmd: string[], opts: { log: string; pidFile: string; env?: NodeJS.ProcessEnv; cwd?: string }): Promise<number> {
+  const out = openSync(opts.log, 'a');
+  const child = spawn(cmd[0]!, cmd.slice(1), { detached: true, stdio: ['ignore', out, out], env: opts.env ?? process.env, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+  child.unref();
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(opts.pidFile, String(child.pid));
+  return child.pid!;
+}
+
+export async function readPid(pidFile: string): Promise<number | null> {
+  try {
+    const n = Number((await readFile(pidFile, 'utf8')).trim());
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+export function alive(pid: number | null): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Signal the process in pidFile and wait until it is gone (SIGKILL after timeoutMs). */
+export async function stopPid(pidFile: string, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 5000): Promise<void> {
+  const pid = await readPid(pidFile);
+  if (pid && alive(pid)) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* gone */
+    }
+    const end = Date.now() + timeoutMs;
+    while (alive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    if (alive(pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  await rm(pidFile, { force: true });
+}
+
+export async function waitUntil<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 50): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

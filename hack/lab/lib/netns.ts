@@ -1,0 +1,80 @@
+/**
+ * Network-namespace primitives for the lab and the tests. Every namespace is named with the project
+ * prefix "pf-"; cleanupByPrefix removes namespaces and kills every process inside them, so a killed
+ * run's leftovers never get in the way.
+ */
+import { run } from '../../../operator/lib/exec.js';
+
+export const PREFIX = 'pf-';
+
+export const ip = (args: string[], opts: { allowFail?: boolean; input?: string } = {}) => run(['ip', ...args], opts);
+export const inNs = (ns: string, cmd: string[], opts: { allowFail?: boolean; input?: string; timeoutMs?: number } = {}) =>
+  run(['ip', 'netns', 'exec', ns, ...cmd], opts);
+
+export async function listNamespaces(): Promise<string[]> {
+  const r = await ip(['netns', 'list'], { allowFail: true });
+  return r.stdout
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter(Boolean);
+}
+
+/** Kill every process in the namespace, then delete it. Idempotent. */
+export async function deleteNamespace(ns: string): Promise<void> {
+  const pids = (await ip(['netns', 'pids', ns], { allowFail: true })).stdout.split('\n').filter(Boolean);
+  if (pids.length) await run(['kill', '-9', ...pids], { allowFail: true });
+  await ip(['netns', 'del', ns], { allowFail: true });
+}
+
+export async function cleanupByPrefix(prefix: string): Promise<string[]> {
+  if (!prefix.startsWith(PREFIX)) throw new Error(`refusing to clean namespaces outside ${PREFIX}*`);
+  const victims = (await listNamespaces()).filter((n) => n.startsWith(prefix));
+  for (const ns of victims) await deleteNamespace(ns);
+  return victims;
+}
+
+/** A fresh namespace (an old one of the same name is removed first) with lo up and forwarding on. */
+export async function addNamespace(ns: string, opts: { forwarding?: boolean } = {}): Promise<void> {
+  if (!ns.startsWith(PREFIX)) throw new Error(`namespace ${ns} must start with ${PREFIX}`);
+  await deleteNamespace(ns);
+  await ip(['netns', 'add', ns]);
+  await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
+  const fwd = opts.forwarding ?? true ? '1' : '0';
+  await inNs(ns, ['sysctl', '-qw', `net.ipv4.ip_forward=${fwd}`, `net.ipv6.conf.all.forwarding=${fwd}`, 'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0']);
+}
+
+/** A veth pair from nsA/ifA to nsB/ifB, both up. Interface names ≤ 15 characters. */
+export async function addVeth(nsA: string, ifA: string, nsB: string, ifB: string): Promise<void> {
+  for (const n of [ifA, ifB]) if (n.length > 15) throw new Error(`interface name too long: ${n}`);
+  await ip(['-n', nsA, 'link', 'add', ifA, 'type', 'veth', 'peer', 'name', ifB, 'netns', nsB]);
+  await ip(['-n', nsA, 'link', 'set', ifA, 'up']);
+  await ip(['-n', nsB, 'link', 'set', ifB, 'up']);
+}
+
+export async function addBridge(ns: string, name: string): Promise<void> {
+  await ip(['-n', ns, 'link', 'add', name, 'type', 'bridge']);
+  await ip(['-n', ns, 'link', 'set', name, 'up']);
+}
+
+export async function setMaster(ns: string, dev: string, bridge: string): Promise<void> {
+  await ip(['-n', ns, 'link', 'set', dev, 'master', bridge]);
+}
+
+export async function addAddress(ns: string, dev: string, cidr: string): Promise<void> {
+  await ip(['-n', ns, 'addr', 'add', cidr, 'dev', dev, ...(cidr.includes(':') ? ['nodad'] : [])]);
+}
+
+export async function ping(ns: string, target: string, opts: { count?: number; timeoutS?: number; source?: string } = {}): Promise<boolean> {
+  const r = await inNs(
+    ns,
+    ['ping', '-n', '-q', '-c', String(opts.count ?? 1), '-W', String(opts.timeoutS ?? 1), ...(opts.source ? ['-I', opts.source] : []), target],
+    { allowFail: true },
+  );
+  return r.code === 0;
+}
+
+/** Routes of one protocol in a namespace (ip -j), e.g. "bgp" or "201". */
+export async function routesByProto(ns: string, proto: string, family: '-4' | '-6' = '-4'): Promise<Array<{ dst: string; gateway?: string; dev?: string; nexthops?: unknown[] }>> {
+  const r = await ip(['-n', ns, '-j', family, 'route', 'show', 'proto', proto], { allowFail: true });
+  return JSON.parse(r.stdout || '[]');
+}

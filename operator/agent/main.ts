@@ -1,0 +1,82 @@
+/**
+ * `podfabric agent --node NAME`: runs next to a gobgpd sidecar (API on a Unix socket) with host
+ * networking and NET_ADMIN. Leaves gobgpd and the kernel routes untouched when it exits.
+ */
+import { parseArgs } from 'node:util';
+import { KubeRest, loadKubeConfig } from '../kube/rest.js';
+import { log } from '../lib/log.js';
+import { newRegistry, serveHealthAndMetrics } from '../lib/metrics.js';
+import { parseDuration, parseListen } from '../cli-args.js';
+import { NodeAgent } from './agent.js';
+import { createCniManager } from './cni-manager.js';
+import { createGoBgpRouter } from './gobgp/client.js';
+import { detectUplink } from './links.js';
+import { createIpRouteTable } from './routes.js';
+
+export async function runAgent(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      node: { type: 'string', default: process.env.NODE_NAME },
+      kubeconfig: { type: 'string' },
+      'gobgp-api': { type: 'string', default: 'unix:///run/podfabric/gobgp.sock' },
+      'allow-remote-gobgp-api': { type: 'boolean', default: false },
+      'bgp-listen-port': { type: 'string', default: '179' },
+      'metrics-addr': { type: 'string', default: '127.0.0.1:9091' },
+      'cni-conf-dir': { type: 'string' },
+      'cni-bin-dir': { type: 'string', default: '/usr/lib/cni' },
+      'cni-data-dir': { type: 'string', default: '/var/lib/cni/networks' },
+      'no-cni': { type: 'boolean', default: false },
+      // Lab and tests: the node is a network namespace; the agent runs beside it and manages its routes.
+      netns: { type: 'string' },
+      resync: { type: 'string', default: '30s' },
+      qps: { type: 'string', default: '20' },
+      burst: { type: 'string', default: '40' },
+    },
+  });
+  if (!values.node) throw new Error('--node (or NODE_NAME) is required');
+  const node = values.node;
+  const alog = log.child({ component: 'agent', node });
+  const rest = new KubeRest(loadKubeConfig(values.kubeconfig), { qps: Number(values.qps), burst: Number(values.burst), userAgent: `podfabric-agent/${node}` });
+  const router = createGoBgpRouter(values['gobgp-api']!, { allowNonLoopback: values['allow-remote-gobgp-api'] });
+  const registry = newRegistry('agent');
+  const agent = new NodeAgent({
+    nodeName: node,
+    rest,
+    router,
+    routes: (protocol) => createIpRouteTable({ protocol, ...(values.netns ? { netns: values.netns } : {}) }),
+    detectUplink: async (ip) => {
+      const u = await detectUplink(ip, values.netns ? { netns: values.netns } : {});
+      return u ? { dev: u.dev, address: u.address, subnet: u.subnet } : null;
+    },
+    registry,
+    bgpListenPort: Number(values['bgp-listen-port']),
+    resyncMs: parseDuration(values.resync!),
+    ...(values['no-cni']
+      ? {}
+      : { cni: createCniManager({ binDir: values['cni-bin-dir']!, dataDir: values['cni-data-dir']!, ...(values['cni-conf-dir'] ? { confDirOverride: values['cni-conf-dir'] } : {}) }) }),
+  });
+  const listen = parseListen(values['metrics-addr']!);
+  const server = await serveHealthAndMetrics(
+    registry,
+    {
+      healthz: () => ({ ok: agent.isHealthy() }),
+      readyz: () => (agent.isReady() ? { ok: true } : { ok: false, detail: 'sessions not established or routes not installed (see NodeFabric status)' }),
+    },
+    listen.host,
+    listen.port,
+  );
+  alog.info({ port: server.port, gobgp: values['gobgp-api'] }, 'agent starting; metrics and health endpoints listening');
+  let stopping = false;
+  const shutdown = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    alog.info({ signal: sig }, 'stopping; gobgpd and kernel routes are left as they are');
+    await agent.stop().catch(() => undefined);
+    await server.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  await agent.start();
+}

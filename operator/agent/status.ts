@@ -1,0 +1,83 @@
+/**
+ * The agent's conditions from what it observed. Pure: the agent passes in what the router and the
+ * kernel report, gets back conditions with reasons an operator can act on.
+ */
+import type { ConditionInput } from '../lib/conditions.js';
+
+export interface ObservedSession {
+  address: string;
+  name?: string;
+  state: string;
+  /** ms since the session left Established or was configured, when not Established */
+  downForMs?: number;
+  lastError?: string;
+  passwordSet: boolean;
+  connectRetry: number;
+}
+
+export interface AgentObservation {
+  planned: boolean;
+  peersPlanned: number;
+  sessions: ObservedSession[];
+  routesWanted: number;
+  routesMissing: string[];
+  routeErrors: string[];
+  uplinkFound: boolean;
+  bgpError?: string;
+  cni?: { written: boolean; reason?: string };
+}
+
+export function sessionHint(s: ObservedSession): string {
+  if (s.state === 'Established') return 'established';
+  const base = `${s.address}${s.name ? ` (${s.name})` : ''} is ${s.state}`;
+  if (s.lastError) return `${base}: ${s.lastError}`;
+  const longDown = (s.downForMs ?? 0) > Math.max(10_000, 3 * s.connectRetry * 1000);
+  if (s.passwordSet && longDown && (s.state === 'Active' || s.state === 'Connect' || s.state === 'Idle')) {
+    return `${base}: no TCP session for ${Math.round((s.downForMs ?? 0) / 1000)}s with an MD5 password set — auth failure suspected (a password mismatch makes the kernel drop the router's segments silently; check the password on both sides)`;
+  }
+  if (longDown) return `${base}: the router does not answer on TCP 179 (check that it has this node as a neighbour, the ASNs and the address)`;
+  return `${base}: connecting`;
+}
+
+export function agentConditions(o: AgentObservation): ConditionInput[] {
+  const out: ConditionInput[] = [];
+  let bgp: ConditionInput;
+  if (!o.planned) bgp = { type: 'BGPReady', status: 'False', reason: 'NoPlan', message: 'no plan from the controller yet (NodeFabric spec is empty)' };
+  else if (o.bgpError) bgp = { type: 'BGPReady', status: 'False', reason: 'RouterError', message: o.bgpError };
+  else if (o.peersPlanned === 0) bgp = { type: 'BGPReady', status: 'False', reason: 'NoPeers', message: 'no BGPPeer selects this node: its pod CIDRs are not advertised' };
+  else {
+    const down = o.sessions.filter((s) => s.state !== 'Established');
+    const suspectAuth = down.some((s) => sessionHint(s).includes('auth failure suspected'));
+    bgp = down.length
+      ? {
+          type: 'BGPReady',
+          status: 'False',
+          reason: suspectAuth ? 'AuthFailureSuspected' : 'SessionsDown',
+          message: `${o.sessions.length - down.length}/${o.sessions.length} sessions established; ${down.map(sessionHint).join('; ')}`,
+        }
+      : { type: 'BGPReady', status: 'True', reason: 'Established', message: `${o.sessions.length}/${o.sessions.length} sessions established` };
+  }
+  out.push(bgp);
+
+  let routes: ConditionInput;
+  if (!o.uplinkFound && o.routesWanted > 0) routes = { type: 'RoutesReady', status: 'False', reason: 'NoUplink', message: "no interface holds the node's IP: host routes cannot be installed" };
+  else if (o.routeErrors.length) routes = { type: 'RoutesReady', status: 'False', reason: 'KernelError', message: o.routeErrors.slice(0, 5).join('; ') };
+  else if (o.routesMissing.length) routes = { type: 'RoutesReady', status: 'False', reason: 'Missing', message: `${o.routesMissing.length} route(s) not in the kernel: ${o.routesMissing.slice(0, 5).join(', ')}` };
+  else routes = { type: 'RoutesReady', status: 'True', reason: 'Installed', message: `${o.routesWanted} host route(s) installed` };
+  out.push(routes);
+
+  if (o.cni) {
+    out.push(
+      o.cni.written
+        ? { type: 'CNIReady', status: 'True', reason: 'Written', message: 'CNI configuration written' }
+        : { type: 'CNIReady', status: 'False', reason: 'Waiting', message: o.cni.reason ?? 'not written yet' },
+    );
+  }
+  const notReady = out.filter((c) => c.status !== 'True');
+  out.push(
+    notReady.length
+      ? { type: 'Ready', status: 'False', reason: notReady[0]!.reason, message: notReady.map((c) => `${c.type}: ${c.message}`).join(' | ') }
+      : { type: 'Ready', status: 'True', reason: 'Ready', message: 'sessions established, routes installed' + (o.cni ? ', CNI configuration written' : '') },
+  );
+  return out;
+}
