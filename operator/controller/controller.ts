@@ -320,9 +320,13 @@ export class FabricController {
     };
   }
 
+  /** Records the node's segments; when they changed, every member of the old and new segments is re-planned. */
   private updateSegmentIndex(pn: PlanNode): void {
     const keys = [4, 6].map((fam) => segmentKey(pn, fam as 4 | 6, this.config)).filter((k): k is string => !!k);
     const old = this.nodeSegments.get(pn.name) ?? [];
+    if (stableStringify(old) !== stableStringify(keys)) {
+      for (const k of new Set([...old, ...keys])) for (const m of this.segments.get(k) ?? []) if (m !== pn.name) this.queue.add(`node:${m}`);
+    }
     for (const k of old) if (!keys.includes(k)) this.segments.get(k)?.delete(pn.name);
     for (const k of keys) {
       let s = this.segments.get(k);

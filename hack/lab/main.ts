@@ -1,0 +1,78 @@
+// npm run lab -- up [--racks N] [--nodes-per-rack N] [--dual-stack] [--pods-per-node N] | down | status | pod add|del NODE NAME | node add RACK | node del NAME
+import { parseArgs } from 'node:util';
+import { addPod, DEFAULTS, delPod, down, growNode, loadState, removeNode, renderStatus, status, up, waitNodesReady } from './lab.js';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    racks: { type: 'string' },
+    'nodes-per-rack': { type: 'string' },
+    'dual-stack': { type: 'boolean', default: false },
+    'pods-per-node': { type: 'string' },
+    'no-pings': { type: 'boolean', default: false },
+  },
+});
+const [cmd, ...args] = positionals;
+
+async function main(): Promise<void> {
+  switch (cmd) {
+    case 'up': {
+      const s = await up({
+        racks: Number(values.racks ?? DEFAULTS.racks),
+        nodesPerRack: Number(values['nodes-per-rack'] ?? DEFAULTS.nodesPerRack),
+        dualStack: values['dual-stack']!,
+        podsPerNode: Number(values['pods-per-node'] ?? DEFAULTS.podsPerNode),
+        controllers: DEFAULTS.controllers,
+      });
+      console.log(renderStatus(await status(s)));
+      console.log(`\nkubectl --kubeconfig=${s.kubeconfig} get nodefabrics,ippools,bgppeers`);
+      console.log('npm run lab -- status | down');
+      return;
+    }
+    case 'down':
+      await down();
+      console.log('lab: everything removed');
+      return;
+    case 'status': {
+      const s = await loadState().catch(() => null);
+      if (!s) {
+        console.log('lab: not running (npm run lab -- up)');
+        process.exitCode = 1;
+        return;
+      }
+      const r = await status(s, { pings: !values['no-pings'] });
+      console.log(renderStatus(r));
+      if (r.matrix.some((m) => !m.ok) || r.nodes.some((n) => n.ready !== 'True')) process.exitCode = 1;
+      return;
+    }
+    case 'pod': {
+      const [op, node, name] = args;
+      if (!node || !name || (op !== 'add' && op !== 'del')) throw new Error('usage: npm run lab -- pod add|del NODE NAME');
+      const s = await loadState();
+      if (op === 'add') console.log(JSON.stringify(await addPod(s, node, name)));
+      else await delPod(s, node, name);
+      return;
+    }
+    case 'node': {
+      const [op, arg] = args;
+      const s = await loadState();
+      if (op === 'add' && arg) {
+        const n = await growNode(s, Number(arg.replace(/^r/, '')));
+        await waitNodesReady(s, [n.name]);
+        console.log(`lab: node ${n.name} added and ready`);
+      } else if (op === 'del' && arg) {
+        await removeNode(s, arg);
+        console.log(`lab: node ${arg} removed`);
+      } else throw new Error('usage: npm run lab -- node add RACK | node del NAME');
+      return;
+    }
+    default:
+      console.log('usage: npm run lab -- up [--racks 2] [--nodes-per-rack 2] [--dual-stack] [--pods-per-node 2] | status | down | pod add|del NODE NAME | node add RACK | node del NAME');
+      if (cmd) process.exitCode = 2;
+  }
+}
+
+main().catch((e: Error) => {
+  console.error(`lab: ${e.message}`);
+  process.exit(1);
+});
