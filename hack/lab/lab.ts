@@ -68,6 +68,8 @@ export const nodeName = (r: number, n: number) => `r${r}n${n}`;
 export const nodeDir = (name: string) => join(STATE, 'nodes', name);
 export const conflistPath = (name: string) => join(nodeDir(name), 'net.d', '10-podfabric.conflist');
 const log = (msg: string) => process.stderr.write(`lab: ${msg}\n`);
+/** Lab daemons always log (even when started from a test run, where the logger defaults to silent). */
+const DAEMON_ENV = { ...process.env, PODFABRIC_LOG_LEVEL: process.env.PODFABRIC_LAB_LOG_LEVEL ?? 'info', VITEST: '' };
 
 export function labNode(r: number, n: number, dual: boolean): LabNode {
   return { name: nodeName(r, n), rack: r, ns: `${NS}${nodeName(r, n)}`, ip4: `${rackSubnet(r)}.${10 + n}`, ...(dual ? { ip6: `fd00:20:${r}::${10 + n}` } : {}) };
@@ -117,7 +119,10 @@ export function nodeObject(n: LabNode): unknown {
 
 /** Removes every namespace, process and file a lab run made. Tolerates any leftover state. */
 export async function down(): Promise<void> {
-  for (const f of ['controller-1', 'controller-2', 'controller-3']) await stopPid(join(STATE, `${f}.pid`), 'SIGTERM', 3000);
+  for (const f of ['controller-1', 'controller-2', 'controller-3']) {
+    await stopPid(join(STATE, `${f}.pid`), 'SIGTERM', 3000);
+    await stopPid(join(STATE, `${f}.child.pid`), 'SIGTERM', 3000);
+  }
   const nodesDir = join(STATE, 'nodes');
   if (existsSync(nodesDir)) {
     for (const n of await (await import('node:fs/promises')).readdir(nodesDir)) {
@@ -160,11 +165,18 @@ function torRouter(r: number, nodes: LabNode[], racks: number): FrrRouter {
   return t;
 }
 
+/**
+ * A controller replica under a restart-always supervisor (what the Deployment's kubelet does): a
+ * replica that loses its lease exits by design and comes back as a standby.
+ */
 export async function startController(s: LabState, i: number): Promise<void> {
-  await startDaemon(
-    [process.execPath, join(ROOT, 'bin/podfabric.js'), 'controller', `--kubeconfig=${s.kubeconfig}`, `--identity=lab-controller-${i}`, '--metrics-addr=127.0.0.1:0', '--lease-duration=6s', '--renew-deadline=4s', '--retry-period=1s'],
-    { log: join(STATE, `controller-${i}.log`), pidFile: join(STATE, `controller-${i}.pid`) },
-  );
+  const child = join(STATE, `controller-${i}.child.pid`);
+  const cmd = [process.execPath, join(ROOT, 'bin/podfabric.js'), 'controller', `--kubeconfig=${s.kubeconfig}`, '--metrics-addr=127.0.0.1:0', '--lease-duration=6s', '--renew-deadline=4s', '--retry-period=1s'];
+  await startDaemon(['bash', '-c', `trap 'kill $(cat ${child}) 2>/dev/null; exit 0' TERM; while :; do "$@" & echo $! > ${child}; wait $!; sleep 1; done`, 'supervise', ...cmd], {
+    log: join(STATE, `controller-${i}.log`),
+    pidFile: join(STATE, `controller-${i}.pid`),
+    env: DAEMON_ENV,
+  });
 }
 
 export async function startAgent(s: LabState, n: LabNode): Promise<void> {
@@ -183,7 +195,7 @@ export async function startAgent(s: LabState, n: LabNode): Promise<void> {
       `--cni-data-dir=${join(dir, 'ipam')}`,
       '--resync=10s',
     ],
-    { log: join(dir, 'agent.log'), pidFile: join(dir, 'agent.pid') },
+    { log: join(dir, 'agent.log'), pidFile: join(dir, 'agent.pid'), env: DAEMON_ENV },
   );
 }
 
@@ -300,7 +312,7 @@ export async function up(o: LabOptions = DEFAULTS, opts: { skipBuild?: boolean }
   await kubectl(s, ['apply', '-f', manifestDir]);
   for (let i = 1; i <= o.controllers; i++) {
     await startController(s, i);
-    s.controllers.push(`lab-controller-${i}`);
+    s.controllers.push(`controller-${i}`);
   }
   await Promise.all(nodes.map((n) => addNode(s, n)));
   await saveState(s);
@@ -398,11 +410,15 @@ export function renderStatus(r: StatusReport): string {
   return out.join('\n');
 }
 
+/** The running controller replicas and their lease identities (read from their logs). */
 export async function controllerPids(): Promise<Array<{ id: string; pid: number | null; alive: boolean }>> {
   const out = [];
   for (let i = 1; i <= 3; i++) {
-    const pid = await readPid(join(STATE, `controller-${i}.pid`));
-    if (pid) out.push({ id: `lab-controller-${i}`, pid, alive: alive(pid) });
+    const pid = await readPid(join(STATE, `controller-${i}.child.pid`));
+    if (!pid) continue;
+    const logText = await readFile(join(STATE, `controller-${i}.log`), 'utf8').catch(() => '');
+    const ids = [...logText.matchAll(/"identity":"([^"]+)"/g)].map((m) => m[1]!);
+    out.push({ id: ids.at(-1) ?? '', pid, alive: alive(pid) });
   }
   return out;
 }

@@ -2,6 +2,7 @@
  * `podfabric controller`: leader election on a Lease; while leading, the FabricController runs.
  * Losing the lease ends the process (fail-stop), so a replica that is no longer leader never writes.
  */
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { KubeEventRecorder } from '../kube/events.js';
@@ -19,7 +20,8 @@ export async function runController(argv: string[]): Promise<void> {
       kubeconfig: { type: 'string' },
       namespace: { type: 'string', default: process.env.POD_NAMESPACE ?? 'podfabric-system' },
       'lease-name': { type: 'string', default: 'podfabric-controller' },
-      identity: { type: 'string', default: process.env.POD_NAME ?? `${hostname()}-${process.pid}` },
+      // Unique per process: a restarted container keeps its pod name but must not inherit the old lease.
+      identity: { type: 'string', default: `${process.env.POD_NAME ?? hostname()}_${randomUUID().slice(0, 8)}` },
       'metrics-addr': { type: 'string', default: ':9090' },
       qps: { type: 'string', default: '200' },
       burst: { type: 'string', default: '400' },
