@@ -1,63 +1,100 @@
 #!/usr/bin/env bash
-# Starts a real kube-apiserver with embedded etcd on 127.0.0.1 for tests and the lab.
+# Starts a real kube-apiserver (embedded etcd) in the background, listening only on 127.0.0.1.
 #   start.sh DIR [--fresh]
-# DIR gets: kubeconfig (admin token, system:masters), pid, port, apiserver.log, certs/, data/.
-# Restarting with the same DIR keeps the data and the port (the kubeconfig stays valid);
-# --fresh wipes both. Waits until /readyz answers (90 s), else prints the log tail and fails.
+# DIR gets: kubeconfig (admin token in system:masters), pid, port, token, tokens.csv, sa.key,
+# apiserver.log, certs/ (self-signed apiserver.crt = the kubeconfig's CA), data/ (etcd).
+# Restarting on the same DIR keeps data/ and the port, so the kubeconfig stays valid; --fresh wipes
+# the data and picks a new port. An apiserver still running on DIR (killed test run, stale pid file)
+# is stopped first. Waits up to 90 s for /readyz = 200, else prints the log tail and exits 1.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-dir=${1:?usage: start.sh DIR [--fresh]}
-fresh=${2:-}
+usage="usage: start.sh DIR [--fresh]"
+dir=${1:?$usage}
+fresh=false
+case "${2:-}" in
+  "") ;;
+  --fresh) fresh=true ;;
+  *) echo "$usage" >&2; exit 2 ;;
+esac
 mkdir -p "$dir"
-dir=$(cd "$dir" && pwd)
+dir=$(cd "$dir" && pwd -P)
+
 bin=$(bash "$here/build.sh" | tail -n1)
+[ -x "$bin" ] || { echo "start.sh: build.sh gave no binary" >&2; exit 1; }
 
-# Leftovers of a killed run on this DIR: stop that apiserver first.
-if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
-  kill "$(cat "$dir/pid")" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$(cat "$dir/pid")" 2>/dev/null || break; sleep 0.2; done
-  kill -9 "$(cat "$dir/pid")" 2>/dev/null || true
-fi
+# --- leftovers: any apiserver serving this DIR (from the pid file, or found by its data dir) ---
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+stop_dir_processes "$dir"
 rm -f "$dir/pid"
-if [ "$fresh" = "--fresh" ]; then rm -rf "$dir/data" "$dir/port"; fi
+if $fresh; then rm -rf "$dir/data" "$dir/port" "$dir/kubeconfig"; fi
 
-if [ -f "$dir/port" ] && ! (exec 3<>/dev/tcp/127.0.0.1/"$(cat "$dir/port")") 2>/dev/null; then
-  port=$(cat "$dir/port")
-else
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# --- port: reuse DIR/port if it is free, else a new free one ---
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})' 2>/dev/null ||
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port=""
+if [ -f "$dir/port" ]; then
+  old=$(cat "$dir/port")
+  if [[ "$old" =~ ^[0-9]+$ ]] && port_free "$old"; then port=$old
+  else echo "start.sh: port $old of $dir is taken; using a new one (the old kubeconfig is invalid)" >&2; fi
 fi
+[ -n "$port" ] || port=$(free_port)
 echo "$port" > "$dir/port"
 
+# --- credentials ---
 mkdir -p "$dir/certs" "$dir/data"
-[ -f "$dir/sa.key" ] || openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
-[ -f "$dir/token" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/token"
+[ -s "$dir/sa.key" ] || openssl genrsa -out "$dir/sa.key" 2048 2>/dev/null
+[ -s "$dir/token" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/token")
 token=$(cat "$dir/token")
-echo "$token,podfabric-admin,podfabric-admin,system:masters" > "$dir/tokens.csv"
+(umask 077; echo "$token,podfabric-admin,podfabric-admin,system:masters" > "$dir/tokens.csv")
 
+# --- start ---
+echo "=== start.sh $(date -Is) port $port" >> "$dir/apiserver.log"
+logfrom=$(stat -c %s "$dir/apiserver.log")
+t0=$(date +%s%N)
+# setsid: own process group and session, so a Ctrl-C of the caller's terminal does not hit it
+# (stop.sh or the test teardown stops it).
 setsid "$bin" \
   --etcd-data-dir="$dir/data" \
   --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$port" \
   --cert-dir="$dir/certs" \
   --token-auth-file="$dir/tokens.csv" \
   --authorization-mode=Node,RBAC \
-  --service-account-issuer=https://kubernetes.default.svc \
+  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$dir/sa.key" --service-account-signing-key-file="$dir/sa.key" \
   --service-cluster-ip-range=10.96.0.0/16 \
   --disable-admission-plugins=ServiceAccount \
   --endpoint-reconciler-type=none \
   --max-requests-inflight=2000 --max-mutating-requests-inflight=1000 \
   --profiling=false \
-  --v=0 >"$dir/apiserver.log" 2>&1 < /dev/null &
-echo $! > "$dir/pid"
+  --v=0 >>"$dir/apiserver.log" 2>&1 </dev/null &
+pid=$!
+echo "$pid" > "$dir/pid"
 
-ca=""
-for _ in $(seq 1 900); do
-  if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
-    echo "apiserver exited during start; log tail:" >&2; tail -n 40 "$dir/apiserver.log" >&2; exit 1
+fail() {
+  echo "start.sh: $1; apiserver log tail ($dir/apiserver.log):" >&2
+  tail -c +"$((logfrom + 1))" "$dir/apiserver.log" | tail -n 40 >&2
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$dir/pid"
+  exit 1
+}
+
+deadline=$((SECONDS + 90))
+while :; do
+  kill -0 "$pid" 2>/dev/null || fail "kube-apiserver exited during start"
+  if [ -s "$dir/certs/apiserver.crt" ] &&
+     [ "$(curl -sk -m 2 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "https://127.0.0.1:$port/readyz" || true)" = 200 ]; then
+    break
   fi
-  if [ -z "$ca" ] && [ -f "$dir/certs/apiserver.crt" ]; then ca=$(base64 -w0 < "$dir/certs/apiserver.crt"); fi
-  if [ -n "$ca" ] && [ "$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "https://127.0.0.1:$port/readyz")" = 200 ]; then
-    cat > "$dir/kubeconfig" <<KC
+  [ $SECONDS -lt $deadline ] || fail "kube-apiserver not ready after 90 s"
+  sleep 0.1
+done
+
+ca=$(base64 -w0 < "$dir/certs/apiserver.crt")
+cat > "$dir/kubeconfig.tmp" <<KC
 apiVersion: v1
 kind: Config
 clusters:
@@ -74,10 +111,6 @@ contexts:
   context: {cluster: podfabric-test, user: podfabric-admin}
 current-context: podfabric-test
 KC
-    echo "apiserver ready on https://127.0.0.1:$port (kubeconfig: $dir/kubeconfig)" >&2
-    exit 0
-  fi
-  sleep 0.1
-done
-echo "apiserver not ready after 90s; log tail:" >&2; tail -n 40 "$dir/apiserver.log" >&2
-exit 1
+chmod 600 "$dir/kubeconfig.tmp"
+mv "$dir/kubeconfig.tmp" "$dir/kubeconfig"
+echo "apiserver ready on https://127.0.0.1:$port in $(( ($(date +%s%N) - t0) / 1000000 )) ms (pid $pid, kubeconfig $dir/kubeconfig)" >&2
