@@ -7,13 +7,16 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeFabricObj } from '../../operator/api/kinds.js';
 import { run } from '../../operator/lib/exec.js';
-import { bgpNeighbors, restartFrr, stopFrr, vtyshJson } from '../../hack/lab/lib/frr.js';
+import { addNeighbors, bgpNeighbors, restartFrr, stopFrr, vtyshJson } from '../../hack/lab/lib/frr.js';
 import { gobgpSocket, startGobgpd, stopGobgpd } from '../../hack/lab/lib/gobgpd.js';
 import { inNs, ping, routesByProto } from '../../hack/lab/lib/netns.js';
 import { stopPid, waitUntil } from '../../hack/lab/lib/daemon.js';
 import {
+  addNode,
   addPod,
+  conflistPath,
   controllerPids,
+  labNode,
   down,
   growNode,
   kubectl,
@@ -29,6 +32,7 @@ import {
   type LabState,
 } from '../../hack/lab/lab.js';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 
 const API = '/apis/podfabric.io/v1alpha1';
 let s: LabState;
@@ -135,6 +139,26 @@ describe('podfabric lab, end to end', () => {
     const pools = await kubectl(s, ['get', 'ippool', 'pods-v4', '-o', 'jsonpath={.status.blocksAllocated}']);
     await waitUntil('block released in pool status', async () => (await kubectl(s, ['get', 'ippool', 'pods-v4', '-o', 'jsonpath={.status.blocksAllocated}'])).stdout === '4', 20_000);
     expect(pools.code).toBe(0);
+  });
+
+  it('a node whose BGP session cannot come up gets no CNI configuration, says why, and gets one as soon as the session is up', async () => {
+    // Its ToR does not know it yet: the session stays down.
+    const n = labNode(2, 7, false);
+    s.nodes.push(n);
+    await addNode(s, n);
+    const waiting = await waitUntil('status says why', async () => {
+      const o = await nf(n.name);
+      return o?.status?.cni?.written === false && o.status.cni.reason?.includes('BGP') ? o : undefined;
+    }, 30_000);
+    expect(waiting.status!.cni!.reason).toMatch(/not written yet: waiting for BGP sessions to be established/);
+    expect(existsSync(conflistPath(n.name))).toBe(false);
+    // The network team adds the neighbour on the ToR: session up → configuration written → pods work.
+    await addNeighbors({ name: 'pf-lab-tor2', ns: 'pf-lab-tor2', asn: 65102, routerId: '172.20.2.1', neighbors: [] }, [{ address: n.ip4, remoteAs: 64512 }]);
+    await waitNodesReady(s, [n.name], 30_000);
+    expect(existsSync(conflistPath(n.name))).toBe(true);
+    const p = await addPod(s, n.name, 'p1');
+    expect(await ping(p.ns, pod('r1n1').ips[0]!, { count: 2 })).toBe(true);
+    await removeNode(s, n.name);
   });
 
   it("a ToR's FRR killed and restarted: sessions and cross-rack pings come back", async () => {
