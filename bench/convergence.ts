@@ -6,13 +6,15 @@
  * And: ToR (FRR) restart → every session re-established and every route back.
  */
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { NodeFabricObj } from '../operator/api/kinds.js';
 import { createGoBgpRouter } from '../operator/agent/gobgp/client.js';
 import { addNeighbors, bgpNeighbors, restartFrr, stopFrr } from '../hack/lab/lib/frr.js';
 import { gobgpSocket } from '../hack/lab/lib/gobgpd.js';
 import { routesByProto } from '../hack/lab/lib/netns.js';
 import { waitUntil } from '../hack/lab/lib/daemon.js';
-import { addNode, down, labNode, labRest, nodeObject, removeNode, up, type LabState } from '../hack/lab/lab.js';
+import { addNode, down, labNode, labRest, nodeDir, nodeObject, removeNode, up, type LabState } from '../hack/lab/lab.js';
 import { percentile, round } from './stats.js';
 
 const N = Number(process.env.BENCH_ADDITIONS ?? 50);
@@ -65,7 +67,8 @@ export async function main() {
       await addNeighbors({ name: 'pf-lab-tor1', ns: 'pf-lab-tor1', asn: 65101, routerId: '172.20.1.1', neighbors: [] }, [{ address: n.ip4, remoteAs: 64512 }]);
       s.nodes.push(n);
       await addNode(s, n, { register: false });
-      await new Promise((res) => setTimeout(res, 300)); // the agent is up and waiting for its plan
+      // The machine is booted: its agent is running and watching for its plan.
+      await waitUntil('agent watching', async () => (await readFile(join(nodeDir(n.name), 'agent.log'), 'utf8').catch(() => '')).includes('watching this node'), 20_000, 20);
       const t0 = performance.now();
       await rest.request('POST', '/api/v1/nodes', nodeObject(n));
       const cidr = await waitUntil('allocated', async () => (await rest.get<NodeFabricObj>(`/apis/podfabric.io/v1alpha1/nodefabrics/${n.name}`).catch(() => null))?.spec.podCIDRs?.[0], 20_000, 5);

@@ -44,7 +44,12 @@ export async function main() {
     let t = Date.now();
     await parallel(names, 50, (n) => rest.request('POST', '/apis/podfabric.io/v1alpha1/nodefabrics', { apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: `floor-${n}` }, spec: { podCIDRs: ['10.0.0.0/24'] } }));
     const floorS = (Date.now() - t) / 1000;
-    await k(['delete', 'nodefabrics', '--all', '--wait=true']);
+    await rest.request('DELETE', '/apis/podfabric.io/v1alpha1/nodefabrics'); // one DeleteCollection
+    for (;;) {
+      const left = await rest.get<{ items: unknown[] }>('/apis/podfabric.io/v1alpha1/nodefabrics?limit=1');
+      if (!left.items.length) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
 
     await rest.request('POST', '/apis/podfabric.io/v1alpha1/ippools', { apiVersion: 'podfabric.io/v1alpha1', kind: 'IPPool', metadata: { name: 'bench' }, spec: { cidr: '10.0.0.0/8', blockSize: 24 } });
     const ctl = spawn(process.execPath, [join(root, 'bin/podfabric.js'), 'controller', `--kubeconfig=${kubeconfig}`, '--metrics-addr=127.0.0.1:0'], { stdio: 'ignore' });

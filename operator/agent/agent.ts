@@ -105,6 +105,7 @@ export class NodeAgent {
     this.fabric.start();
     this.configs.start();
     await Promise.all([this.fabric.waitForSync(), this.configs.waitForSync()]);
+    log.info({ kind: 'NodeFabric', name, planned: !!this.fabric.get(name) }, 'caches synced; watching this node\'s plan');
     this.watchRouter();
     this.workers = runWorkers(this.queue, 1, () => this.sync(), {
       onError: (_k, err) => log.warn({ kind: 'NodeFabric', name, err: (err as Error).message }, 'agent sync failed; retrying with backoff'),

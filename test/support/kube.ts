@@ -21,20 +21,8 @@ export async function applyObjects(objs: unknown[], opts: { allowFail?: boolean 
   return kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], { input: objs.map((o) => JSON.stringify(o)).join('\n'), ...opts });
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** Polls until truthy (bounded): the same helper the lab uses. */
+export { waitUntil as waitFor } from '../../hack/lab/lib/daemon.js';
 
 export function node(name: string, ip: string | string[], labels: Record<string, string> = {}, podCIDRs?: string[]) {
   const ips = Array.isArray(ip) ? ip : [ip];

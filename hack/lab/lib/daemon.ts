@@ -53,12 +53,18 @@ export async function stopPid(pidFile: string, signal: NodeJS.Signals = 'SIGTERM
   await rm(pidFile, { force: true });
 }
 
+/** Polls fn until it returns something truthy; the timeout error names what it waited for and the last error seen. */
 export async function waitUntil<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, everyMs = 50): Promise<T> {
   const end = Date.now() + timeoutMs;
+  let last: unknown;
   for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
