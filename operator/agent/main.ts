@@ -3,6 +3,7 @@
  * networking and NET_ADMIN. Leaves gobgpd and the kernel routes untouched when it exits.
  */
 import { parseArgs } from 'node:util';
+import { fabricConfigSpec } from '../api/fabricconfig.js';
 import { KubeRest, loadKubeConfig } from '../kube/rest.js';
 import { log } from '../lib/log.js';
 import { newRegistry, serveHealthAndMetrics } from '../lib/metrics.js';
@@ -13,13 +14,22 @@ import { createGoBgpRouter } from './gobgp/client.js';
 import { detectUplink } from './links.js';
 import { createIpRouteTable } from './routes.js';
 
+/** FabricConfig "default" spec.gobgpSocket, or the built-in default when there is none (or no API yet). */
+async function gobgpSocketFromConfig(rest: KubeRest): Promise<string> {
+  const fallback = fabricConfigSpec.parse({}).gobgpSocket;
+  const fc = await rest.get<{ spec?: { gobgpSocket?: string } }>('/apis/podfabric.io/v1alpha1/fabricconfigs/default').catch(() => null);
+  const path = fc?.spec?.gobgpSocket ?? fallback;
+  return path.startsWith('unix://') ? path : `unix://${path}`;
+}
+
 export async function runAgent(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
       node: { type: 'string', default: process.env.NODE_NAME },
       kubeconfig: { type: 'string' },
-      'gobgp-api': { type: 'string', default: 'unix:///run/podfabric/gobgp.sock' },
+      // Default: FabricConfig spec.gobgpSocket (read once at start), else /run/podfabric/gobgp.sock.
+      'gobgp-api': { type: 'string' },
       'allow-remote-gobgp-api': { type: 'boolean', default: false },
       'bgp-listen-port': { type: 'string', default: '179' },
       'metrics-addr': { type: 'string', default: '127.0.0.1:9091' },
@@ -38,7 +48,8 @@ export async function runAgent(argv: string[]): Promise<void> {
   const node = values.node;
   const alog = log.child({ component: 'agent', node });
   const rest = new KubeRest(loadKubeConfig(values.kubeconfig), { qps: Number(values.qps), burst: Number(values.burst), userAgent: `podfabric-agent/${node}` });
-  const router = createGoBgpRouter(values['gobgp-api']!, { allowNonLoopback: values['allow-remote-gobgp-api'] });
+  const target = values['gobgp-api'] ?? (await gobgpSocketFromConfig(rest));
+  const router = createGoBgpRouter(target, { allowNonLoopback: values['allow-remote-gobgp-api'] });
   const registry = newRegistry('agent');
   const agent = new NodeAgent({
     nodeName: node,
@@ -66,7 +77,7 @@ export async function runAgent(argv: string[]): Promise<void> {
     listen.host,
     listen.port,
   );
-  alog.info({ port: server.port, gobgp: values['gobgp-api'] }, 'agent starting; metrics and health endpoints listening');
+  alog.info({ port: server.port, gobgp: target }, 'agent starting; metrics and health endpoints listening');
   let stopping = false;
   const shutdown = async (sig: string) => {
     if (stopping) return;

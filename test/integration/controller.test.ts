@@ -61,7 +61,8 @@ describe('controller (real apiserver)', () => {
     ]);
     const nf = await waitFor('c-r1n1 planned', async () => {
       const o = await getNF('c-r1n1');
-      return o?.spec.podCIDRs?.length === 2 && o.spec.peers?.length === 1 && cond(o, 'Allocated') ? o : undefined;
+      // Planned, and the controller's condition has caught up with the latest generation of the plan.
+      return o?.spec.podCIDRs?.length === 2 && o.spec.peers?.length === 1 && cond(o, 'Allocated')?.observedGeneration === o.metadata.generation ? o : undefined;
     });
     expect(nf.spec.podCIDRs).toEqual([expect.stringMatching(/^10\.244\.\d+\.0\/24$/), expect.stringMatching(/^fd00:10:244:(:|[0-9a-f]+::)\/64$/)]);
     expect(nf.spec.peers![0]).toMatchObject({ address: '10.0.1.1', peerASN: 65101, localASN: 64512, connectRetry: 5 });
