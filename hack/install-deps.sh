@@ -2,7 +2,7 @@
 # Installs the system packages podfabric's lab and tests use (Debian bookworm, run as root).
 # Idempotent: skips apt entirely when everything is already present.
 set -euo pipefail
-pkgs=(frr gobgpd golang-github-osrg-gobgp-dev containernetworking-plugins iproute2 iputils-ping traceroute procps psmisc)
+pkgs=(frr gobgpd golang-github-osrg-gobgp-dev containernetworking-plugins iproute2 iputils-ping traceroute iptables procps psmisc)
 [ "${PODFABRIC_WITH_CHROMIUM:-0}" = 1 ] && pkgs+=(chromium)
 missing=()
 for p in "${pkgs[@]}"; do
