@@ -1,6 +1,18 @@
 /**
- * Desired BGP state vs what gobgpd reports → the smallest set of changes. Pure.
- * A peer whose settings are unchanged produces no action, so its session never resets.
+ * Desired BGP state vs what gobgpd reports → the smallest set of changes. Pure, no I/O.
+ *
+ * - A peer whose settings are unchanged produces no action, so its session is never touched.
+ *   Comparison is on normalised values: addresses in canonical form (v6 compressed, lowercase), a local
+ *   ASN equal to the global one = no local ASN, a graceful-restart time of 0 = the hold time (gobgpd's
+ *   default), multihop 0 = off, empty password/description = none.
+ * - Advertisements are keyed by prefix (canonical CIDR): gobgpd keeps one local path per prefix and
+ *   AddPath of a known prefix replaces it (implicit withdraw, verified against FRR), so a changed next
+ *   hop or community set is just an add, never delete + add (which would withdraw the route for a
+ *   moment). Communities compare as a set. If `desired` lists a prefix twice, the last entry wins.
+ * - A running BGP whose ASN, router ID, listen port or (when desired names them) listen addresses
+ *   differ cannot be changed in place: `restartNeeded` says why, and the caller does StopBgp + StartBgp
+ *   and re-adds every peer and advertisement (returned in addPeers/addAdvertisements).
+ * Output lists are sorted (peers by address, advertisements by prefix) so results are deterministic.
  */
 import { normalizeCidr, normalizeIP } from '../lib/ip.js';
 import type { Advertisement, BgpGlobalConfig, PeerConfig } from './router.js';
@@ -13,7 +25,7 @@ export interface BgpState {
 
 export interface BgpDiff {
   startBgp?: BgpGlobalConfig;
-  /** Set when a running BGP's ASN, router ID or listen port differs: StopBgp + StartBgp + everything. */
+  /** Set when a running BGP's ASN, router ID or listen settings differ: StopBgp + StartBgp + everything. */
   restartNeeded?: string;
   addPeers: PeerConfig[];
   updatePeers: PeerConfig[];
@@ -22,7 +34,43 @@ export interface BgpDiff {
   deleteAdvertisements: Advertisement[];
 }
 
-const ip = (a: string) => normalizeIP(a) ?? a;
+const ip = (a: string) => normalizeIP(a) ?? a.trim().toLowerCase();
+const cidr = (p: string) => normalizeCidr(p) ?? p.trim().toLowerCase();
+
+/** "065000:01" → "65000:1"; anything unparsable is kept verbatim (the router will reject it). */
+function community(c: string): string {
+  const m = /^\s*(\d+):(\d+)\s*$/.exec(c);
+  return m ? `${Number(m[1])}:${Number(m[2])}` : c;
+}
+
+export function normalizeCommunityList(cs: readonly string[] | undefined): string[] {
+  const out = [...new Set((cs ?? []).map(community))];
+  const num = (c: string) => {
+    const [a, b] = c.split(':').map(Number);
+    return Number.isFinite(a) && Number.isFinite(b) ? a! * 65536 + b! : Number.MAX_SAFE_INTEGER;
+  };
+  return out.sort((a, b) => num(a) - num(b) || a.localeCompare(b));
+}
+
+export function normalizePeer(p: PeerConfig, globalAsn: number): PeerConfig {
+  const gr = p.gracefulRestart?.enabled ? { enabled: true, restartTime: p.gracefulRestart.restartTime || p.holdTime } : undefined;
+  return {
+    address: ip(p.address),
+    peerAsn: p.peerAsn,
+    ...(p.localAsn && p.localAsn !== globalAsn ? { localAsn: p.localAsn } : {}),
+    ...(p.password ? { password: p.password } : {}),
+    holdTime: p.holdTime,
+    keepaliveInterval: p.keepaliveInterval,
+    connectRetry: p.connectRetry,
+    ...(gr ? { gracefulRestart: gr } : {}),
+    ...(p.ebgpMultihop ? { ebgpMultihop: p.ebgpMultihop } : {}),
+    ...(p.description ? { description: p.description } : {}),
+  };
+}
+
+export function normalizeAdvertisement(a: Advertisement): Advertisement {
+  return { prefix: cidr(a.prefix), nextHop: ip(a.nextHop), communities: normalizeCommunityList(a.communities) };
+}
 
 function peerKey(p: PeerConfig): string {
   return JSON.stringify([
@@ -32,50 +80,73 @@ function peerKey(p: PeerConfig): string {
     p.holdTime,
     p.keepaliveInterval,
     p.connectRetry,
-    p.gracefulRestart?.enabled ? p.gracefulRestart.restartTime : 0,
+    p.gracefulRestart?.restartTime ?? 0,
     p.ebgpMultihop ?? 0,
     p.description ?? '',
   ]);
 }
 
-function advKey(a: Advertisement): string {
-  return JSON.stringify([normalizeCidr(a.prefix) ?? a.prefix, ip(a.nextHop), [...a.communities].sort()]);
+const advKey = (a: Advertisement) => JSON.stringify([a.nextHop, a.communities]);
+const byAddress = (a: PeerConfig, b: PeerConfig) => a.address.localeCompare(b.address);
+const byPrefix = (a: Advertisement, b: Advertisement) => a.prefix.localeCompare(b.prefix);
+
+function globalChanges(o: BgpGlobalConfig, g: BgpGlobalConfig): string[] {
+  const why: string[] = [];
+  if (o.asn !== g.asn) why.push(`ASN ${o.asn} → ${g.asn}`);
+  if (ip(o.routerId) !== ip(g.routerId)) why.push(`router ID ${o.routerId} → ${g.routerId}`);
+  if (o.listenPort !== g.listenPort) why.push(`listen port ${o.listenPort} → ${g.listenPort}`);
+  if (g.listenAddresses?.length) {
+    const a = [...new Set((o.listenAddresses ?? []).map(ip))].sort().join(',');
+    const b = [...new Set(g.listenAddresses.map(ip))].sort().join(',');
+    if (a !== b) why.push(`listen addresses ${a || '(default)'} → ${b}`);
+  }
+  return why;
 }
 
 export function diffBgp(desired: BgpState & { global: BgpGlobalConfig }, observed: BgpState): BgpDiff {
   const out: BgpDiff = { addPeers: [], updatePeers: [], deletePeers: [], addAdvertisements: [], deleteAdvertisements: [] };
   const g = desired.global;
-  if (!observed.global) {
-    out.startBgp = g;
-  } else {
-    const o = observed.global;
-    const why: string[] = [];
-    if (o.asn !== g.asn) why.push(`ASN ${o.asn} → ${g.asn}`);
-    if (o.routerId !== g.routerId) why.push(`router ID ${o.routerId} → ${g.routerId}`);
-    if (o.listenPort !== g.listenPort) why.push(`listen port ${o.listenPort} → ${g.listenPort}`);
-    if (why.length) {
-      out.restartNeeded = why.join(', ');
-      return { ...out, addPeers: desired.peers, addAdvertisements: desired.advertisements };
-    }
+  const wantPeers = new Map<string, PeerConfig>();
+  for (const p of desired.peers) {
+    const n = normalizePeer(p, g.asn);
+    wantPeers.set(n.address, n);
   }
-  const have = observed.global ? observed.peers : [];
-  const haveByAddr = new Map(have.map((p) => [ip(p.address), p]));
-  const want = new Map<string, PeerConfig>();
-  for (const p of desired.peers) want.set(ip(p.address), { ...p, address: ip(p.address) });
-  for (const [addr, p] of [...want].sort(([a], [b]) => a.localeCompare(b))) {
-    const cur = haveByAddr.get(addr);
+  const wantAdv = new Map<string, Advertisement>();
+  for (const a of desired.advertisements) {
+    const n = normalizeAdvertisement(a);
+    wantAdv.set(n.prefix, n);
+  }
+  const allPeers = () => [...wantPeers.values()].sort(byAddress);
+  const allAdv = () => [...wantAdv.values()].sort(byPrefix);
+
+  if (!observed.global) {
+    // Unconfigured gobgpd (fresh or restarted): it has no peers and no paths.
+    return { ...out, startBgp: g, addPeers: allPeers(), addAdvertisements: allAdv() };
+  }
+  const why = globalChanges(observed.global, g);
+  if (why.length) return { ...out, restartNeeded: why.join(', '), addPeers: allPeers(), addAdvertisements: allAdv() };
+
+  const havePeers = new Map<string, PeerConfig>();
+  for (const p of observed.peers) {
+    const n = normalizePeer(p, observed.global.asn);
+    havePeers.set(n.address, n);
+  }
+  for (const p of allPeers()) {
+    const cur = havePeers.get(p.address);
     if (!cur) out.addPeers.push(p);
     else if (peerKey(cur) !== peerKey(p)) out.updatePeers.push(p);
   }
-  for (const addr of [...haveByAddr.keys()].sort()) if (!want.has(addr)) out.deletePeers.push(addr);
+  out.deletePeers = [...havePeers.keys()].filter((a) => !wantPeers.has(a)).sort();
 
-  const haveAdv = new Map((observed.global ? observed.advertisements : []).map((a) => [advKey(a), a]));
-  const wantAdv = new Map(desired.advertisements.map((a) => [advKey(a), a]));
-  for (const [k, a] of wantAdv) if (!haveAdv.has(k)) out.addAdvertisements.push(a);
-  for (const [k, a] of haveAdv) if (!wantAdv.has(k)) out.deleteAdvertisements.push(a);
-  // GoBGP keeps one local path per prefix: a re-added prefix replaces the old path (implicit withdraw),
-  // so a changed next hop or community needs no delete (which would withdraw it for a moment).
-  const readded = new Set(out.addAdvertisements.map((a) => normalizeCidr(a.prefix)));
-  out.deleteAdvertisements = out.deleteAdvertisements.filter((a) => !readded.has(normalizeCidr(a.prefix)));
+  const haveAdv = new Map<string, Advertisement>();
+  for (const a of observed.advertisements) {
+    const n = normalizeAdvertisement(a);
+    haveAdv.set(n.prefix, n);
+  }
+  for (const a of allAdv()) {
+    const cur = haveAdv.get(a.prefix);
+    if (!cur || advKey(cur) !== advKey(a)) out.addAdvertisements.push(a);
+  }
+  out.deleteAdvertisements = [...haveAdv.values()].filter((a) => !wantAdv.has(a.prefix)).sort(byPrefix);
   return out;
 }

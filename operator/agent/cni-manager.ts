@@ -4,8 +4,11 @@
  * on a node whose sessions are down or whose routes are missing.
  *
  * Once written, the configuration stays through later transient faults (a ToR restart must not turn
- * every node NotReady). A CIDR change rewrites it: existing pods keep their old addresses until they are
- * recreated (host-local never renumbers a running pod), new pods get addresses from the new range.
+ * every node NotReady). A CIDR change rewrites it, but existing pods keep their old addresses
+ * (host-local never renumbers a running pod) and, with the reference bridge plugin (1.1.1), every new
+ * pod fails ("cni0 already has an IP address different from …") until the old gateway address is
+ * removed from cni0. A node's block only changes when its NodeFabric is lost and re-allocated: drain
+ * the node first. The agent does not remove the old gateway itself (that would cut off running pods).
  */
 import { join } from 'node:path';
 import type { FabricConfigSpec } from '../api/fabricconfig.js';

@@ -1,6 +1,7 @@
 /**
  * What the agent needs from a BGP speaker. The GoBGP implementation (gobgp/client.ts) hides gRPC and
- * Any-packing behind it; business logic sees only these types.
+ * Any-packing behind it; business logic sees only these types. Addresses and prefixes coming back are
+ * in canonical form (IPv6 compressed, lowercase; prefixes with host bits cleared), communities sorted.
  */
 export interface BgpGlobalConfig {
   asn: number;
@@ -15,12 +16,14 @@ export interface PeerConfig {
   peerAsn: number;
   /** Overrides the global ASN for this session. */
   localAsn?: number;
-  /** TCP MD5 password. Never logged. */
+  /** TCP MD5 password. Never logged. GoBGP returns it in clear text from ListPeer, so it is compared directly. */
   password?: string;
   holdTime: number;
   keepaliveInterval: number;
   connectRetry: number;
+  /** restartTime 0 = the hold time (GoBGP's default). */
   gracefulRestart?: { enabled: boolean; restartTime: number };
+  /** TTL; 0/undefined = off. */
   ebgpMultihop?: number;
   description?: string;
 }
@@ -30,15 +33,24 @@ export type SessionState = 'Unknown' | 'Idle' | 'Connect' | 'Active' | 'OpenSent
 export interface PeerStatus {
   address: string;
   state: SessionState;
+  /** When the current session came up (listPeers: gobgpd's uptime stamp, 1 s resolution). */
   establishedAt?: Date;
   prefixesSent: number;
   prefixesReceived: number;
+  /**
+   * Only what the speaker exposes: admin down, prefix limit, or NOTIFICATIONs exchanged since the session
+   * was last up (a rejected OPEN: ASN mismatch...). A TCP MD5 mismatch leaves this empty: the session
+   * just stays Active/Connect with no OPEN ever exchanged (the kernel drops the unsigned segments).
+   */
   lastError?: string;
 }
 
 export interface Advertisement {
+  /** v4 or v6 CIDR. */
   prefix: string;
+  /** Same family as the prefix (v6: sent in MP_REACH_NLRI). */
   nextHop: string;
+  /** "65000:100" */
   communities: string[];
 }
 
@@ -49,12 +61,17 @@ export interface Router {
   stopBgp(): Promise<void>;
   listPeers(): Promise<Array<{ config: PeerConfig; status: PeerStatus }>>;
   addPeer(p: PeerConfig): Promise<void>;
-  /** In place where GoBGP allows it (timers, password reset the session; see client). */
+  /**
+   * Timers change in place without a session reset (new hold/keepalive apply at the next OPEN); any
+   * other change (ASN, password, description, graceful restart, multihop) resets that one session.
+   */
   updatePeer(p: PeerConfig): Promise<void>;
   deletePeer(address: string): Promise<void>;
   /** Locally originated paths, both families. */
   listAdvertisements(): Promise<Advertisement[]>;
+  /** Re-adding a prefix replaces its next hop/communities in place (no withdraw in between). */
   addAdvertisements(a: Advertisement[]): Promise<void>;
+  /** By prefix; deleting one that is not advertised is a no-op. */
   deleteAdvertisements(a: Advertisement[]): Promise<void>;
   /** Peer state changes; onError when the stream breaks (gobgpd died). Returns a stop function. */
   watchPeers(onChange: (s: PeerStatus) => void, onError: (e: Error) => void): () => void;

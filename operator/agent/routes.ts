@@ -1,62 +1,178 @@
 /**
- * Host-gw routes in the kernel's main table, tagged with our own route protocol number: we list and
- * change only routes with that number, never anyone else's. Changes go through one persistent
- * `ip -force -batch -` process (never a process per route); after each batch a marker command tells us
- * the batch is done, and `Command failed -:N` lines map errors back to the routes.
+ * Host-gw routes in the kernel's main table, tagged with our own route protocol number.
+ *
+ * Ownership: we list, replace and delete only routes carrying our protocol number. `ip route del ...
+ * proto N` is matched by the kernel on the protocol too (v4 and v6), so a delete can never hit another
+ * daemon's route. `ip route replace` however matches on destination (+ metric / TOS) only and WOULD
+ * overwrite someone else's route to the same prefix, so before adding we look at every route to that
+ * destination in the main table: if one with another protocol exists (static, kernel, bgp, ...) we leave
+ * it alone and report a per-route `conflict` error instead of clobbering it. (That check and the
+ * replace are not atomic: a route another daemon adds in between can still be replaced.)
+ *
+ * Mechanics: one persistent `ip -force -batch -` child per table, never a process per route. With
+ * -force, ip keeps going after a failing line and reports it on stderr as "<message>\nCommand failed
+ * -:<line>", where <line> counts every line the process has read. After each batch we send a marker
+ * line (an unknown ip "object": it fails at once, has no side effects and never reaches the kernel);
+ * its own "Command failed -:<marker>" on the same stderr stream, in order after every earlier error, is
+ * the signal that the batch is done. Line numbers in between map back to routes.
+ *
+ * Some malformed arguments (an address that does not parse, a v6 gateway on a v4 route, a /33) make ip
+ * exit outright instead of failing the line, so every route is validated here first and bad ones come
+ * back as per-route errors without reaching ip. If the child dies anyway (killed, OOM), it is respawned
+ * and the batch re-sent once (replace is idempotent; a delete that finds nothing on the re-send counts
+ * as done).
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { RESERVED_ROUTE_PROTOCOLS } from '../api/fabricconfig.js';
 import { run } from '../lib/exec.js';
-import { normalizeCidr, normalizeIP, parseCidr } from '../lib/ip.js';
+import { formatCidr, formatIP, normalizeIP, parseCidr, parseIP } from '../lib/ip.js';
 
 export interface KernelRoute {
+  /** Destination CIDR, v4 or v6, canonical (host bits clear, v6 compressed lowercase). */
   dst: string;
   via: string;
   dev: string;
 }
 
+export interface RouteError {
+  route: KernelRoute;
+  op: 'add' | 'del';
+  error: string;
+}
+
 export interface RouteTable {
   /** Routes with our protocol, main table, both families. */
   list(): Promise<KernelRoute[]>;
-  apply(add: KernelRoute[], del: KernelRoute[]): Promise<{ errors: Array<{ route: KernelRoute; op: 'add' | 'del'; error: string }> }>;
+  /** Deletes first, then adds (`replace`). Never throws for a bad route: it is reported in `errors`. */
+  apply(add: KernelRoute[], del: KernelRoute[]): Promise<{ errors: RouteError[] }>;
   close(): void;
+}
+
+/** The ip-batch implementation, with what tests and metrics want to see of its child process. */
+export interface IpRouteTable extends RouteTable {
+  /** pid of the current `ip -batch` child (undefined before the first apply or after it died). */
+  readonly pid: number | undefined;
+  /** How many times a child was started. */
+  readonly spawns: number;
 }
 
 export function validateProtocol(p: number): void {
   if (!Number.isInteger(p) || p < 1 || p > 255 || RESERVED_ROUTE_PROTOCOLS.includes(p)) {
-    throw new Error(`route protocol ${p} is reserved or out of range (1-255, not ${RESERVED_ROUTE_PROTOCOLS.join(',')})`);
+    throw new Error(
+      `route protocol ${p} is reserved or out of range (must be 1-255 and not one of ${RESERVED_ROUTE_PROTOCOLS.join(',')}: ` +
+        'those belong to the kernel, static routes or other routing daemons); e.g. 201',
+    );
   }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Pure part
+
+interface SortKey {
+  dstOk: boolean;
+  family: number;
+  network: bigint;
+  prefixLength: number;
+  viaFamily: number;
+  viaValue: bigint;
+  route: KernelRoute;
+}
+
+/** Parses a route once: its sort key, and (with normalize) the canonical route it carries. */
+function prep(r: KernelRoute, normalize: boolean): SortKey {
+  const c = parseCidr(r.dst);
+  const v = parseIP(r.via);
+  const route = normalize ? { dst: c ? formatCidr(c) : r.dst, via: v ? formatIP(v.family, v.value) : r.via, dev: r.dev } : r;
+  return { dstOk: !!c, family: c?.family ?? 0, network: c?.network ?? 0n, prefixLength: c?.prefixLength ?? 0, viaFamily: v?.family ?? 99, viaValue: v?.value ?? 0n, route };
+}
+
+function compareKeys(a: SortKey, b: SortKey): number {
+  if (a.dstOk !== b.dstOk) return a.dstOk ? -1 : 1;
+  if (a.dstOk) {
+    if (a.family !== b.family) return a.family - b.family;
+    if (a.network !== b.network) return a.network < b.network ? -1 : 1;
+    if (a.prefixLength !== b.prefixLength) return a.prefixLength - b.prefixLength;
+  } else if (a.route.dst !== b.route.dst) return a.route.dst < b.route.dst ? -1 : 1;
+  if (a.viaFamily !== b.viaFamily) return a.viaFamily - b.viaFamily;
+  if (a.viaValue !== b.viaValue) return a.viaValue < b.viaValue ? -1 : 1;
+  if (a.route.via !== b.route.via) return a.route.via < b.route.via ? -1 : 1;
+  return a.route.dev < b.route.dev ? -1 : a.route.dev > b.route.dev ? 1 : 0;
+}
+
+/**
+ * Canonical form of a route. A destination with host bits set (10.0.0.1/24) or an invalid address is
+ * NOT repaired: it is kept as written, so it shows up in `add` and `apply` reports it as an error,
+ * instead of silently routing a block nobody asked for.
+ */
+export function normalizeRoute(r: KernelRoute): KernelRoute {
+  return prep(r, true).route;
+}
+
+/** v4 before v6, then numerically by destination, then by next hop and device; unparsable ones last. */
+export function compareRoutes(a: KernelRoute, b: KernelRoute): number {
+  return compareKeys(prep(a, false), prep(b, false));
+}
+
+/** A sorted copy (compareRoutes order), parsing every route once. */
+export function sortRoutes<T extends KernelRoute>(rs: readonly T[]): T[] {
+  return rs
+    .map((r) => prep(r, false))
+    .sort(compareKeys)
+    .map((k) => k.route as T);
 }
 
 const key = (r: KernelRoute) => `${r.dst}|${r.via}|${r.dev}`;
 
-function norm(r: KernelRoute): KernelRoute {
-  return { dst: normalizeCidr(r.dst) ?? r.dst, via: normalizeIP(r.via) ?? r.via, dev: r.dev };
-}
-
-/** What to add (or replace) and delete so the kernel has exactly `desired`. Pure. */
+/**
+ * What to add (= `replace`) and delete so the kernel holds exactly `desired`. Pure and deterministic:
+ * both inputs are normalised and deduplicated, results sorted with compareRoutes. The kernel keeps
+ * one route per destination (replace swaps a changed next hop in place, no delete), so when `desired`
+ * names two next hops for one destination the first in compareRoutes order wins, whatever the input
+ * order. Several observed routes to one destination: every one that is not the desired route goes.
+ */
 export function diffRoutes(desired: KernelRoute[], observed: KernelRoute[]): { add: KernelRoute[]; del: KernelRoute[] } {
-  const want = new Map<string, KernelRoute>();
-  for (const r of desired.map(norm)) want.set(r.dst, r); // one route per destination, the last wins
-  const have = new Map<string, KernelRoute[]>();
-  for (const r of observed.map(norm)) have.set(r.dst, [...(have.get(r.dst) ?? []), r]);
-  const add: KernelRoute[] = [];
-  const del: KernelRoute[] = [];
-  for (const [dst, r] of want) {
-    const cur = have.get(dst) ?? [];
-    if (!cur.some((c) => key(c) === key(r))) add.push(r); // `replace` swaps a changed next hop in place
-    for (const c of cur) if (key(c) !== key(r) && cur.length > 1) del.push(c);
+  const want = new Map<string, SortKey>();
+  for (const k of desired.map((r) => prep(r, true)).sort(compareKeys)) if (!want.has(k.route.dst)) want.set(k.route.dst, k);
+  const have = new Map<string, Map<string, SortKey>>();
+  for (const k of observed.map((r) => prep(r, true))) {
+    const m = have.get(k.route.dst) ?? new Map<string, SortKey>();
+    m.set(key(k.route), k);
+    have.set(k.route.dst, m);
   }
-  for (const [dst, cur] of have) if (!want.has(dst)) del.push(...cur);
-  const order = (a: KernelRoute, b: KernelRoute) => a.dst.localeCompare(b.dst) || a.via.localeCompare(b.via);
-  return { add: add.sort(order), del: del.sort(order) };
+  const add: SortKey[] = []; // built in sorted order
+  const del: SortKey[] = [];
+  for (const [dst, w] of want) {
+    const cur = have.get(dst);
+    const wk = key(w.route);
+    if (!cur?.has(wk)) add.push(w);
+    if (cur && cur.size > 1) for (const [k, c] of cur) if (k !== wk) del.push(c);
+  }
+  for (const [dst, cur] of have) if (!want.has(dst)) del.push(...cur.values());
+  return { add: add.map((k) => k.route), del: del.sort(compareKeys).map((k) => k.route) };
 }
 
-interface Pending {
-  base: number;
-  lines: Array<{ route: KernelRoute; op: 'add' | 'del' }>;
-  resolve: (errors: Array<{ route: KernelRoute; op: 'add' | 'del'; error: string }>) => void;
-  reject: (e: Error) => void;
+const DEV_RE = /^[^\s/:"'\\#]{1,15}$/;
+
+/**
+ * The canonical route, or why it must not be sent to ip (ip would fail the line, or exit outright on
+ * an unparsable address). Parses each address once (this runs for every route of a batch).
+ */
+export function checkRoute(r: KernelRoute): { route: KernelRoute; error?: undefined } | { route?: undefined; error: string } {
+  const c = typeof r.dst === 'string' ? parseCidr(r.dst) : null;
+  if (!c) {
+    return parseCidr(r.dst, { strict: false }) ? { error: `invalid destination ${r.dst}: host bits set` } : { error: `invalid destination ${JSON.stringify(r.dst)}: not a CIDR` };
+  }
+  const via = typeof r.via === 'string' ? parseIP(r.via) : null;
+  if (!via) return { error: `invalid next hop ${JSON.stringify(r.via)}` };
+  if (via.family !== c.family) return { error: `next hop ${r.via} is IPv${via.family}, destination ${r.dst} is IPv${c.family}` };
+  // Linux: 1-15 bytes, no '/', ':' or whitespace, not "." or ".."; and nothing ip's line parser treats specially.
+  if (typeof r.dev !== 'string' || !DEV_RE.test(r.dev) || r.dev === '.' || r.dev === '..') return { error: `invalid device ${JSON.stringify(r.dev)}` };
+  return { route: { dst: formatCidr(c), via: formatIP(via.family, via.value), dev: r.dev } };
+}
+
+/** Why a route must not be sent to ip, or null when it is fine. */
+export function invalidRoute(r: KernelRoute): string | null {
+  return checkRoute(r).error ?? null;
 }
 
 /** Errors of one batch from ip's stderr: each failing line N is reported as "<message>\nCommand failed -:N". */
@@ -73,93 +189,250 @@ export function parseBatchErrors(stderr: string): Map<number, string> {
   return out;
 }
 
-export function createIpRouteTable(opts: { protocol: number; netns?: string }): RouteTable {
-  validateProtocol(opts.protocol);
-  const nsArgs = opts.netns ? ['-n', opts.netns] : [];
-  let child: ChildProcessWithoutNullStreams | undefined;
-  let stderr = '';
-  let stdout = '';
-  let lineNo = 0;
-  let current: Pending | undefined;
-  const waiting: Array<() => void> = [];
+/** `ip -j route show` entry → canonical CIDR ("default" and bare host addresses included). */
+function jsonDst(dst: string, family: 4 | 6): string | null {
+  if (dst === 'default') return family === 4 ? '0.0.0.0/0' : '::/0';
+  const full = dst.includes('/') ? dst : `${dst}/${family === 4 ? 32 : 128}`;
+  const c = parseCidr(full);
+  return c ? formatCidr(c) : null;
+}
 
-  const finish = () => {
-    const p = current;
-    if (!p) return;
-    current = undefined;
-    const errors = [...parseBatchErrors(stderr)].flatMap(([n, error]) => {
-      const line = p.lines[n - p.base - 1];
-      return line ? [{ ...line, error }] : [];
-    });
-    stderr = '';
-    stdout = '';
-    p.resolve(errors);
-    waiting.shift()?.();
-  };
+// ---------------------------------------------------------------------------------------------------
+// The persistent ip -batch child
 
-  const spawnIp = () => {
-    const c = spawn('ip', [...nsArgs, '-force', '-batch', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    lineNo = 0;
-    stderr = '';
-    stdout = '';
-    c.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      // The marker command's output: every line before it has run and written its errors.
-      if (current && stdout.includes(' lo: ')) setTimeout(finish, 2);
+type BatchOutcome = { done: true; errors: Map<number, string> } | { done: false; reason: string; errors: Map<number, string> };
+
+const MARKER = 'podfabric-batch-marker';
+
+interface Child {
+  proc: ChildProcess;
+  /** Lines written to this child so far: ip numbers lines per process, from 1. */
+  fed: number;
+  stderr: string;
+}
+
+interface Waiter {
+  child: Child;
+  base: number;
+  marker: number;
+  resolve: (o: BatchOutcome) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** One `ip -force -batch -` child at a time; runs one batch at a time (callers serialise). */
+class IpBatch {
+  private child: Child | undefined;
+  private waiter: Waiter | undefined;
+  private closed = false;
+  spawns = 0;
+
+  constructor(private readonly args: string[]) {}
+
+  get pid(): number | undefined {
+    return this.child?.proc.pid;
+  }
+
+  private spawnChild(): Child {
+    const proc = spawn('ip', this.args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    const c: Child = { proc, fed: 0, stderr: '' };
+    this.spawns++;
+    this.child = c;
+    proc.stdin!.on('error', () => undefined); // EPIPE when it died: reported by 'close'
+    proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      c.stderr += d;
+      const w = this.waiter;
+      if (!w || w.child !== c) return;
+      const end = c.stderr.indexOf(`Command failed -:${w.marker}\n`);
+      if (end < 0) return;
+      const text = c.stderr.slice(0, end);
+      c.stderr = c.stderr.slice(end).replace(/^[^\n]*\n/, '');
+      this.settle(w, { done: true, errors: relativeErrors(text, w.base, w.marker) });
     });
-    c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    c.stdin.on('error', () => undefined);
-    c.on('exit', () => {
-      if (child === c) child = undefined;
-      const p = current;
-      current = undefined;
-      p?.reject(new Error(`ip -batch exited: ${stderr.trim().slice(-300)}`));
-      waiting.shift()?.();
-    });
+    let gone = false;
+    const onGone = (why: string) => {
+      if (gone) return;
+      gone = true;
+      if (this.child === c) this.child = undefined;
+      const w = this.waiter;
+      if (!w || w.child !== c) return;
+      const tail = c.stderr.trim().split('\n').slice(-3).join(' | ');
+      this.settle(w, { done: false, reason: `${why}${tail ? `: ${tail}` : ''}`, errors: relativeErrors(c.stderr, w.base, w.marker) });
+    };
+    proc.on('error', (e) => onGone(`ip -batch could not run: ${e.message}`));
+    proc.on('close', (code, signal) => onGone(`ip -batch exited (${signal ?? `code ${code}`})`));
     return c;
+  }
+
+  private settle(w: Waiter, o: BatchOutcome): void {
+    if (this.waiter !== w) return;
+    this.waiter = undefined;
+    clearTimeout(w.timer);
+    w.resolve(o);
+  }
+
+  run(lines: string[], timeoutMs: number): Promise<BatchOutcome> {
+    if (this.waiter) throw new Error('IpBatch.run: a batch is already running');
+    if (this.closed) return Promise.resolve({ done: false, reason: 'route table closed', errors: new Map() });
+    const alive = this.child && this.child.proc.exitCode === null && this.child.proc.signalCode === null;
+    const c = alive ? this.child! : this.spawnChild();
+    return new Promise<BatchOutcome>((resolve) => {
+      const base = c.fed;
+      const marker = base + lines.length + 1;
+      c.fed = marker;
+      const timer = setTimeout(() => {
+        c.stderr += `\ntimed out after ${timeoutMs} ms`;
+        c.proc.kill('SIGKILL'); // its 'close' reports the batch as not done
+      }, timeoutMs);
+      this.waiter = { child: c, base, marker, resolve, timer };
+      c.proc.stdin!.write(lines.length ? `${lines.join('\n')}\n${MARKER}\n` : `${MARKER}\n`);
+    });
+  }
+
+  /** ip exits at EOF, after finishing what it was given (a batch in flight still completes). */
+  close(): void {
+    this.closed = true;
+    this.child?.proc.stdin?.end();
+  }
+}
+
+/** Errors keyed by index into the batch (0-based), leaving out the marker. */
+function relativeErrors(text: string, base: number, marker: number): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const [n, msg] of parseBatchErrors(text)) if (n > base && n < marker) out.set(n - base - 1, msg);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+interface RouteJson {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  type?: string;
+}
+
+export interface IpRouteTableOptions {
+  protocol: number;
+  /** Run in this network namespace (`ip -n NS`), for tests and the lab. */
+  netns?: string;
+  /** Per batch; default 30 s + 2 ms a line. On expiry the child is killed and the batch re-sent once. */
+  timeoutMs?: number;
+  /** Called when a batch has been written to the child (attempt 2 = re-sent after the child died). */
+  onBatch?: (e: { pid: number | undefined; lines: number; attempt: number }) => void;
+}
+
+export function createIpRouteTable(opts: IpRouteTableOptions): IpRouteTable {
+  validateProtocol(opts.protocol);
+  const proto = opts.protocol;
+  const nsArgs = opts.netns ? ['-n', opts.netns] : [];
+  const batch = new IpBatch([...nsArgs, '-force', '-batch', '-']);
+  let closed = false;
+  let chain: Promise<unknown> = Promise.resolve();
+
+  const show = async (fam: 4 | 6, onlyOurs: boolean): Promise<RouteJson[]> => {
+    const r = await run(['ip', ...nsArgs, '-N', '-j', `-${fam}`, 'route', 'show', 'table', 'main', ...(onlyOurs ? ['proto', String(proto)] : [])]);
+    return JSON.parse(r.stdout.trim() || '[]') as RouteJson[];
   };
 
-  const exec = (lines: Pending['lines']) =>
-    new Promise<Array<{ route: KernelRoute; op: 'add' | 'del'; error: string }>>((resolve, reject) => {
-      const go = () => {
-        if (!child) child = spawnIp();
-        const text = lines
-          .map(({ route: r, op }) => `route ${op === 'add' ? 'replace' : 'del'} ${r.dst} via ${r.via} dev ${r.dev} proto ${opts.protocol}`)
-          .join('\n');
-        current = { base: lineNo, lines, resolve, reject };
-        lineNo += lines.length + 1;
-        child.stdin.write(`${text}\nlink show dev lo\n`);
-      };
-      if (current) waiting.push(go);
-      else go();
-    });
+  /** dst → protocols (numbers as text) of every main-table route to it that is not ours. */
+  const foreignRoutes = async (): Promise<Map<string, string[]>> => {
+    const out = new Map<string, string[]>();
+    const ours = String(proto);
+    for (const fam of [4, 6] as const) {
+      for (const x of await show(fam, false)) {
+        const p = x.protocol ?? '3'; // ip leaves out "boot", the default of `ip route add`
+        if (p === ours) continue; // most rows: skip before parsing anything
+        const cidr = typeof x.dst === 'string' ? jsonDst(x.dst, fam) : null;
+        if (!cidr) continue;
+        out.set(cidr, [...(out.get(cidr) ?? []), `${p}${x.type && x.type !== 'unicast' ? ` ${x.type}` : ''}`]);
+      }
+    }
+    return out;
+  };
 
-  const listFamily = async (fam: '-4' | '-6'): Promise<KernelRoute[]> => {
-    const r = await run(['ip', ...nsArgs, '-j', fam, 'route', 'show', 'table', 'main', 'proto', String(opts.protocol)]);
-    const rows = JSON.parse(r.stdout || '[]') as Array<{ dst: string; gateway?: string; dev?: string }>;
-    return rows
-      .filter((x) => x.gateway && x.dev)
-      .map((x) => {
-        const dst = x.dst.includes('/') ? x.dst : `${x.dst}/${fam === '-4' ? 32 : 128}`;
-        return { dst: normalizeCidr(dst) ?? dst, via: normalizeIP(x.gateway!) ?? x.gateway!, dev: x.dev! };
+  const line = (op: 'add' | 'del', r: KernelRoute) => `route ${op === 'add' ? 'replace' : 'del'} ${r.dst} via ${r.via} dev ${r.dev} proto ${proto}`;
+
+  const doApply = async (add: KernelRoute[], del: KernelRoute[]): Promise<{ errors: RouteError[] }> => {
+    if (closed) throw new Error('route table closed');
+    const errors: RouteError[] = [];
+    let todo: Array<{ route: KernelRoute; op: 'add' | 'del' }> = [];
+    for (const [op, list] of [['del', del], ['add', add]] as const) {
+      for (const raw of list) {
+        const c = checkRoute(raw);
+        if (c.route) todo.push({ route: c.route, op });
+        else errors.push({ route: raw, op, error: `invalid route: ${c.error}` });
+      }
+    }
+    if (todo.some((t) => t.op === 'add')) {
+      const foreign = await foreignRoutes();
+      todo = todo.filter((t) => {
+        const other = t.op === 'add' ? foreign.get(t.route.dst) : undefined;
+        if (other) errors.push({ ...t, error: `conflict: the main table already has a route to ${t.route.dst} with protocol ${other.join(', ')}; left alone (not ours)` });
+        return !other;
       });
+    }
+    if (todo.length) {
+      const lines = todo.map((t) => line(t.op, t.route));
+      const timeout = opts.timeoutMs ?? 30_000 + lines.length * 2;
+      const attempt = (n: number) => {
+        const p = batch.run(lines, timeout);
+        opts.onBatch?.({ pid: batch.pid, lines: lines.length, attempt: n });
+        return p;
+      };
+      let out = await attempt(1);
+      let retried = false;
+      if (!out.done) {
+        retried = true;
+        out = await attempt(2);
+      }
+      if (!out.done) {
+        const reason = out.reason;
+        for (const t of todo) errors.push({ ...t, error: reason });
+      } else {
+        for (const [i, msg] of out.errors) {
+          const t = todo[i];
+          if (!t) continue;
+          // Re-sent after a crash: the first attempt may already have deleted it.
+          if (retried && t.op === 'del' && /No such process/.test(msg)) continue;
+          errors.push({ ...t, error: msg });
+        }
+      }
+    }
+    // Deletes first, then adds, each in compareRoutes order.
+    const sorted = errors
+      .map((e) => ({ e, k: prep(e.route, false) }))
+      .sort((a, b) => (a.e.op === b.e.op ? compareKeys(a.k, b.k) : a.e.op === 'del' ? -1 : 1))
+      .map((x) => x.e);
+    return { errors: sorted };
   };
 
   return {
-    async list() {
-      return [...(await listFamily('-4')), ...(await listFamily('-6'))];
+    get pid() {
+      return batch.pid;
     },
-    async apply(add, del) {
-      const bad = [...add, ...del].filter((r) => !parseCidr(r.dst) || !normalizeIP(r.via) || !/^[^\s/]{1,15}$/.test(r.dev));
-      if (bad.length) throw new Error(`invalid routes: ${bad.map((r) => `${r.dst} via ${r.via} dev ${r.dev}`).join(', ')}`);
-      const lines = [...del.map((route) => ({ route, op: 'del' as const })), ...add.map((route) => ({ route, op: 'add' as const }))];
-      if (!lines.length) return { errors: [] };
-      const errors = await exec(lines);
-      return { errors };
+    get spawns() {
+      return batch.spawns;
+    },
+    async list() {
+      const out: KernelRoute[] = [];
+      for (const fam of [4, 6] as const) {
+        // Multipath routes (no single gateway) are not ours to model; we never create them.
+        for (const x of await show(fam, true)) {
+          const dst = typeof x.dst === 'string' ? jsonDst(x.dst, fam) : null;
+          if (dst && x.gateway && x.dev) out.push({ dst, via: normalizeIP(x.gateway) ?? x.gateway, dev: x.dev });
+        }
+      }
+      return sortRoutes(out);
+    },
+    apply(add, del) {
+      const p = chain.then(() => doApply(add, del));
+      chain = p.catch(() => undefined);
+      return p;
     },
     close() {
-      child?.stdin.end();
-      child = undefined;
+      closed = true;
+      batch.close();
     },
   };
 }

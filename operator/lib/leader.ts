@@ -1,106 +1,216 @@
 /**
- * Leader election on a coordination.k8s.io/v1 Lease, with client-go's semantics:
+ * Leader election on a coordination.k8s.io/v1 Lease, with client-go's semantics
+ * (k8s.io/client-go/tools/leaderelection):
  * - a candidate acquires when the lease has no holder, or when the lease record has not changed for
- *   leaseDuration as measured by OUR clock since we last saw it change (remote timestamps are not
- *   trusted: clocks skew);
- * - the leader renews every retryPeriod; if no renewal succeeded for renewDeadline it stops leading
- *   (onStoppedLeading, once) — the caller exits, so a former leader never writes;
+ *   leaseDurationSeconds as measured by OUR clock since we last saw it change (the remote renewTime is
+ *   never compared with our clock: clocks skew);
  * - every write carries the resourceVersion read (optimistic concurrency): of two racing candidates
- *   exactly one wins, the other gets 409;
- * - on a clean stop the leader releases: holder emptied, duration 1 s, so a standby takes over at once.
+ *   exactly one wins, the other gets 409 and stays a candidate;
+ * - the leader renews every retryPeriod; if no renewal has succeeded for renewDeadline (counted from
+ *   the start of the last successful attempt, even while a request hangs) it stops leading:
+ *   onStoppedLeading is called exactly once and run() resolves — the caller exits the process, so a
+ *   former leader never writes. It also stops at once when it sees another holder on the lease.
+ *   With leaseDuration > renewDeadline, an old leader stops before anyone may take over.
+ * - leaseTransitions is incremented whenever the holder changes; acquireTime / renewTime are MicroTime
+ *   strings (RFC 3339 with microseconds);
+ * - on a clean stop() the leader releases (releaseOnCancel, default on): holderIdentity '' and
+ *   leaseDurationSeconds 1, so a standby takes over within about a retry period.
  */
+import { ApiException, CoordinationV1Api, KubeConfig, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import { realClock, type Clock, type Timer } from './clock.js';
 import { log } from './log.js';
-import { isConflict, isNotFound, type KubeRest } from '../kube/rest.js';
+import { isConflict, isNotFound, KubeRest } from '../kube/rest.js';
 
 export interface LeaseSpec {
   holderIdentity?: string | null;
-  leaseDurationSeconds?: number;
+  leaseDurationSeconds?: number | null;
   acquireTime?: string | null;
   renewTime?: string | null;
-  leaseTransitions?: number;
+  leaseTransitions?: number | null;
 }
 
-export class ConflictError extends Error {}
+/** A write lost the optimistic-concurrency race (HTTP 409: resourceVersion changed, or already exists). */
+export class ConflictError extends Error {
+  override readonly name = 'ConflictError';
+}
 
 export interface LeaseStore {
+  /** The lease, or null if it does not exist. */
   get(): Promise<{ spec: LeaseSpec; resourceVersion: string } | null>;
+  /** Creates the lease; returns its resourceVersion; ConflictError if it exists. */
   create(spec: LeaseSpec): Promise<string>;
+  /** Replaces the spec if the lease is still at resourceVersion; returns the new one; ConflictError otherwise. */
   update(spec: LeaseSpec, resourceVersion: string): Promise<string>;
-  describe(): string;
+  /** For logs: namespace/name. */
+  describe?(): string;
 }
 
-export function kubeLeaseStore(rest: KubeRest, namespace: string, name: string): LeaseStore {
-  const base = `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`;
-  const wrap = async <T>(p: Promise<T>): Promise<T> => {
+/** MicroTime: RFC 3339 with microseconds, e.g. 2026-11-23T13:20:00.123000Z. */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+const str = (v: unknown): string | null => (v == null ? null : v instanceof Date ? microTime(v.getTime()) : String(v));
+
+function specOf(s: V1Lease['spec'] | undefined): LeaseSpec {
+  if (!s) return {};
+  const out: LeaseSpec = {};
+  if (s.holderIdentity !== undefined) out.holderIdentity = s.holderIdentity;
+  if (s.leaseDurationSeconds !== undefined) out.leaseDurationSeconds = s.leaseDurationSeconds;
+  if (s.acquireTime !== undefined) out.acquireTime = str(s.acquireTime);
+  if (s.renewTime !== undefined) out.renewTime = str(s.renewTime);
+  if (s.leaseTransitions !== undefined) out.leaseTransitions = s.leaseTransitions;
+  return out;
+}
+
+/** Our LeaseSpec in client-node's types (MicroTime fields as V1MicroTime, which serializes with microseconds). */
+function toV1Spec(s: LeaseSpec): NonNullable<V1Lease['spec']> {
+  const mt = (v: string | null | undefined) => (v ? new V1MicroTime(v) : undefined);
+  const out: NonNullable<V1Lease['spec']> = {};
+  if (s.holderIdentity != null) out.holderIdentity = s.holderIdentity;
+  if (s.leaseDurationSeconds != null) out.leaseDurationSeconds = s.leaseDurationSeconds;
+  const acquire = mt(s.acquireTime);
+  if (acquire) out.acquireTime = acquire;
+  const renew = mt(s.renewTime);
+  if (renew) out.renewTime = renew;
+  if (s.leaseTransitions != null) out.leaseTransitions = s.leaseTransitions;
+  return out;
+}
+
+/**
+ * The Lease namespace/name on the apiserver. With a KubeConfig it talks through client-node's
+ * CoordinationV1Api; with a KubeRest (the project's throttled client) through plain REST calls. Give
+ * leader election its own client, so renewals never queue behind the controller's request throttle.
+ */
+export function kubeLeaseStore(client: KubeConfig | KubeRest, namespace: string, name: string): LeaseStore {
+  const describe = () => `${namespace}/${name}`;
+  if (client instanceof KubeConfig) {
+    const api = client.makeApiClient(CoordinationV1Api);
+    const code = (e: unknown) => (e instanceof ApiException ? (e as ApiException<unknown>).code : undefined);
+    const rvOf = (l: V1Lease) => {
+      const rv = l.metadata?.resourceVersion;
+      if (!rv) throw new Error(`lease ${describe()}: no resourceVersion in the answer`);
+      return rv;
+    };
+    const write = async (p: () => Promise<V1Lease>) => {
+      try {
+        return rvOf(await p());
+      } catch (e) {
+        if (code(e) === 409) throw new ConflictError(`lease ${describe()}: ${(e as Error).message}`);
+        throw e;
+      }
+    };
+    return {
+      describe,
+      async get() {
+        try {
+          const l = await api.readNamespacedLease({ name, namespace });
+          return { spec: specOf(l.spec), resourceVersion: rvOf(l) };
+        } catch (e) {
+          if (code(e) === 404) return null;
+          throw e;
+        }
+      },
+      create: (spec) =>
+        write(() => api.createNamespacedLease({ namespace, body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: toV1Spec(spec) } })),
+      update: (spec, resourceVersion) =>
+        write(() =>
+          api.replaceNamespacedLease({
+            name,
+            namespace,
+            body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace, resourceVersion }, spec: toV1Spec(spec) },
+          }),
+        ),
+    };
+  }
+
+  const rest = client;
+  const base = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+  const write = async (p: () => Promise<{ metadata: { resourceVersion: string } }>) => {
     try {
-      return await p;
+      return (await p()).metadata.resourceVersion;
     } catch (e) {
-      if (isConflict(e)) throw new ConflictError((e as Error).message);
+      if (isConflict(e)) throw new ConflictError(`lease ${describe()}: ${(e as Error).message}`);
       throw e;
     }
   };
   return {
-    describe: () => `${namespace}/${name}`,
+    describe,
     async get() {
       try {
-        const l = await rest.get<{ metadata: { resourceVersion: string }; spec?: LeaseSpec }>(`${base}/${name}`);
+        const l = await rest.get<{ metadata: { resourceVersion: string }; spec?: LeaseSpec }>(`${base}/${encodeURIComponent(name)}`);
         return { spec: l.spec ?? {}, resourceVersion: l.metadata.resourceVersion };
       } catch (e) {
         if (isNotFound(e)) return null;
         throw e;
       }
     },
-    async create(spec) {
-      const l = await wrap(rest.request<{ metadata: { resourceVersion: string } }>('POST', base, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec }));
-      return l.metadata.resourceVersion;
-    },
-    async update(spec, resourceVersion) {
-      const l = await wrap(
-        rest.request<{ metadata: { resourceVersion: string } }>('PUT', `${base}/${name}`, {
+    create: (spec) => write(() => rest.request('POST', base, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec })),
+    update: (spec, resourceVersion) =>
+      write(() =>
+        rest.request('PUT', `${base}/${encodeURIComponent(name)}`, {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
           metadata: { name, namespace, resourceVersion },
           spec,
         }),
-      );
-      return l.metadata.resourceVersion;
-    },
+      ),
   };
 }
 
-/** MicroTime: RFC 3339 with microseconds. */
-export function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
 export interface LeaderElectorOptions {
+  /** Unique per process (a restarted process must not inherit the old one's lease). */
   identity: string;
   store: LeaseStore;
+  /** How long a standby waits, after it last saw the lease change, before taking it. Default 15 000. */
   leaseDurationMs?: number;
+  /** How long the leader keeps leading without a successful renewal. Default 10 000. */
   renewDeadlineMs?: number;
+  /** Interval between attempts (acquire and renew). Default 2 000. */
   retryPeriodMs?: number;
+  /** Acquire attempts wait retryPeriod·(1 + jitter·random). Default 0.2 (client-go's JitterFactor 1.2). */
+  jitter?: number;
   clock?: Clock;
+  /** stop() releases the lease if held. Default true. */
   releaseOnCancel?: boolean;
+  random?: () => number;
   onStartedLeading(): void;
+  /** Leadership lost (renew deadline passed, or another holder seen). Called at most once; not called by stop(). */
   onStoppedLeading(): void;
+  /** The holder seen on the lease changed (ourselves included). */
   onNewLeader?(identity: string): void;
 }
+
+const TIMEOUT = Symbol('timeout');
 
 export class LeaderElector {
   private readonly clock: Clock;
   private readonly leaseMs: number;
   private readonly renewMs: number;
   private readonly retryMs: number;
+  private readonly jitter: number;
+  private readonly random: () => number;
+  private readonly where: string;
   private leading = false;
+  private stoppedLeading = false;
   private stopped = false;
-  private observed: { record: string; at: number; rv: string; spec: LeaseSpec } | undefined;
+  private running: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  /** The record last seen, and when (by our clock) we saw it change. */
+  private observed: { raw: string; at: number; spec: LeaseSpec } | undefined;
+  /** Start of the last successful acquire/renew attempt. */
   private lastRenew = 0;
-  private timer: Timer | undefined;
+  private watchdog: Timer | undefined;
+  private sleepTimer: Timer | undefined;
   private wake: (() => void) | undefined;
+  private inflight: Promise<boolean> | undefined;
+  private wrote = false;
   private lastLeader = '';
   private lostTo = '';
-  /** Test hook: a frozen elector stops renewing without releasing (as if the process hung). */
+  /**
+   * Test hook: a frozen elector does nothing at all from now on — no renewals, no release, no
+   * callbacks, isLeader() keeps its last answer — as if its process hung or was SIGKILLed.
+   */
   frozen = false;
 
   constructor(private readonly o: LeaderElectorOptions) {
@@ -108,120 +218,267 @@ export class LeaderElector {
     this.leaseMs = o.leaseDurationMs ?? 15_000;
     this.renewMs = o.renewDeadlineMs ?? 10_000;
     this.retryMs = o.retryPeriodMs ?? 2_000;
-    if (!(this.leaseMs > this.renewMs && this.renewMs > this.retryMs)) {
-      throw new Error('leader election needs leaseDuration > renewDeadline > retryPeriod');
+    this.jitter = o.jitter ?? 0.2;
+    this.random = o.random ?? Math.random;
+    this.where = o.store.describe?.() ?? 'lease';
+    if (!(this.leaseMs > this.renewMs && this.renewMs > this.retryMs && this.retryMs > 0)) {
+      throw new Error(`leader election needs leaseDuration > renewDeadline > retryPeriod > 0 (got ${this.leaseMs}, ${this.renewMs}, ${this.retryMs} ms)`);
     }
+    if (this.leaseMs < 1000) throw new Error('leader election: leaseDuration must be at least 1 s (the Lease counts whole seconds)');
   }
 
   isLeader(): boolean {
     return this.leading;
   }
 
+  /** The holder last seen on the lease ('' if none yet). */
+  leader(): string {
+    return this.lastLeader;
+  }
+
+  get identity(): string {
+    return this.o.identity;
+  }
+
+  /** Freezes the elector (see `frozen`). */
+  freeze(): void {
+    this.frozen = true;
+    if (this.watchdog) this.clock.clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+  }
+
+  /**
+   * Campaigns until it leads, then renews. Resolves when stop() is called or when leadership is lost
+   * (after onStoppedLeading); an elector is not reused after that.
+   */
+  run(): Promise<void> {
+    this.running ??= this.loop();
+    return this.running;
+  }
+
+  private async loop(): Promise<void> {
+    // Acquire.
+    while (!this.stopped) {
+      if (!this.frozen) {
+        const started = this.clock.now();
+        const ok = await this.attempt(this.renewMs);
+        if (this.stopped) return;
+        if (ok && !this.frozen) {
+          this.lastRenew = started;
+          this.leading = true;
+          this.armWatchdog();
+          log.info({ lease: this.where, identity: this.o.identity }, 'acquired the lease');
+          this.callback('onStartedLeading', () => this.o.onStartedLeading());
+          break;
+        }
+      }
+      await this.sleep(this.retryMs * (1 + this.jitter * this.random()));
+    }
+    // Renew.
+    while (!this.stopped && this.leading) {
+      await this.sleep(this.retryMs);
+      if (this.stopped || !this.leading) return;
+      if (this.frozen) continue;
+      const started = this.clock.now();
+      const ok = await this.attempt(Math.max(1, this.lastRenew + this.renewMs - started));
+      if (this.stopped || !this.leading || this.frozen) continue;
+      if (ok) {
+        this.lastRenew = started;
+        this.armWatchdog();
+      } else if (this.lostTo) {
+        this.stepDown(`the lease is held by ${this.lostTo}`);
+      } else if (this.clock.now() - this.lastRenew >= this.renewMs) {
+        this.stepDown('could not renew the lease within the renew deadline');
+      }
+    }
+  }
+
+  /** Steps down once renewDeadline has passed since the last good renewal, even if a request hangs. */
+  private armWatchdog(): void {
+    if (this.watchdog) this.clock.clearTimeout(this.watchdog);
+    this.watchdog = this.clock.setTimeout(
+      () => {
+        this.watchdog = undefined;
+        if (this.frozen || this.stopped || !this.leading) return;
+        if (this.clock.now() - this.lastRenew >= this.renewMs) this.stepDown('could not renew the lease within the renew deadline');
+        else this.armWatchdog();
+      },
+      Math.max(0, this.lastRenew + this.renewMs - this.clock.now()),
+    );
+  }
+
+  private stepDown(reason: string): void {
+    if (!this.leading) return;
+    this.leading = false;
+    if (this.watchdog) this.clock.clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+    this.wake?.(); // end run()
+    if (this.stoppedLeading) return;
+    this.stoppedLeading = true;
+    log.error({ lease: this.where, identity: this.o.identity }, `stopped leading: ${reason}`);
+    this.callback('onStoppedLeading', () => this.o.onStoppedLeading());
+  }
+
+  /** A throwing callback must not stop the renewals (nor leave the elector half-updated). */
+  private callback(name: string, f: () => void): void {
+    try {
+      f();
+    } catch (e) {
+      log.error({ lease: this.where, identity: this.o.identity, err: (e as Error).message }, `${name} threw`);
+    }
+  }
+
   private sleep(ms: number): Promise<void> {
     return new Promise((r) => {
-      this.wake = r;
-      this.timer = this.clock.setTimeout(r, ms);
+      this.wake = () => {
+        if (this.sleepTimer) this.clock.clearTimeout(this.sleepTimer);
+        this.sleepTimer = undefined;
+        this.wake = undefined;
+        r();
+      };
+      this.sleepTimer = this.clock.setTimeout(() => this.wake?.(), ms);
     });
   }
 
-  /** Loops until stop(); acquires, then renews, while leading. */
-  async run(): Promise<void> {
-    while (!this.stopped) {
-      if (!this.frozen) {
-        const ok = await this.tryAcquireOrRenew().catch((e: Error) => {
-          log.debug({ lease: this.o.store.describe(), err: e.message }, 'lease attempt failed');
-          return false;
-        });
-        const now = this.clock.now();
-        if (ok) {
-          this.lastRenew = now;
-          if (!this.leading && !this.stopped) {
-            this.leading = true;
-            log.info({ lease: this.o.store.describe(), identity: this.o.identity }, 'acquired the lease');
-            this.o.onStartedLeading();
-          }
-        } else if (this.leading && (this.lostTo || now - this.lastRenew >= this.renewMs)) {
-          this.leading = false;
-          log.error({ lease: this.o.store.describe(), identity: this.o.identity }, 'could not renew the lease within the renew deadline');
-          this.o.onStoppedLeading();
-        }
-      }
-      if (this.stopped) break;
-      await this.sleep(this.leading ? this.retryMs : this.retryMs * (1 + Math.random() * 0.2));
+  /** p, or `fallback` if it has not settled after ms (p keeps running; its result is dropped). */
+  private within<T, F>(p: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+    return new Promise((resolve) => {
+      const t = this.clock.setTimeout(() => resolve(fallback), ms);
+      p.then(
+        (v) => {
+          this.clock.clearTimeout(t);
+          resolve(v);
+        },
+        () => {
+          this.clock.clearTimeout(t);
+          resolve(fallback);
+        },
+      );
+    });
+  }
+
+  private async attempt(timeoutMs: number): Promise<boolean> {
+    const p = this.tryAcquireOrRenew().catch((e: unknown) => {
+      log.debug({ lease: this.where, identity: this.o.identity, err: (e as Error).message }, 'lease attempt failed');
+      return false;
+    });
+    this.inflight = p;
+    void p.then(() => {
+      if (this.inflight === p) this.inflight = undefined;
+    });
+    const r = await this.within(p, timeoutMs, TIMEOUT);
+    if (r === TIMEOUT) {
+      log.warn({ lease: this.where, identity: this.o.identity, timeoutMs }, 'lease attempt timed out');
+      return false;
     }
+    return r;
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {
     const now = this.clock.now();
     const me = this.o.identity;
-    const desired = (prev: LeaseSpec | undefined, takeover: boolean): LeaseSpec => ({
-      holderIdentity: me,
-      leaseDurationSeconds: Math.ceil(this.leaseMs / 1000),
-      acquireTime: takeover || !prev?.acquireTime ? microTime(now) : prev.acquireTime,
-      renewTime: microTime(now),
-      leaseTransitions: (prev?.leaseTransitions ?? 0) + (takeover && prev?.holderIdentity ? 1 : 0),
-    });
+    const durationSeconds = Math.max(1, Math.ceil(this.leaseMs / 1000)); // rounding up only makes others wait longer
+
     const cur = await this.o.store.get();
+    if (this.frozen) return false;
     if (!cur) {
-      const rv = await this.o.store.create(desired(undefined, true)).catch((e) => {
-        if (e instanceof ConflictError) return null;
+      const spec: LeaseSpec = { holderIdentity: me, leaseDurationSeconds: durationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 };
+      try {
+        await this.o.store.create(spec);
+      } catch (e) {
+        if (e instanceof ConflictError) return false;
         throw e;
-      });
-      if (rv === null) return false;
-      this.observe(desired(undefined, true), rv, now);
+      }
+      this.wrote = true;
+      this.observe(spec);
       return true;
     }
-    const record = JSON.stringify(cur.spec);
-    if (!this.observed || this.observed.record !== record) this.observed = { record, at: now, rv: cur.resourceVersion, spec: cur.spec };
+
+    const raw = JSON.stringify(cur.spec);
+    if (!this.observed || this.observed.raw !== raw) this.observed = { raw, at: this.clock.now(), spec: cur.spec };
     const holder = cur.spec.holderIdentity ?? '';
-    if (holder && holder !== this.lastLeader) {
-      this.lastLeader = holder;
-      this.o.onNewLeader?.(holder);
-    }
-    const durationMs = (cur.spec.leaseDurationSeconds ?? Math.ceil(this.leaseMs / 1000)) * 1000;
-    const expired = this.observed.at + durationMs <= now;
-    if (holder && holder !== me && !expired) {
+    this.report(holder);
+    const durationMs = (cur.spec.leaseDurationSeconds || durationSeconds) * 1000;
+    const valid = this.observed.at + durationMs > now;
+    if (holder !== '' && holder !== me && valid) {
       if (this.leading) this.lostTo = holder;
       return false;
     }
-    const next = desired(cur.spec, holder !== me);
+
+    const takeover = holder !== me;
+    const next: LeaseSpec = {
+      holderIdentity: me,
+      leaseDurationSeconds: durationSeconds,
+      acquireTime: takeover || !cur.spec.acquireTime ? microTime(now) : cur.spec.acquireTime,
+      renewTime: microTime(now),
+      leaseTransitions: (cur.spec.leaseTransitions ?? 0) + (takeover ? 1 : 0),
+    };
+    if (this.frozen) return false;
     try {
-      const rv = await this.o.store.update(next, cur.resourceVersion);
-      this.observe(next, rv, now);
-      return true;
+      await this.o.store.update(next, cur.resourceVersion);
     } catch (e) {
       if (e instanceof ConflictError) return false;
       throw e;
     }
+    this.wrote = true;
+    this.observe(next);
+    return true;
   }
 
-  private observe(spec: LeaseSpec, rv: string, at: number): void {
-    this.observed = { record: JSON.stringify(spec), at, rv, spec };
-    if (this.lastLeader !== this.o.identity) {
-      this.lastLeader = this.o.identity;
-      this.o.onNewLeader?.(this.o.identity);
-    }
+  private observe(spec: LeaseSpec): void {
+    this.observed = { raw: JSON.stringify(spec), at: this.clock.now(), spec };
+    this.report(spec.holderIdentity ?? '');
   }
 
-  /** Stops the loop; releases the lease if we hold it (unless releaseOnCancel is false). */
-  async stop(): Promise<void> {
+  private report(holder: string): void {
+    if (!holder || holder === this.lastLeader) return;
+    this.lastLeader = holder;
+    this.callback('onNewLeader', () => this.o.onNewLeader?.(holder));
+  }
+
+  /**
+   * Stops campaigning/renewing (isLeader() is false at once) and, if releaseOnCancel, releases the
+   * lease if we hold it: holder '' and leaseDurationSeconds 1. Does not call onStoppedLeading.
+   * Waits (at most renewDeadline) for an attempt in flight first, so it cannot re-take the lease after
+   * the release. A frozen elector does nothing.
+   */
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
     this.stopped = true;
-    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.leading = false;
+    if (this.watchdog) this.clock.clearTimeout(this.watchdog);
+    this.watchdog = undefined;
     this.wake?.();
-    if (this.leading && (this.o.releaseOnCancel ?? true)) {
-      this.leading = false;
+    this.stopping = (async () => {
+      await this.release();
+      // The loop ends at its next step (at most an attempt's timeout away).
+      if (this.running) await this.within(this.running, this.renewMs, undefined);
+    })();
+    return this.stopping;
+  }
+
+  /** Releases the lease if we hold it (see stop()). */
+  private async release(): Promise<void> {
+    if (this.frozen) return;
+    if (this.inflight) await this.within(this.inflight, this.renewMs, false);
+    if (!this.wrote || !(this.o.releaseOnCancel ?? true) || this.stoppedLeading) return;
+    const attempt = async (): Promise<'released' | 'not held' | 'failed'> => {
       try {
         const cur = await this.o.store.get();
-        if (cur && cur.spec.holderIdentity === this.o.identity) {
-          await this.o.store.update(
-            { ...cur.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(this.clock.now()), acquireTime: null },
-            cur.resourceVersion,
-          );
-          log.info({ lease: this.o.store.describe(), identity: this.o.identity }, 'released the lease');
-        }
+        if (!cur || cur.spec.holderIdentity !== this.o.identity) return 'not held';
+        const now = microTime(this.clock.now());
+        await this.o.store.update(
+          { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: cur.spec.leaseTransitions ?? 0 },
+          cur.resourceVersion,
+        );
+        return 'released';
       } catch (e) {
-        log.warn({ err: (e as Error).message }, 'could not release the lease');
+        log.warn({ lease: this.where, identity: this.o.identity, err: (e as Error).message }, 'could not release the lease');
+        return 'failed';
       }
-    }
+    };
+    const r = await this.within(attempt(), this.renewMs, TIMEOUT);
+    if (r === 'released') log.info({ lease: this.where, identity: this.o.identity }, 'released the lease');
+    else if (r === TIMEOUT) log.warn({ lease: this.where, identity: this.o.identity }, 'releasing the lease timed out');
   }
 }

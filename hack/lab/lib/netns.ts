@@ -10,6 +10,8 @@ export const PREFIX = 'pf-';
 export const ip = (args: string[], opts: { allowFail?: boolean; input?: string } = {}) => run(['ip', ...args], opts);
 export const inNs = (ns: string, cmd: string[], opts: { allowFail?: boolean; input?: string; timeoutMs?: number } = {}) =>
   run(['ip', 'netns', 'exec', ns, ...cmd], opts);
+/** Runs a command inside the namespace (alias of inNs). */
+export const execIn = inNs;
 
 export async function listNamespaces(): Promise<string[]> {
   const r = await ip(['netns', 'list'], { allowFail: true });
@@ -33,14 +35,39 @@ export async function cleanupByPrefix(prefix: string): Promise<string[]> {
   return victims;
 }
 
+/** Sets sysctls inside the namespace, e.g. { 'net.ipv4.conf.all.send_redirects': 0 }. */
+export async function setSysctls(ns: string, values: Record<string, string | number>): Promise<void> {
+  const args = Object.entries(values).map(([k, v]) => `${k}=${v}`);
+  if (args.length) await inNs(ns, ['sysctl', '-qw', ...args]);
+}
+
+export interface NamespaceOptions {
+  /** IPv4 and IPv6 forwarding (default on: every lab namespace is a router or a node). */
+  forwarding?: boolean;
+  /**
+   * ICMP redirects sent by this namespace (default: kernel default, on). A ToR whose nodes share one
+   * subnet redirects them to each other; turn off to see that host routes are really used.
+   */
+  sendRedirects?: boolean;
+}
+
 /** A fresh namespace (an old one of the same name is removed first) with lo up and forwarding on. */
-export async function addNamespace(ns: string, opts: { forwarding?: boolean } = {}): Promise<void> {
+export async function addNamespace(ns: string, opts: NamespaceOptions = {}): Promise<void> {
   if (!ns.startsWith(PREFIX)) throw new Error(`namespace ${ns} must start with ${PREFIX}`);
   await deleteNamespace(ns);
   await ip(['netns', 'add', ns]);
   await ip(['-n', ns, 'link', 'set', 'lo', 'up']);
-  const fwd = opts.forwarding ?? true ? '1' : '0';
-  await inNs(ns, ['sysctl', '-qw', `net.ipv4.ip_forward=${fwd}`, `net.ipv6.conf.all.forwarding=${fwd}`, 'net.ipv6.conf.default.accept_dad=0', 'net.ipv6.conf.all.accept_dad=0']);
+  const fwd = opts.forwarding ?? true ? 1 : 0;
+  await setSysctls(ns, {
+    'net.ipv4.ip_forward': fwd,
+    'net.ipv6.conf.all.forwarding': fwd,
+    // Lab addresses are unique by construction: no 1-2 s wait for duplicate address detection.
+    'net.ipv6.conf.default.accept_dad': 0,
+    'net.ipv6.conf.all.accept_dad': 0,
+    ...(opts.sendRedirects === undefined
+      ? {}
+      : { 'net.ipv4.conf.all.send_redirects': opts.sendRedirects ? 1 : 0, 'net.ipv4.conf.default.send_redirects': opts.sendRedirects ? 1 : 0 }),
+  });
 }
 
 /** A veth pair from nsA/ifA to nsB/ifB, both up. Interface names ≤ 15 characters. */
@@ -73,8 +100,48 @@ export async function ping(ns: string, target: string, opts: { count?: number; t
   return r.code === 0;
 }
 
+export interface RouteEntry {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  nexthops?: Array<{ gateway?: string; dev?: string }>;
+}
+
+/** Routes for exactly `prefix` in the namespace's main table, optionally of one protocol ("bgp", "201"). */
+export async function routesFor(ns: string, prefix: string, opts: { proto?: string } = {}): Promise<RouteEntry[]> {
+  const fam = prefix.includes(':') ? '-6' : '-4';
+  const r = await ip(['-n', ns, '-j', fam, 'route', 'show', 'exact', prefix, ...(opts.proto ? ['proto', opts.proto] : [])], { allowFail: true });
+  return r.code === 0 ? (JSON.parse(r.stdout || '[]') as RouteEntry[]) : [];
+}
+
+/** Gateways of a route (single or multipath). */
+export const gatewaysOf = (r: RouteEntry): string[] => (r.nexthops?.length ? r.nexthops.map((n) => n.gateway ?? '') : [r.gateway ?? '']).filter(Boolean);
+
 /** Routes of one protocol in a namespace (ip -j), e.g. "bgp" or "201". */
 export async function routesByProto(ns: string, proto: string, family: '-4' | '-6' = '-4'): Promise<Array<{ dst: string; gateway?: string; dev?: string; nexthops?: unknown[] }>> {
   const r = await ip(['-n', ns, '-j', family, 'route', 'show', 'proto', proto], { allowFail: true });
   return JSON.parse(r.stdout || '[]');
+}
+
+export interface TcpMd5Counters {
+  /** Segment without a signature where one was expected (we have a password, the peer sends none). */
+  notFound: number;
+  /** Signed segment where none was expected (the peer has a password, we have none). */
+  unexpected: number;
+  /** Signature present but wrong (both have passwords, they differ). */
+  failure: number;
+}
+
+/**
+ * The kernel's TCP MD5 drop counters of a namespace (/proc/net/netstat, TcpExt). A BGP speaker never
+ * sees a password mismatch (the segments are dropped before TCP), but these counters do: they are the
+ * only direct evidence of an MD5 mismatch.
+ */
+export async function tcpMd5Counters(ns: string): Promise<TcpMd5Counters> {
+  const text = (await inNs(ns, ['cat', '/proc/net/netstat'])).stdout;
+  const lines = text.split('\n').filter((l) => l.startsWith('TcpExt:'));
+  const names = lines[0]?.split(/\s+/) ?? [];
+  const values = lines[1]?.split(/\s+/) ?? [];
+  const get = (k: string) => Number(values[names.indexOf(k)] ?? 0) || 0;
+  return { notFound: get('TCPMD5NotFound'), unexpected: get('TCPMD5Unexpected'), failure: get('TCPMD5Failure') };
 }
