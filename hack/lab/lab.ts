@@ -12,7 +12,7 @@
  * Every namespace starts with "pf-lab-"; `down` (and every `up`) removes all of them and every process.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { run } from '../../operator/lib/exec.js';
@@ -22,7 +22,7 @@ import { cniAdd, cniDel } from './lib/cni-runtime.js';
 import { alive, readPid, startDaemon, stopPid, waitUntil } from './lib/daemon.js';
 import { addNeighbors, bgpNeighbors, renderFrrConfig, startFrr, stopFrr, vtyshJson, type FrrRouter } from './lib/frr.js';
 import { gobgpSocket, startGobgpd, stopGobgpd } from './lib/gobgpd.js';
-import { addAddress, addBridge, addNamespace, addVeth, cleanupByPrefix, inNs, ip, ping, setMaster } from './lib/netns.js';
+import { addAddress, addBridge, addNamespace, addVeth, cleanupByPrefix, deleteNamespace, inNs, ip, ping, setMaster } from './lib/netns.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const STATE = process.env.PODFABRIC_LAB_DIR ?? '/tmp/pf-lab';
@@ -125,7 +125,7 @@ export async function down(): Promise<void> {
   }
   const nodesDir = join(STATE, 'nodes');
   if (existsSync(nodesDir)) {
-    for (const n of await (await import('node:fs/promises')).readdir(nodesDir)) {
+    for (const n of await readdir(nodesDir)) {
       await stopPid(join(nodesDir, n, 'agent.pid'), 'SIGKILL');
       await stopGobgpd(`${NS}${n}`, 'SIGKILL');
     }
@@ -155,8 +155,7 @@ async function startApiserver(): Promise<string> {
   return kubeconfig;
 }
 
-function torRouter(r: number, nodes: LabNode[], racks: number): FrrRouter {
-  void racks;
+function torRouter(r: number, nodes: LabNode[]): FrrRouter {
   const t = tor(r);
   t.neighbors = [
     { address: `172.31.${r}.2`, remoteAs: 65000, description: 'spine' },
@@ -226,7 +225,6 @@ export async function removeNode(s: LabState, name: string): Promise<void> {
   for (const p of s.pods.filter((p) => p.node === name)) await cniDel(n.ns, p.ns, conflistPath(name)).catch(() => undefined);
   await stopPid(join(nodeDir(name), 'agent.pid'), 'SIGKILL');
   await stopGobgpd(n.ns, 'SIGKILL');
-  const { deleteNamespace } = await import('./lib/netns.js');
   await deleteNamespace(n.ns);
   s.nodes = s.nodes.filter((x) => x.name !== name);
   s.pods = s.pods.filter((p) => p.node !== name);
@@ -303,7 +301,7 @@ export async function up(o: LabOptions = DEFAULTS, opts: { skipBuild?: boolean }
     spine.neighbors.push({ address: `172.31.${r}.1`, remoteAs: 65100 + r, description: `tor${r}` });
   }
   await startFrr(spine);
-  for (let r = 1; r <= o.racks; r++) await startFrr(torRouter(r, nodes, o.racks));
+  for (let r = 1; r <= o.racks; r++) await startFrr(torRouter(r, nodes));
   await writeFile(join(STATE, 'frr-spine.conf'), renderFrrConfig(spine));
 
   const manifestDir = join(STATE, 'manifests');

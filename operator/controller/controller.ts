@@ -95,12 +95,23 @@ export class FabricController {
       poolAllocated: new Gauge({ name: 'podfabric_ipam_pool_blocks_allocated', help: 'Blocks allocated from a pool', labelNames: ['pool'], registers: [r] }),
       poolUtil: new Gauge({ name: 'podfabric_ipam_pool_utilization_ratio', help: 'Allocated / total blocks', labelNames: ['pool'], registers: [r] }),
       leader: new Gauge({ name: 'podfabric_controller_leader', help: '1 while this replica leads and runs', registers: [r] }),
-      nodesWithoutBlock: new Gauge({ name: 'podfabric_ipam_nodes_without_block', help: 'Nodes no pool could serve', registers: [r] }),
+      nodesWithoutBlock: new Gauge({
+        name: 'podfabric_ipam_nodes_without_block',
+        help: 'Nodes no pool could serve',
+        registers: [r],
+        // Computed at scrape time, not on every reconcile (that would be O(nodes) per node).
+        collect: () => this.collectNodesWithoutBlock(),
+      }),
     };
   }
 
   isReady(): boolean {
     return this.ready;
+  }
+
+  private collectNodesWithoutBlock(): void {
+    if (!this.nodes) return;
+    this.metrics.nodesWithoutBlock.set(this.nodes.list().filter((n) => this.ipam.claimsOf(n.metadata.name).length === 0).length);
   }
 
   /** Build caches (a fresh LIST), load every allocation, then reconcile. Call only while leading. */
@@ -447,7 +458,6 @@ export class FabricController {
       }
       for (const c of plan.conflicts) this.events.emit(nfRef(current), 'Warning', 'PeerConflict', `BGPPeer ${c.peer} has the same address ${c.address} as ${c.winner}; using ${c.winner}`);
     }
-    this.metrics.nodesWithoutBlock.set(this.nodes.list().filter((n) => this.ipam.claimsOf(n.metadata.name).length === 0).length);
   }
 
   private async releaseNode(name: string, fabric: (NodeFabricObj & KObj) | undefined): Promise<void> {
