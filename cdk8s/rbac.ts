@@ -1,0 +1,113 @@
+/**
+ * ServiceAccounts and least-privilege RBAC, derived from what the code really calls:
+ *
+ * controller (operator/controller/*, operator/lib/leader.ts, operator/kube/events.ts):
+ *   - informers list+watch fabricconfigs, ippools, bgppeers, nodes, nodefabrics (no single GETs);
+ *   - PATCH nodes (merge patch of spec.podCIDRs when empty);
+ *   - server-side apply (PATCH, which may create) of nodefabrics; DELETE of a deleted node's nodefabric;
+ *   - server-side apply of {nodefabrics,ippools,bgppeers,fabricconfigs}/status;
+ *   - merge PATCH of ippools (metadata.finalizers: podfabric.io/blocks-in-use);
+ *   - GET secrets named by BGPPeer.passwordSecretRef (to report SecretMissing/SecretKeyMissing);
+ *   - Lease GET/POST/PUT in its own namespace (no list, no watch);
+ *   - Events POST and PATCH (count bumps). Every object it reports on is cluster-scoped, and such
+ *     events go to the "default" namespace (as client-go's recorder does): a Role there is enough.
+ * agent (operator/agent/*):
+ *   - list+watch of nodefabrics (fieldSelector metadata.name=<node>) and fabricconfigs, GET
+ *     fabricconfigs/default at start;
+ *   - server-side apply of nodefabrics/<node>/status only;
+ *   - GET of the password Secrets of its peers. It emits no Events and never touches Nodes.
+ *
+ * BGPPeer.passwordSecretRef names a namespace, so a Secret could live anywhere. Rather than a
+ * cluster-wide secrets grant, the chart gives namespaced Roles: the controller may get Secrets in the
+ * install namespace plus `secretNamespaces` (and the namespaces of `peers`' Secrets); the agent may get
+ * exactly the Secrets named (resourceNames). A BGPPeer applied later that points elsewhere shows up as
+ * Valid=False on the peer (controller: forbidden) until the option lists it and the chart is re-applied.
+ */
+import { Construct } from 'constructs';
+import { k8s } from 'cdk8s-plus-34';
+import { GROUP } from '../operator/api/kinds.js';
+import type { ResolvedOptions } from './options.js';
+
+export const CONTROLLER_SA = 'podfabric-controller';
+export const AGENT_SA = 'podfabric-agent';
+
+export type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+
+const READ = ['list', 'watch'];
+
+export function controllerClusterRules(): Rule[] {
+  return [
+    { apiGroups: [''], resources: ['nodes'], verbs: [...READ, 'patch'] },
+    { apiGroups: [GROUP], resources: ['fabricconfigs', 'bgppeers'], verbs: READ },
+    { apiGroups: [GROUP], resources: ['ippools'], verbs: [...READ, 'patch'] },
+    { apiGroups: [GROUP], resources: ['nodefabrics'], verbs: [...READ, 'create', 'patch', 'delete'] },
+    { apiGroups: [GROUP], resources: ['nodefabrics/status', 'ippools/status', 'bgppeers/status', 'fabricconfigs/status'], verbs: ['patch'] },
+  ];
+}
+
+export function controllerLeaseRules(leaseName: string): Rule[] {
+  return [
+    // create cannot be limited by name (the name is in the body); get/update can.
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'update'], resourceNames: [leaseName] },
+  ];
+}
+
+export const EVENT_RULES: Rule[] = [{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }];
+export const SECRET_GET_RULES: Rule[] = [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }];
+
+export function agentClusterRules(): Rule[] {
+  return [
+    { apiGroups: [GROUP], resources: ['nodefabrics', 'fabricconfigs'], verbs: READ },
+    { apiGroups: [GROUP], resources: ['fabricconfigs'], verbs: ['get'], resourceNames: ['default'] },
+    { apiGroups: [GROUP], resources: ['nodefabrics/status'], verbs: ['patch'] },
+  ];
+}
+
+/** Namespace → Secret names the agent may get: `secretNames` (install namespace) and every peer's Secret. */
+export function agentSecrets(o: ResolvedOptions): Map<string, string[]> {
+  const m = new Map<string, Set<string>>();
+  const add = (ns: string, name: string) => m.set(ns, (m.get(ns) ?? new Set()).add(name));
+  for (const n of o.secretNames) add(o.namespace, n);
+  for (const p of o.peers) if (p.passwordSecretRef) add(p.passwordSecretRef.namespace ?? o.namespace, p.passwordSecretRef.name);
+  return new Map([...m].sort(([a], [b]) => a.localeCompare(b)).map(([ns, names]) => [ns, [...names].sort()]));
+}
+
+/** Namespaces where the controller may get Secrets. */
+export function controllerSecretNamespaces(o: ResolvedOptions): string[] {
+  return [...new Set([o.namespace, ...o.secretNamespaces, ...agentSecrets(o).keys()])].sort();
+}
+
+type Labels = (component: string) => Record<string, string>;
+
+function bind(scope: Construct, id: string, kind: 'Role' | 'ClusterRole', name: string, namespace: string | undefined, sa: string, o: ResolvedOptions, labels: Record<string, string>, rules: Rule[]): void {
+  const metadata = { name, labels, ...(namespace ? { namespace } : {}) };
+  const subjects = [{ kind: 'ServiceAccount', name: sa, namespace: o.namespace }];
+  const roleRef = { apiGroup: 'rbac.authorization.k8s.io', kind, name };
+  if (kind === 'ClusterRole') {
+    new k8s.KubeClusterRole(scope, `${id}-role`, { metadata, rules });
+    new k8s.KubeClusterRoleBinding(scope, `${id}-binding`, { metadata, subjects, roleRef });
+  } else {
+    new k8s.KubeRole(scope, `${id}-role`, { metadata, rules });
+    new k8s.KubeRoleBinding(scope, `${id}-binding`, { metadata, subjects, roleRef });
+  }
+}
+
+export function addRbac(scope: Construct, o: ResolvedOptions, labels: Labels): void {
+  const ctl = labels('controller');
+  const agt = labels('agent');
+  new k8s.KubeServiceAccount(scope, 'controller-sa', { metadata: { name: CONTROLLER_SA, namespace: o.namespace, labels: ctl }, automountServiceAccountToken: true });
+  new k8s.KubeServiceAccount(scope, 'agent-sa', { metadata: { name: AGENT_SA, namespace: o.namespace, labels: agt }, automountServiceAccountToken: true });
+
+  bind(scope, 'controller', 'ClusterRole', 'podfabric-controller', undefined, CONTROLLER_SA, o, ctl, controllerClusterRules());
+  bind(scope, 'controller-lease', 'Role', 'podfabric-controller-lease', o.namespace, CONTROLLER_SA, o, ctl, controllerLeaseRules(o.leaseName));
+  bind(scope, 'controller-events', 'Role', 'podfabric-controller-events', 'default', CONTROLLER_SA, o, ctl, EVENT_RULES);
+  for (const ns of controllerSecretNamespaces(o)) {
+    bind(scope, `controller-secrets-${ns}`, 'Role', 'podfabric-controller-secrets', ns, CONTROLLER_SA, o, ctl, SECRET_GET_RULES);
+  }
+
+  bind(scope, 'agent', 'ClusterRole', 'podfabric-agent', undefined, AGENT_SA, o, agt, agentClusterRules());
+  for (const [ns, names] of agentSecrets(o)) {
+    bind(scope, `agent-secrets-${ns}`, 'Role', 'podfabric-agent-secrets', ns, AGENT_SA, o, agt, [{ ...SECRET_GET_RULES[0]!, resourceNames: names }]);
+  }
+}
