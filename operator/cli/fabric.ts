@@ -1,0 +1,202 @@
+/**
+ * `kubectl fabric` (bin/kubectl-fabric.js; kubectl runs any `kubectl-fabric` on PATH as a plugin).
+ *   status            the whole fabric in one table; exit 1 when anything is not Ready
+ *   node NAME         one node's plan (NodeFabric spec) against what it really has (status); exit 1 on any discrepancy
+ *   map [-o FILE]     an SVG picture of racks, nodes, ToRs and sessions (default fabric.svg, "-" for stdout)
+ * Exit codes: 0 all good, 1 not ready / discrepancy, 2 usage error or the apiserver could not be read.
+ */
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { BGPPeer, FabricConfig, IPPool, NodeFabric, parseObject, type KindDef, type Obj } from '../api/kinds.js';
+import { API_VERSION } from '../api/common.js';
+import { KubeRest, isNotFound, loadKubeConfig } from '../kube/rest.js';
+import { parseDuration } from '../cli-args.js';
+import type { CoreNode, FabricSnapshot } from './model.js';
+import { renderMap } from './map.js';
+import { DEFAULT_STALE_AFTER_SECONDS, buildNodeReport, buildStatus, renderNodeReport, renderStatus } from './views.js';
+
+const COMMON = `Flags:
+  --kubeconfig FILE   kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config)
+  --context NAME      kubeconfig context to use
+  -h, --help          this help`;
+
+const HELP: Record<string, string> = {
+  root: `kubectl fabric: the podfabric pod network at a glance.
+
+Usage:
+  kubectl fabric status [-o table|json] [--stale-after 2m]
+  kubectl fabric node NAME [-o table|json] [--stale-after 2m]
+  kubectl fabric map [-o FILE.svg]
+
+Commands:
+  status   every node, BGP peer and IP pool in one table (exit 1 when anything is not Ready)
+  node     one node's plan against what it really has (exit 1 on any discrepancy)
+  map      an SVG picture of racks, nodes, ToRs and BGP sessions
+
+Exit codes: 0 all good, 1 not ready / discrepancy, 2 usage error or apiserver unreachable.
+
+${COMMON}`,
+  status: `kubectl fabric status: the whole fabric in one report.
+
+Per node (NodeFabric): pod CIDRs, rack, BGP sessions established/total, prefixes advertised/planned,
+host routes installed/planned, CNI configuration written, Ready and why not, age of the last agent sync.
+Per BGPPeer: address, ASN, nodes selected, sessions established, conditions.
+Per IPPool: CIDR, block size, blocks used/total, utilisation, disabled, conditions. FabricConfig summary.
+Exits 1 when anything is not Ready (a node not Ready or stale, a peer with sessions down, a pool
+exhausted or overlapping), so it can gate scripts.
+
+Usage:
+  kubectl fabric status [-o table|json] [--stale-after DURATION]
+
+Flags:
+  -o, --output FORMAT      table (default) or json
+  --stale-after DURATION   a node whose agent has not synced for longer is not ready (default 2m)
+${COMMON.replace(/^Flags:\n/, '')}`,
+  node: `kubectl fabric node NAME: one node's plan (NodeFabric spec, from the controller) against what
+the node really has (NodeFabric status, from its agent), with every discrepancy marked "!!":
+planned peers vs BGP sessions (state, since, prefixes sent/received, last error), planned
+advertisements vs advertised, planned direct routes vs kernel routes (missing / extra / other via),
+conditions with reasons and messages, CNI status, and the Node's spec.podCIDRs.
+Exits 1 on any discrepancy.
+
+Usage:
+  kubectl fabric node NAME [-o table|json] [--stale-after DURATION]
+
+Flags:
+  -o, --output FORMAT      table (default) or json
+  --stale-after DURATION   an agent sync older than this is a discrepancy (default 2m)
+${COMMON.replace(/^Flags:\n/, '')}`,
+  map: `kubectl fabric map: writes an SVG picture of the fabric: racks (Node label podfabric.io/rack,
+else the planned L2 segment, else the subnet the agent reports) with their nodes (name, pod CIDR,
+coloured by Ready), the BGP peers above the rack they serve, one line per session coloured by
+state (Established green, Active/Connect amber, Idle red, Unknown grey), a legend and a title.
+
+Usage:
+  kubectl fabric map [-o FILE]
+
+Flags:
+  -o, --output FILE   where to write the SVG (default fabric.svg; "-" writes to stdout)
+${COMMON.replace(/^Flags:\n/, '')}`,
+};
+
+class UsageError extends Error {}
+
+const API = `/apis/${API_VERSION}`;
+
+async function list<K extends KindDef>(rest: KubeRest, def: K): Promise<Array<Obj<K>>> {
+  const r = await rest.get<{ items: unknown[] }>(`${API}/${def.plural}`);
+  return r.items.map((raw) => {
+    try {
+      return parseObject(def, raw);
+    } catch {
+      return raw as Obj<K>; // show what is stored even if it no longer validates
+    }
+  });
+}
+
+/** Reads everything the views need (six LISTs). */
+export async function readSnapshot(rest: KubeRest): Promise<FabricSnapshot> {
+  const [nodes, nodeFabrics, peers, pools, configs] = await Promise.all([
+    rest.get<{ items: CoreNode[] }>('/api/v1/nodes').then((r) => r.items),
+    list(rest, NodeFabric),
+    list(rest, BGPPeer),
+    list(rest, IPPool),
+    list(rest, FabricConfig).catch((e) => (isNotFound(e) ? [] : Promise.reject(e))),
+  ]);
+  return { nodes, nodeFabrics, peers, pools, config: configs.find((c) => c.metadata.name === 'default') ?? null };
+}
+
+function output(v: string | undefined, allowed: string[]): string {
+  const o = v ?? allowed[0]!;
+  if (!allowed.includes(o)) throw new UsageError(`unknown output format ${o} (use ${allowed.join(' or ')})`);
+  return o;
+}
+
+function staleAfter(v: string | undefined): number {
+  if (v === undefined) return DEFAULT_STALE_AFTER_SECONDS;
+  try {
+    return Math.round(parseDuration(v) / 1000);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** Runs the plugin; resolves with the exit code. Output goes through the given writers (tests pass their own). */
+export async function runFabric(
+  argv: string[],
+  io: { out: (s: string) => void; err: (s: string) => void } = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) },
+): Promise<number> {
+  let rest: KubeRest | undefined;
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        kubeconfig: { type: 'string' },
+        context: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        'stale-after': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    const [cmd, ...args] = positionals;
+    if (cmd === undefined || cmd === 'help') {
+      io.out(`${HELP.root}\n`);
+      return values.help || cmd === 'help' ? 0 : 2;
+    }
+    if (!(cmd in HELP) || cmd === 'root') throw new UsageError(`unknown command ${cmd}`);
+    if (values.help) {
+      io.out(`${HELP[cmd]}\n`);
+      return 0;
+    }
+    if (cmd === 'node' ? args.length !== 1 : args.length !== 0) {
+      throw new UsageError(cmd === 'node' ? 'node takes exactly one node name' : `${cmd} takes no arguments`);
+    }
+    const format = cmd === 'map' ? (values.output ?? 'fabric.svg') : output(values.output, ['table', 'json']);
+    const stale = staleAfter(values['stale-after']);
+
+    const kc = loadKubeConfig(values.kubeconfig);
+    if (values.context) kc.setCurrentContext(values.context);
+    rest = new KubeRest(kc, { qps: 50, burst: 50, userAgent: 'kubectl-fabric', timeoutMs: 20_000 });
+    const snap = await readSnapshot(rest);
+    const now = new Date();
+    const opts = { now, staleAfterSeconds: stale };
+
+    if (cmd === 'status') {
+      const r = buildStatus(snap, opts);
+      io.out(format === 'json' ? `${JSON.stringify(r, null, 2)}\n` : renderStatus(r));
+      return r.ready ? 0 : 1;
+    }
+    if (cmd === 'node') {
+      const name = args[0]!;
+      if (!snap.nodeFabrics.some((n) => n.metadata.name === name) && !snap.nodes.some((n) => n.metadata.name === name)) {
+        io.err(`kubectl-fabric: node "${name}" not found (neither a Node nor a NodeFabric)\n`);
+        return 1;
+      }
+      const r = buildNodeReport(name, snap, opts);
+      io.out(format === 'json' ? `${JSON.stringify(r, null, 2)}\n` : renderNodeReport(r, now));
+      return r.discrepancies.length ? 1 : 0;
+    }
+    const svg = renderMap(snap);
+    if (format === '-') io.out(svg);
+    else {
+      await writeFile(format, svg);
+      io.err(`wrote ${format}\n`);
+    }
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`kubectl-fabric: ${(e as Error).message}\nRun 'kubectl fabric --help' for usage.\n`);
+      return 2;
+    }
+    io.err(`kubectl-fabric: ${(e as Error).message}\n`);
+    return 2;
+  } finally {
+    rest?.close();
+  }
+}
+
+/** The bin entry (bin/kubectl-fabric.js): runs with process.argv and sets the exit code. */
+export async function main(): Promise<void> {
+  process.exitCode = await runFabric(process.argv.slice(2));
+}
