@@ -3,7 +3,7 @@
 # Idempotent: skips apt entirely when everything is already present.
 set -euo pipefail
 pkgs=(frr gobgpd golang-github-osrg-gobgp-dev containernetworking-plugins iproute2 iputils-ping traceroute iptables procps psmisc)
-[ "${PODFABRIC_WITH_CHROMIUM:-0}" = 1 ] && pkgs+=(chromium)
+[ "${PODFABRIC_WITH_CHROMIUM:-1}" = 1 ] && pkgs+=(chromium) # kubectl-fabric map test renders SVG; PODFABRIC_WITH_CHROMIUM=0 opts out
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
