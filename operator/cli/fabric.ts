@@ -156,7 +156,10 @@ export async function runFabric(
     const stale = staleAfter(values['stale-after']);
 
     const kc = loadKubeConfig(values.kubeconfig);
-    if (values.context) kc.setCurrentContext(values.context);
+    if (values.context) {
+      if (!kc.getContextObject(values.context)) throw new UsageError(`context ${values.context} not found in the kubeconfig`);
+      kc.setCurrentContext(values.context);
+    }
     rest = new KubeRest(kc, { qps: 50, burst: 50, userAgent: 'kubectl-fabric', timeoutMs: 20_000 });
     const snap = await readSnapshot(rest);
     const now = new Date();
@@ -185,7 +188,8 @@ export async function runFabric(
     }
     return 0;
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    const code = (e as { code?: unknown }).code;
+    if (e instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       io.err(`kubectl-fabric: ${(e as Error).message}\nRun 'kubectl fabric --help' for usage.\n`);
       return 2;
     }

@@ -9,6 +9,7 @@ import type { NodeFabricSpec, NodeFabricStatus, SessionStatus } from '../../oper
 import { RACK_LABEL, formatAge, naturalCompare, type CoreNode, type FabricSnapshot } from '../../operator/cli/model.js';
 import { READY_COLORS, SESSION_COLORS, buildMapModel, layoutMap, renderMap, xmlEscape, type Box } from '../../operator/cli/map.js';
 import { buildNodeReport, buildStatus, renderNodeReport, renderStatus, table } from '../../operator/cli/views.js';
+import { runFabric } from '../../operator/cli/fabric.js';
 
 const NOW = new Date('2025-06-01T12:00:00Z');
 const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -496,5 +497,40 @@ describe('map', () => {
     const svg = renderMap(s);
     expect(svg).toContain('data-session="r1n1-&gt;10.0.0.1"');
     expect(svg).toContain('data-peer-name="spare"');
+  });
+});
+
+describe('command line (no apiserver needed)', () => {
+  const cli = async (args: string[]) => {
+    let out = '';
+    let err = '';
+    const code = await runFabric(args, { out: (x) => (out += x), err: (x) => (err += x) });
+    return { code, out, err };
+  };
+  it.each([
+    [['--help'], 0, /^kubectl fabric: /],
+    [['help'], 0, /^kubectl fabric: /],
+    [[], 2, /^kubectl fabric: /],
+    [['status', '--help'], 0, /^kubectl fabric status: /],
+    [['node', '-h'], 0, /^kubectl fabric node NAME: /],
+    [['map', '--help'], 0, /^kubectl fabric map: /],
+  ])('%j prints help, exit %i', async (args, code, text) => {
+    const r = await cli(args);
+    expect(r.code).toBe(code);
+    expect(r.out).toMatch(text);
+  });
+  it.each([
+    [['frobnicate'], /unknown command frobnicate/],
+    [['status', '-o', 'yaml'], /unknown output format yaml/],
+    [['node'], /node takes exactly one node name/],
+    [['node', 'a', 'b'], /node takes exactly one node name/],
+    [['status', 'extra'], /status takes no arguments/],
+    [['status', '--stale-after', 'soon'], /not a duration: soon/],
+    [['status', '--bogus'], /Unknown option '--bogus'/],
+  ])('%j is a usage error (exit 2)', async (args, msg) => {
+    const r = await cli(args);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(msg);
+    expect(r.out).toBe('');
   });
 });
