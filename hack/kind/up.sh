@@ -88,30 +88,15 @@ kubectl wait --for=condition=Established crd -l app.kubernetes.io/part-of=podfab
 kubectl apply --server-side -f "$root/dist/"
 
 log "IPPool and BGPPeers"
-kubectl apply --server-side -f - <<YAML
-apiVersion: podfabric.io/v1alpha1
-kind: IPPool
-metadata: {name: kind-pods}
-spec: {cidr: $pod_supernet, blockSize: 24}
----
-apiVersion: podfabric.io/v1alpha1
-kind: BGPPeer
-metadata: {name: tor-r1}
-spec:
-  peerAddress: ${ip[r1]}
-  peerASN: ${tor_asn[r1]}
-  nodeSelector: {matchLabels: {podfabric.io/rack: r1}}
-  timers: {holdTime: 9, keepaliveInterval: 3, connectRetry: 1}
----
-apiVersion: podfabric.io/v1alpha1
-kind: BGPPeer
-metadata: {name: tor-r2}
-spec:
-  peerAddress: ${ip[r2]}
-  peerASN: ${tor_asn[r2]}
-  nodeSelector: {matchLabels: {podfabric.io/rack: r2}}
-  timers: {holdTime: 9, keepaliveInterval: 3, connectRetry: 1}
-YAML
+{
+  printf 'apiVersion: podfabric.io/v1alpha1\nkind: IPPool\nmetadata: {name: kind-pods}\nspec: {cidr: %s, blockSize: 24}\n' "$pod_supernet"
+  for rack in r1 r2; do
+    printf -- '---\napiVersion: podfabric.io/v1alpha1\nkind: BGPPeer\nmetadata: {name: tor-%s}\n' "$rack"
+    printf 'spec:\n  peerAddress: %s\n  peerASN: %s\n' "${ip[$rack]}" "${tor_asn[$rack]}"
+    printf '  nodeSelector: {matchLabels: {podfabric.io/rack: %s}}\n' "$rack"
+    printf '  timers: {holdTime: 9, keepaliveInterval: 3, connectRetry: 1}\n'
+  done
+} | kubectl apply --server-side -f -
 
 log "waiting for the fabric"
 kubectl -n podfabric-system rollout status deployment/podfabric-controller --timeout=180s
