@@ -10,7 +10,7 @@
 import { API_VERSION } from '../api/common.js';
 import { fabricConfigSpec, type FabricConfigSpec } from '../api/fabricconfig.js';
 import { FabricConfig, NodeFabric, parseObject, type NodeFabricObj } from '../api/kinds.js';
-import type { NodeFabricStatus, PlannedPeer } from '../api/nodefabric.js';
+import type { NodeFabricSpec, NodeFabricStatus, PlannedPeer } from '../api/nodefabric.js';
 import type { Condition } from '../api/common.js';
 import { sameConditions, setConditions } from '../lib/conditions.js';
 import { parseCidr } from '../lib/ip.js';
@@ -217,7 +217,9 @@ export class NodeAgent {
       throw e;
     } finally {
       this.syncs++;
-      this.m.reconcile.observe({ result }, Number(process.hrtime.bigint() - t0) / 1e9);
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      this.m.reconcile.observe({ result }, seconds);
+      log.debug({ node: this.d.nodeName, result, ms: Math.round(seconds * 1000) }, 'synced');
     }
   }
 
@@ -231,16 +233,102 @@ export class NodeAgent {
     const nf = parseObject(NodeFabric, raw);
     const spec = nf.spec;
     const planned = !!(spec.asn && spec.routerId);
-    let changes = 0;
 
     // --- uplinks (one per family), reported for the controller's adjacency detection
     const uplinks = new Map<4 | 6, Uplink>();
-    for (const ip of spec.nodeIPs ?? []) {
-      const u = await this.d.detectUplink(ip);
-      if (u) uplinks.set(ip.includes(':') ? 6 : 4, u);
+    const found = await Promise.all((spec.nodeIPs ?? []).map(async (ip) => [ip, await this.d.detectUplink(ip)] as const));
+    for (const [ip, u] of found) if (u) uplinks.set(ip.includes(':') ? 6 : 4, u);
+
+    // --- BGP and host routes: independent, applied concurrently
+    const plannedPeers = spec.peers ?? [];
+    const [bgp, rt] = await Promise.all([this.applyBgp(spec, planned), this.applyRoutes(spec, uplinks)]);
+    const { bgpError, sessions, passwords } = bgp;
+    const { routeErrors, desiredRoutes, installed } = rt;
+    const changes = bgp.changes + rt.changes;
+    const after = diffRoutes(desiredRoutes, installed);
+    this.m.routes.set(installed.length);
+    this.m.changes.set(changes);
+
+    // --- CNI configuration (gated on the fabric really working, unless configured not to wait)
+    const observedSessions: ObservedSession[] = plannedPeers.map((p) => {
+      const s = sessions.find((x) => x.address === p.address) ?? this.peerStates.get(p.address);
+      const down = this.downSince.get(p.address);
+      return {
+        address: p.address,
+        name: p.name,
+        state: s?.state ?? 'Unknown',
+        ...(down !== undefined ? { downForMs: Date.now() - down } : {}),
+        ...(s?.lastError ? { lastError: s.lastError } : {}),
+        passwordSet: passwords.get(p.address) ?? false,
+        connectRetry: p.connectRetry,
+      };
+    });
+    const bgpOk = planned && !bgpError && plannedPeers.length > 0 && observedSessions.every((s) => s.state === 'Established');
+    const routesOk = after.add.length === 0 && routeErrors.length === 0;
+    let cni: { written: boolean; reason?: string; path?: string } | undefined;
+    if (this.d.cni) {
+      cni = await this.d.cni.reconcile({
+        podCIDRs: spec.podCIDRs ?? [],
+        fabricReady: bgpOk && routesOk,
+        notReadyReason: !bgpOk ? 'waiting for BGP sessions to be established' : !routesOk ? 'waiting for host routes to be installed' : '',
+        config: this.config.cni,
+      });
     }
 
-    // --- BGP
+    // --- status
+    const conds = agentConditions({
+      planned,
+      peersPlanned: plannedPeers.length,
+      sessions: observedSessions,
+      routesWanted: desiredRoutes.length,
+      routesMissing: after.add.map((r) => r.dst),
+      routeErrors,
+      uplinkFound: uplinks.size > 0,
+      ...(bgpError ? { bgpError } : {}),
+      ...(cni ? { cni } : {}),
+    });
+    this.lastReady = conds.find((c) => c.type === 'Ready')?.status === 'True';
+    if (bgpOk !== this.lastBgpOk || routesOk !== this.lastRoutesOk) {
+      log.info({ node: this.d.nodeName, bgpReady: bgpOk, routesReady: routesOk }, 'readiness changed');
+      this.lastBgpOk = bgpOk;
+      this.lastRoutesOk = routesOk;
+    }
+    for (const s of sessions) {
+      const peerName = plannedPeers.find((p) => p.address === s.address)?.name ?? '';
+      this.m.sessionUp.set({ peer: s.address, peer_name: peerName }, s.state === 'Established' ? 1 : 0);
+      for (const st of ['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established']) this.m.sessionState.set({ peer: s.address, state: st }, s.state === st ? 1 : 0);
+      this.m.prefixesSent.set({ peer: s.address }, s.prefixesSent);
+      this.m.prefixesRecv.set({ peer: s.address }, s.prefixesReceived);
+    }
+    const status: NodeFabricStatus = {
+      observedGeneration: nf.metadata.generation ?? 0,
+      ...(uplinks.get(4) ?? uplinks.get(6) ? { uplink: (uplinks.get(4) ?? uplinks.get(6))!.dev } : {}),
+      l2Subnets: [uplinks.get(4)?.subnet, uplinks.get(6)?.subnet].filter((x): x is string => !!x),
+      sessions: observedSessions.map((s) => {
+        const live = sessions.find((x) => x.address === s.address);
+        return {
+          address: s.address,
+          ...(s.name ? { name: s.name } : {}),
+          state: (s.state as 'Unknown') ?? 'Unknown',
+          ...(live?.establishedAt && s.state === 'Established' ? { establishedSince: live.establishedAt.toISOString().replace(/\.\d{3}Z$/, 'Z') } : {}),
+          prefixesSent: live?.prefixesSent ?? 0,
+          prefixesReceived: live?.prefixesReceived ?? 0,
+          ...(s.state !== 'Established' ? { lastError: sessionHint(s).slice(0, 1024) } : {}),
+        };
+      }),
+      sessionsEstablished: observedSessions.filter((s) => s.state === 'Established').length,
+      sessionsTotal: observedSessions.length,
+      advertised: (spec.advertisements ?? []).map((a) => a.prefix),
+      routesInstalled: installed.length,
+      routes: installed.slice(0, 2048).map((r) => ({ destination: r.dst, via: r.via })),
+      ...(cni ? { cni } : {}),
+    };
+    await this.writeStatus(nf, status, conds);
+  }
+
+  /** gobgpd: global, peers and advertisements diffed against what it has; then the sessions it reports. */
+  private async applyBgp(spec: NodeFabricSpec, planned: boolean): Promise<{ changes: number; bgpError?: string; sessions: PeerStatus[]; passwords: Map<string, boolean> }> {
+    let changes = 0;
     let bgpError: string | undefined;
     const plannedPeers = spec.peers ?? [];
     const passwords = new Map<string, boolean>();
@@ -326,7 +414,12 @@ export class NodeAgent {
       else if (!this.downSince.has(s.address)) this.downSince.set(s.address, Date.now());
     }
 
-    // --- host routes
+    return { changes, ...(bgpError ? { bgpError } : {}), sessions, passwords };
+  }
+
+  /** Host-gw routes (our protocol only) diffed against the kernel. */
+  private async applyRoutes(spec: NodeFabricSpec, uplinks: Map<4 | 6, Uplink>): Promise<{ changes: number; routeErrors: string[]; desiredRoutes: KernelRoute[]; installed: KernelRoute[] }> {
+    let changes = 0;
     const routeErrors: string[] = [];
     const desiredRoutes: KernelRoute[] = [];
     for (const r of spec.directRoutes ?? []) {
@@ -348,85 +441,7 @@ export class NodeAgent {
       log.info({ node: this.d.nodeName, add: rd.add.map((r) => `${r.dst} via ${r.via}`), del: rd.del.map((r) => `${r.dst} via ${r.via}`), errors: res.errors.length }, 'host routes changed');
       installed = await table.list();
     }
-    const after = diffRoutes(desiredRoutes, installed);
-    this.m.routes.set(installed.length);
-    this.m.changes.set(changes);
-
-    // --- CNI configuration (gated on the fabric really working, unless configured not to wait)
-    const observedSessions: ObservedSession[] = plannedPeers.map((p) => {
-      const s = sessions.find((x) => x.address === p.address) ?? this.peerStates.get(p.address);
-      const down = this.downSince.get(p.address);
-      return {
-        address: p.address,
-        name: p.name,
-        state: s?.state ?? 'Unknown',
-        ...(down !== undefined ? { downForMs: Date.now() - down } : {}),
-        ...(s?.lastError ? { lastError: s.lastError } : {}),
-        passwordSet: passwords.get(p.address) ?? false,
-        connectRetry: p.connectRetry,
-      };
-    });
-    const bgpOk = planned && !bgpError && plannedPeers.length > 0 && observedSessions.every((s) => s.state === 'Established');
-    const routesOk = after.add.length === 0 && routeErrors.length === 0;
-    let cni: { written: boolean; reason?: string; path?: string } | undefined;
-    if (this.d.cni) {
-      cni = await this.d.cni.reconcile({
-        podCIDRs: spec.podCIDRs ?? [],
-        fabricReady: bgpOk && routesOk,
-        notReadyReason: !bgpOk ? 'waiting for BGP sessions to be established' : !routesOk ? 'waiting for host routes to be installed' : '',
-        config: this.config.cni,
-      });
-    }
-
-    // --- status
-    const conds = agentConditions({
-      planned,
-      peersPlanned: plannedPeers.length,
-      sessions: observedSessions,
-      routesWanted: desiredRoutes.length,
-      routesMissing: after.add.map((r) => r.dst),
-      routeErrors,
-      uplinkFound: uplinks.size > 0,
-      ...(bgpError ? { bgpError } : {}),
-      ...(cni ? { cni } : {}),
-    });
-    this.lastReady = conds.find((c) => c.type === 'Ready')?.status === 'True';
-    if (bgpOk !== this.lastBgpOk || routesOk !== this.lastRoutesOk) {
-      log.info({ node: this.d.nodeName, bgpReady: bgpOk, routesReady: routesOk }, 'readiness changed');
-      this.lastBgpOk = bgpOk;
-      this.lastRoutesOk = routesOk;
-    }
-    for (const s of sessions) {
-      const peerName = plannedPeers.find((p) => p.address === s.address)?.name ?? '';
-      this.m.sessionUp.set({ peer: s.address, peer_name: peerName }, s.state === 'Established' ? 1 : 0);
-      for (const st of ['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established']) this.m.sessionState.set({ peer: s.address, state: st }, s.state === st ? 1 : 0);
-      this.m.prefixesSent.set({ peer: s.address }, s.prefixesSent);
-      this.m.prefixesRecv.set({ peer: s.address }, s.prefixesReceived);
-    }
-    const status: NodeFabricStatus = {
-      observedGeneration: nf.metadata.generation ?? 0,
-      ...(uplinks.get(4) ?? uplinks.get(6) ? { uplink: (uplinks.get(4) ?? uplinks.get(6))!.dev } : {}),
-      l2Subnets: [uplinks.get(4)?.subnet, uplinks.get(6)?.subnet].filter((x): x is string => !!x),
-      sessions: observedSessions.map((s) => {
-        const live = sessions.find((x) => x.address === s.address);
-        return {
-          address: s.address,
-          ...(s.name ? { name: s.name } : {}),
-          state: (s.state as 'Unknown') ?? 'Unknown',
-          ...(live?.establishedAt && s.state === 'Established' ? { establishedSince: live.establishedAt.toISOString().replace(/\.\d{3}Z$/, 'Z') } : {}),
-          prefixesSent: live?.prefixesSent ?? 0,
-          prefixesReceived: live?.prefixesReceived ?? 0,
-          ...(s.state !== 'Established' ? { lastError: sessionHint(s).slice(0, 1024) } : {}),
-        };
-      }),
-      sessionsEstablished: observedSessions.filter((s) => s.state === 'Established').length,
-      sessionsTotal: observedSessions.length,
-      advertised: (spec.advertisements ?? []).map((a) => a.prefix),
-      routesInstalled: installed.length,
-      routes: installed.slice(0, 2048).map((r) => ({ destination: r.dst, via: r.via })),
-      ...(cni ? { cni } : {}),
-    };
-    await this.writeStatus(nf, status, conds);
+    return { changes, routeErrors, desiredRoutes, installed };
   }
 
   private async writeStatus(nf: NodeFabricObj, status: NodeFabricStatus, conds: ReturnType<typeof agentConditions>): Promise<void> {

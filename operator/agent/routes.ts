@@ -339,8 +339,9 @@ export function createIpRouteTable(opts: IpRouteTableOptions): IpRouteTable {
   const foreignRoutes = async (): Promise<Map<string, string[]>> => {
     const out = new Map<string, string[]>();
     const ours = String(proto);
-    for (const fam of [4, 6] as const) {
-      for (const x of await show(fam, false)) {
+    const [v4, v6] = await Promise.all([show(4, false), show(6, false)]);
+    for (const [fam, rows] of [[4, v4], [6, v6]] as const) {
+      for (const x of rows) {
         const p = x.protocol ?? '3'; // ip leaves out "boot", the default of `ip route add`
         if (p === ours) continue; // most rows: skip before parsing anything
         const cidr = typeof x.dst === 'string' ? jsonDst(x.dst, fam) : null;
@@ -416,9 +417,10 @@ export function createIpRouteTable(opts: IpRouteTableOptions): IpRouteTable {
     },
     async list() {
       const out: KernelRoute[] = [];
-      for (const fam of [4, 6] as const) {
+      const [v4, v6] = await Promise.all([show(4, true), show(6, true)]); // two ip processes at once
+      for (const [fam, rows] of [[4, v4], [6, v6]] as const) {
         // Multipath routes (no single gateway) are not ours to model; we never create them.
-        for (const x of await show(fam, true)) {
+        for (const x of rows) {
           const dst = typeof x.dst === 'string' ? jsonDst(x.dst, fam) : null;
           if (dst && x.gateway && x.dev) out.push({ dst, via: normalizeIP(x.gateway) ?? x.gateway, dev: x.dev });
         }

@@ -19,7 +19,7 @@ import type { EventSink, ObjectRef } from '../kube/events.js';
 import { Informer, type KObj } from '../kube/informer.js';
 import { isNotFound, type KubeRest } from '../kube/rest.js';
 import { Ipam, type Allocation, type PoolInfo } from './ipam.js';
-import { computePlan, nodeIPs, segmentKey, validatePeer, type PeerInfo, type PeerVerdict, type PlanNode } from './plan.js';
+import { computePlan, inferL2Subnets, nodeIPs, segmentKey, validatePeer, type PeerInfo, type PeerVerdict, type PlanNode } from './plan.js';
 
 export const FIELD_MANAGER = 'podfabric-controller';
 export const POOL_FINALIZER = 'podfabric.io/blocks-in-use';
@@ -301,7 +301,9 @@ export class FabricController {
       result = 'error';
       throw e;
     } finally {
-      this.metrics.reconcile.observe({ kind: kind ?? 'unknown', result }, Number(process.hrtime.bigint() - started) / 1e9);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      this.metrics.reconcile.observe({ kind: kind ?? 'unknown', result }, seconds);
+      log.debug({ key, result, ms: Math.round(seconds * 1000) }, 'reconciled');
     }
   }
 
@@ -321,14 +323,23 @@ export class FabricController {
 
   private planNode(n: KNode, allocations: Allocation[]): PlanNode {
     const f = this.fabrics.get(n.metadata.name);
+    const reported = (f?.status?.l2Subnets as string[] | undefined) ?? [];
+    const ips = nodeIPs(n.status?.addresses);
     return {
       name: n.metadata.name,
       labels: n.metadata.labels ?? {},
       annotations: n.metadata.annotations ?? {},
-      ips: nodeIPs(n.status?.addresses),
+      ips,
       allocations,
-      l2Subnets: (f?.status?.l2Subnets as string[] | undefined) ?? [],
+      l2Subnets: reported.length ? reported : inferL2Subnets(ips, this.knownSubnets()),
     };
+  }
+
+  /** Subnets some node's agent reported (segment keys `subnet:…` with members). */
+  private knownSubnets(): string[] {
+    const out: string[] = [];
+    for (const [k, members] of this.segments) if (members.size && k.startsWith('subnet:')) out.push(k.slice('subnet:'.length));
+    return out;
   }
 
   /** Records the node's segments; when they changed, every member of the old and new segments is re-planned. */

@@ -81,6 +81,26 @@ export function asnFor(node: PlanNode, cfg: FabricConfigSpec): number {
 }
 
 /**
+ * Until a node's agent reports its uplink subnets, the subnets other agents reported that hold the
+ * node's IP stand in for them: those nodes reach that IP on-link already (their kernel would ARP for it
+ * directly), so their host routes to the new node can be planned at once instead of after the new
+ * node's agent has reported. The most specific subnet wins per family. The agent's report replaces this.
+ */
+export function inferL2Subnets(ips: PlanNode['ips'], known: Iterable<string>): string[] {
+  const best = new Map<Family, { cidr: string; len: number }>();
+  for (const s of known) {
+    const c = parseCidr(s);
+    if (!c) continue;
+    const ip = ips[c.family];
+    const p = ip ? parseIP(ip) : null;
+    if (!p || !cidrContainsIP(c, p.family, p.value)) continue;
+    const prev = best.get(c.family);
+    if (!prev || c.prefixLength > prev.len) best.set(c.family, { cidr: formatCidr(c), len: c.prefixLength });
+  }
+  return [4, 6].flatMap((f) => { const b = best.get(f as Family); return b ? [b.cidr] : []; });
+}
+
+/**
  * Per-family L2 segment key: the segment label when either the node carries it, otherwise the detected
  * uplink subnet. null: no direct routes in that family.
  */

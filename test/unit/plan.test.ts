@@ -4,6 +4,7 @@ import { fabricConfigSpec } from '../../operator/api/fabricconfig.js';
 import {
   computePlan,
   hashRouterId,
+  inferL2Subnets,
   nodeIPs,
   segmentKey,
   selectPeers,
@@ -39,6 +40,24 @@ describe('L2 adjacency (segmentKey)', () => {
     { name: 'host routes off, even with a label', node: { ...a, labels: { 'podfabric.io/l2-segment': 'r' } }, family: 4 as const, config: { ...cfg, hostRoutes: { ...cfg.hostRoutes, enabled: false } }, want: null },
     { name: 'no IPv6 address → no IPv6 segment', node: a, family: 6 as const, config: cfg, want: null },
   ])('$name', ({ node, family, config, want }) => expect(segmentKey(node, family, config)).toBe(want));
+});
+
+describe('inferL2Subnets (before the node\'s agent reports)', () => {
+  it.each([
+    { name: 'a reported subnet holding the IP', ips: { 4: '10.0.1.13' }, known: ['10.0.1.0/24', '10.0.2.0/24'], want: ['10.0.1.0/24'] },
+    { name: 'the most specific subnet wins', ips: { 4: '10.0.1.13' }, known: ['10.0.0.0/16', '10.0.1.0/24', '10.0.1.128/25'], want: ['10.0.1.0/24'] },
+    { name: 'no subnet holds the IP → none', ips: { 4: '10.9.9.9' }, known: ['10.0.1.0/24'], want: [] },
+    { name: 'per family, IPv4 first', ips: { 4: '10.0.1.13', 6: 'fd00:1::13' }, known: ['fd00:1::/64', '10.0.1.0/24', 'fd00:2::/64'], want: ['10.0.1.0/24', 'fd00:1::/64'] },
+    { name: 'a family the node lacks is ignored', ips: { 6: 'fd00:1::13' }, known: ['10.0.1.0/24', 'fd00:1::/64'], want: ['fd00:1::/64'] },
+    { name: 'garbage is skipped', ips: { 4: '10.0.1.13' }, known: ['nope', '10.0.1.0/24'], want: ['10.0.1.0/24'] },
+  ])('$name', ({ ips, known, want }) => expect(inferL2Subnets(ips as PlanNode['ips'], known)).toEqual(want));
+
+  it('puts the new node into its neighbours\' segment, so both sides plan host routes at once', () => {
+    const x = n('x', '10.0.1.12', ['10.244.5.0/24']);
+    const inferred = { ...x, l2Subnets: inferL2Subnets(x.ips, ['10.0.1.0/24']) };
+    expect(segmentKey(x, 4, cfg)).toBeNull();
+    expect(segmentKey(inferred, 4, cfg)).toBe('subnet:10.0.1.0/24');
+  });
 });
 
 describe('computePlan', () => {
