@@ -6,15 +6,14 @@
  * And: ToR (FRR) restart → every session re-established and every route back.
  */
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { NodeFabricObj } from '../operator/api/kinds.js';
 import { createGoBgpRouter } from '../operator/agent/gobgp/client.js';
-import { addNeighbors, bgpNeighbors, restartFrr, stopFrr } from '../hack/lab/lib/frr.js';
+import { bgpNeighbors, restartFrr, stopFrr } from '../hack/lab/lib/frr.js';
 import { gobgpSocket } from '../hack/lab/lib/gobgpd.js';
 import { routesByProto } from '../hack/lab/lib/netns.js';
 import { waitUntil } from '../hack/lab/lib/daemon.js';
-import { addNode, down, labNode, labRest, nodeDir, nodeObject, removeNode, up, type LabState } from '../hack/lab/lab.js';
+import { down, labNode, labRest, nodeObject, removeNode, up, type LabState } from '../hack/lab/lab.js';
+import { agentLogTime, bootMachine } from './machine.js';
 import { percentile, round } from './stats.js';
 
 const N = Number(process.env.BENCH_ADDITIONS ?? 50);
@@ -62,20 +61,26 @@ export async function main() {
 
     const toTor: number[] = [];
     const toHosts: number[] = [];
+    const sessionWait: number[] = [];
+    const toAddPeer: number[] = [];
     for (let i = 0; i < N; i++) {
       const n = labNode(1, 10 + (i % 40), false);
-      await addNeighbors({ name: 'pf-lab-tor1', ns: 'pf-lab-tor1', asn: 65101, routerId: '172.20.1.1', neighbors: [] }, [{ address: n.ip4, remoteAs: 64512 }]);
-      s.nodes.push(n);
-      await addNode(s, n, { register: false });
-      // The machine is booted: its agent is running and watching for its plan.
-      await waitUntil('agent watching', async () => (await readFile(join(nodeDir(n.name), 'agent.log'), 'utf8').catch(() => '')).includes('watching this node'), 20_000, 20);
+      await bootMachine(s, n);
       const t0 = performance.now();
+      const wall0 = Date.now();
       await rest.request('POST', '/api/v1/nodes', nodeObject(n));
       const cidr = await waitUntil('allocated', async () => (await rest.get<NodeFabricObj>(`/apis/podfabric.io/v1alpha1/nodefabrics/${n.name}`).catch(() => null))?.spec.podCIDRs?.[0], 20_000, 5);
       await waitUntil(`${cidr} in ToR FIB`, async () => tor.seen.has(cidr), 30_000, 2);
       await waitUntil(`host routes to ${cidr}`, async () => neigh.every((x) => x.m.seen.has(cidr)), 30_000, 2);
       toTor.push(tor.seen.get(cidr)! - t0);
       toHosts.push(Math.max(...neigh.map((x) => x.m.seen.get(cidr)!)) - t0);
+      // Its session's share: the agent's AddPeer → Established (the ToR's connect-retry wait, not ours).
+      const established = await waitUntil('session logged', () => agentLogTime(n.name, 'BGP session state changed', (o) => o.to === 'Established'), 10_000, 20);
+      const added = await agentLogTime(n.name, 'BGP changes applied', (o) => Array.isArray(o.addPeers) && o.addPeers.length > 0);
+      if (added !== undefined) {
+        sessionWait.push(established - added);
+        toAddPeer.push(added - wall0);
+      }
       await removeNode(s, n.name);
       // Forget this block's sightings: the next node may get the same (lowest free) block.
       tor.seen.delete(cidr);
@@ -105,11 +110,14 @@ export async function main() {
       additions: N,
       node_to_tor_fib_ms: { p50: round(percentile(toTor, 50)), p99: round(percentile(toTor, 99)) },
       node_to_neighbour_host_routes_ms: { p50: round(percentile(toHosts, 50)), p99: round(percentile(toHosts, 99)) },
+      node_to_agent_addpeer_ms: { p50: round(percentile(toAddPeer, 50)), p99: round(percentile(toAddPeer, 99)) },
+      session_establishment_ms: { p50: round(percentile(sessionWait, 50)), p99: round(percentile(sessionWait, 99)), note: 'AddPeer → Established: the ToR dials every 1 s (FRR minimum connect timer); GoBGP first dials 5–9 s after AddPeer' },
       floor_gobgp_addpath_to_tor_fib_ms: { p50: round(percentile(floor, 50)), p99: round(percentile(floor, 99)) },
       tor_restart_to_sessions_and_routes_s: { p50: round(percentile(restarts, 50) / 1000, 2), max: round(Math.max(...restarts) / 1000, 2), samples: restarts.length },
     };
     console.log(`convergence: Node created → pod CIDR in ToR FIB: p50 ${out.node_to_tor_fib_ms.p50} ms, p99 ${out.node_to_tor_fib_ms.p99} ms (${N} additions)`);
     console.log(`convergence: Node created → host routes on rack neighbours: p50 ${out.node_to_neighbour_host_routes_ms.p50} ms, p99 ${out.node_to_neighbour_host_routes_ms.p99} ms`);
+    console.log(`convergence:   of which Node created → agent's AddPeer: p50 ${out.node_to_agent_addpeer_ms.p50} ms, p99 ${out.node_to_agent_addpeer_ms.p99} ms; AddPeer → session Established (ToR connect-retry wait): p50 ${out.session_establishment_ms.p50} ms, p99 ${out.session_establishment_ms.p99} ms`);
     console.log(`convergence: floor, GoBGP AddPath → ToR FIB: p50 ${out.floor_gobgp_addpath_to_tor_fib_ms.p50} ms, p99 ${out.floor_gobgp_addpath_to_tor_fib_ms.p99} ms`);
     console.log(`convergence: ToR restart → all sessions and routes back: p50 ${out.tor_restart_to_sessions_and_routes_s.p50} s, max ${out.tor_restart_to_sessions_and_routes_s.max} s`);
     return out;

@@ -150,7 +150,10 @@ export class NodeAgent {
         this.peerStates.set(s.address, s);
         if (s.state === 'Established') this.downSince.delete(s.address);
         else if (prev?.state === 'Established' || !this.downSince.has(s.address)) this.downSince.set(s.address, Date.now());
-        if (prev?.state !== s.state) this.kick();
+        if (prev?.state !== s.state) {
+          log.info({ node: this.d.nodeName, peer: s.address, from: prev?.state ?? 'Unknown', to: s.state }, 'BGP session state changed');
+          this.kick();
+        }
       },
       (err) => {
         if (broken || this.stopped) return;
