@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { table } from '../../operator/cli/views.js';
 import { run } from '../../operator/lib/exec.js';
 import { KubeRest, loadKubeConfig } from '../../operator/kube/rest.js';
 import type { NodeFabricObj } from '../../operator/api/kinds.js';
@@ -155,10 +156,15 @@ async function startApiserver(): Promise<string> {
   return kubeconfig;
 }
 
-function torRouter(r: number, nodes: LabNode[]): FrrRouter {
+/** ToR–spine link addresses: rack r's ToR is .1 / ::1, the spine .2 / ::2. */
+const spineLink = (r: number) => ({ tor4: `172.31.${r}.1`, spine4: `172.31.${r}.2`, tor6: `fd00:31:${r}::1`, spine6: `fd00:31:${r}::2` });
+
+function torRouter(r: number, nodes: LabNode[], dual: boolean): FrrRouter {
   const t = tor(r);
+  const l = spineLink(r);
   t.neighbors = [
-    { address: `172.31.${r}.2`, remoteAs: 65000, description: 'spine' },
+    { address: l.spine4, remoteAs: 65000, description: 'spine' },
+    ...(dual ? [{ address: l.spine6, remoteAs: 65000, description: 'spine-v6' }] : []),
     ...nodes.filter((n) => n.rack === r).flatMap((n) => [{ address: n.ip4, remoteAs: 64512, description: n.name }, ...(n.ip6 ? [{ address: n.ip6, remoteAs: 64512, description: n.name }] : [])]),
   ];
   return t;
@@ -296,12 +302,19 @@ export async function up(o: LabOptions = DEFAULTS, opts: { skipBuild?: boolean }
     await addAddress(t.ns, 'br0', `${rackSubnet(r)}.1/24`);
     if (o.dualStack) await addAddress(t.ns, 'br0', `fd00:20:${r}::1/64`);
     await addVeth(t.ns, 'up0', spine.ns, `t${r}`);
-    await addAddress(t.ns, 'up0', `172.31.${r}.1/24`);
-    await addAddress(spine.ns, `t${r}`, `172.31.${r}.2/24`);
-    spine.neighbors.push({ address: `172.31.${r}.1`, remoteAs: 65100 + r, description: `tor${r}` });
+    const l = spineLink(r);
+    await addAddress(t.ns, 'up0', `${l.tor4}/24`);
+    await addAddress(spine.ns, `t${r}`, `${l.spine4}/24`);
+    spine.neighbors.push({ address: l.tor4, remoteAs: 65100 + r, description: `tor${r}` });
+    if (o.dualStack) {
+      // IPv6 pod prefixes cross the spine over their own IPv6 sessions.
+      await addAddress(t.ns, 'up0', `${l.tor6}/64`);
+      await addAddress(spine.ns, `t${r}`, `${l.spine6}/64`);
+      spine.neighbors.push({ address: l.tor6, remoteAs: 65100 + r, description: `tor${r}-v6` });
+    }
   }
   await startFrr(spine);
-  for (let r = 1; r <= o.racks; r++) await startFrr(torRouter(r, nodes));
+  for (let r = 1; r <= o.racks; r++) await startFrr(torRouter(r, nodes, o.dualStack));
   await writeFile(join(STATE, 'frr-spine.conf'), renderFrrConfig(spine));
 
   const manifestDir = join(STATE, 'manifests');
@@ -338,7 +351,7 @@ export interface StatusReport {
   nodes: Array<{ name: string; cidrs: string; sessions: string; routes: number; ready: string; reason: string }>;
   tors: Array<{ name: string; sessions: string; prefixes: number }>;
   pods: LabPod[];
-  matrix: Array<{ from: string; to: string; ok: boolean }>;
+  matrix: Array<{ from: string; to: string; ip: string; ok: boolean }>;
 }
 
 export async function status(s: LabState, opts: { pings?: boolean } = {}): Promise<StatusReport> {
@@ -369,7 +382,8 @@ export async function status(s: LabState, opts: { pings?: boolean } = {}): Promi
     for (const a of s.pods) {
       for (const b of s.pods) {
         if (a === b) continue;
-        jobs.push(ping(a.ns, b.ips[0]!, { timeoutS: 1 }).then((ok) => void matrix.push({ from: `${a.node}/${a.name}`, to: `${b.node}/${b.name}`, ok })));
+        // Every address of the target: both families on a dual-stack lab.
+        for (const ip of b.ips) jobs.push(ping(a.ns, ip, { timeoutS: 1 }).then((ok) => void matrix.push({ from: `${a.node}/${a.name}`, to: `${b.node}/${b.name}`, ip, ok })));
       }
     }
     await Promise.all(jobs);
@@ -390,17 +404,17 @@ async function routerSummary(name: string): Promise<StatusReport['tors'][number]
 }
 
 export function renderStatus(r: StatusReport): string {
-  const table = (rows: string[][]) => {
-    const w = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-    return rows.map((row) => row.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n');
-  };
   const out: string[] = [];
   out.push('NODES', table([['NODE', 'POD CIDRS', 'SESSIONS', 'ROUTES', 'READY', 'WHY NOT'], ...r.nodes.map((n) => [n.name, n.cidrs, n.sessions, String(n.routes), n.ready, n.reason])]));
   out.push('', 'ROUTERS', table([['ROUTER', 'SESSIONS', 'BGP PREFIXES IN FIB'], ...r.tors.map((t) => [t.name, t.sessions, String(t.prefixes)])]));
   if (r.pods.length) out.push('', 'PODS', table([['POD', 'NODE', 'IPS'], ...r.pods.map((p) => [p.name, p.node, p.ips.join(',')])]));
   if (r.matrix.length) {
     const names = r.pods.map((p) => `${p.node}/${p.name}`);
-    const ok = (a: string, b: string) => (a === b ? '·' : r.matrix.find((m) => m.from === a && m.to === b)?.ok ? '✓' : '✗');
+    const ok = (a: string, b: string) => {
+      if (a === b) return '·';
+      const pings = r.matrix.filter((m) => m.from === a && m.to === b);
+      return pings.length && pings.every((m) => m.ok) ? '✓' : '✗';
+    };
     out.push('', 'PING MATRIX (row pings column)', table([['', ...names.map((_, i) => String(i + 1))], ...names.map((a, i) => [`${i + 1} ${a}`, ...names.map((b) => ok(a, b))])]));
     const bad = r.matrix.filter((m) => !m.ok).length;
     out.push('', bad ? `${bad} of ${r.matrix.length} pings FAILED` : `all ${r.matrix.length} pod-to-pod pings OK`);
