@@ -15,7 +15,8 @@
  *   - list+watch of nodefabrics (fieldSelector metadata.name=<node>) and fabricconfigs, GET
  *     fabricconfigs/default at start;
  *   - server-side apply of nodefabrics/<node>/status only;
- *   - GET of the password Secrets of its peers. It emits no Events and never touches Nodes.
+ *   - GET of the password Secrets of its peers; Events POST/PATCH about its NodeFabric (cluster-scoped,
+ *     so in "default", like the controller's). It never touches Nodes.
  *
  * BGPPeer.passwordSecretRef names a namespace, so a Secret could live anywhere. Rather than a
  * cluster-wide secrets grant, the chart gives namespaced Roles: the controller may get Secrets in the
@@ -107,6 +108,7 @@ export function addRbac(scope: Construct, o: ResolvedOptions, labels: Labels): v
   }
 
   bind(scope, 'agent', 'ClusterRole', 'podfabric-agent', undefined, AGENT_SA, o, agt, agentClusterRules());
+  bind(scope, 'agent-events', 'Role', 'podfabric-agent-events', 'default', AGENT_SA, o, agt, EVENT_RULES);
   for (const [ns, names] of agentSecrets(o)) {
     bind(scope, `agent-secrets-${ns}`, 'Role', 'podfabric-agent-secrets', ns, AGENT_SA, o, agt, [{ ...SECRET_GET_RULES[0]!, resourceNames: names }]);
   }

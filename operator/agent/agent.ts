@@ -19,6 +19,7 @@ import { Gauge, Histogram, RECONCILE_BUCKETS, type Registry } from '../lib/metri
 import { stableStringify } from '../lib/stable.js';
 import { runWorkers, WorkQueue } from '../lib/workqueue.js';
 import { Informer, type KObj } from '../kube/informer.js';
+import type { EventSink } from '../kube/events.js';
 import { isNotFound, type KubeRest } from '../kube/rest.js';
 import { diffBgp } from './bgp-diff.js';
 import type { CniManager } from './cni-manager.js';
@@ -44,6 +45,8 @@ export interface AgentDeps {
   detectUplink: (nodeIP: string) => Promise<Uplink | null>;
   registry: Registry;
   cni?: CniManager;
+  /** Events on the node's NodeFabric for what the agent did (sessions, CNI configuration, route failures). */
+  events?: EventSink;
   bgpListenPort?: number;
   resyncMs?: number;
 }
@@ -67,6 +70,11 @@ export class NodeAgent {
   private lastReady = false;
   private lastRoutesOk = false;
   private lastBgpOk = false;
+  private lastCniWritten: boolean | undefined;
+  private lastProblems = '';
+  /** Peer address → BGPPeer name, from the last plan (for Events). */
+  private peerNames = new Map<string, string>();
+  private fabricUid: string | undefined;
   syncs = 0;
   private readonly m;
 
@@ -152,6 +160,9 @@ export class NodeAgent {
         else if (prev?.state === 'Established' || !this.downSince.has(s.address)) this.downSince.set(s.address, Date.now());
         if (prev?.state !== s.state) {
           log.info({ node: this.d.nodeName, peer: s.address, from: prev?.state ?? 'Unknown', to: s.state }, 'BGP session state changed');
+          const peer = `${this.peerNames.get(s.address) ?? 'peer'} (${s.address})`;
+          if (s.state === 'Established') this.event('Normal', 'SessionEstablished', `BGP session with ${peer} established`);
+          else if (prev?.state === 'Established') this.event('Warning', 'SessionDown', `BGP session with ${peer} left Established, now ${s.state}${s.lastError ? `: ${s.lastError}` : ''}`);
           this.kick();
         }
       },
@@ -174,6 +185,10 @@ export class NodeAgent {
         setTimeout(probe, 100);
       },
     );
+  }
+
+  private event(type: 'Normal' | 'Warning', reason: string, message: string): void {
+    this.d.events?.emit({ apiVersion: API_VERSION, kind: 'NodeFabric', name: this.d.nodeName, ...(this.fabricUid ? { uid: this.fabricUid } : {}) }, type, reason, message);
   }
 
   private loadConfig(): void {
@@ -235,6 +250,8 @@ export class NodeAgent {
     }
     const nf = parseObject(NodeFabric, raw);
     const spec = nf.spec;
+    this.fabricUid = nf.metadata.uid;
+    this.peerNames = new Map((spec.peers ?? []).map((p) => [p.address, p.name]));
     const planned = !!(spec.asn && spec.routerId);
 
     // --- uplinks (one per family), reported for the controller's adjacency detection
@@ -296,6 +313,14 @@ export class NodeAgent {
       this.lastBgpOk = bgpOk;
       this.lastRoutesOk = routesOk;
     }
+    if (cni && cni.written !== this.lastCniWritten) {
+      if (cni.written) this.event('Normal', 'CNIConfigWritten', `CNI configuration in place at ${cni.path ?? '?'}: sessions established and routes installed, pods can start`);
+      else if (cni.reason) this.event('Normal', 'CNIConfigWaiting', `CNI configuration not written: ${cni.reason}`);
+      this.lastCniWritten = cni.written;
+    }
+    const problems = [...(bgpError ? [bgpError] : []), ...routeErrors].join('; ');
+    if (problems && problems !== this.lastProblems) this.event('Warning', 'ApplyFailed', problems.slice(0, 1000));
+    this.lastProblems = problems;
     for (const s of sessions) {
       const peerName = plannedPeers.find((p) => p.address === s.address)?.name ?? '';
       this.m.sessionUp.set({ peer: s.address, peer_name: peerName }, s.state === 'Established' ? 1 : 0);
@@ -442,6 +467,8 @@ export class NodeAgent {
       for (const e of res.errors) routeErrors.push(`${e.op} ${e.route.dst} via ${e.route.via}: ${e.error}`);
       changes += rd.add.length + rd.del.length;
       log.info({ node: this.d.nodeName, add: rd.add.map((r) => `${r.dst} via ${r.via}`), del: rd.del.map((r) => `${r.dst} via ${r.via}`), errors: res.errors.length }, 'host routes changed');
+      const list = (rs: KernelRoute[]) => rs.slice(0, 5).map((r) => `${r.dst} via ${r.via}`).join(', ') + (rs.length > 5 ? `, … (${rs.length})` : '');
+      this.event('Normal', 'HostRoutesChanged', [rd.add.length ? `added ${list(rd.add)}` : '', rd.del.length ? `removed ${list(rd.del)}` : ''].filter(Boolean).join('; '));
       installed = await table.list();
     }
     return { changes, routeErrors, desiredRoutes, installed };

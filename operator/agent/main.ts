@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { fabricConfigSpec } from '../api/fabricconfig.js';
+import { KubeEventRecorder } from '../kube/events.js';
 import { KubeRest, loadKubeConfig } from '../kube/rest.js';
 import { log } from '../lib/log.js';
 import { newRegistry, serveHealthAndMetrics } from '../lib/metrics.js';
@@ -61,6 +62,7 @@ export async function runAgent(argv: string[]): Promise<void> {
       return u ? { dev: u.dev, address: u.address, subnet: u.subnet } : null;
     },
     registry,
+    events: new KubeEventRecorder(rest, 'podfabric-agent', node),
     bgpListenPort: Number(values['bgp-listen-port']),
     resyncMs: parseDuration(values.resync!),
     ...(values['no-cni']

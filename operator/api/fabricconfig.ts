@@ -51,7 +51,13 @@ export const fabricConfigSpec = z.object({
     .object({
       confDir: z.string().min(1).max(1024).default('/etc/cni/net.d'),
       bridge: z.string().min(1).max(15).default('cni0'),
-      mtu: z.number().int().min(576).max(65535).optional(),
+      mtu: z
+        .number()
+        .int()
+        .min(1280)
+        .max(65535)
+        .optional()
+        .meta({ description: 'Pod interface MTU (default: the bridge plugin default, 1500). At least 1280, the IPv6 minimum, so one rule holds for any pool family.' }),
       waitForFabric: z
         .boolean()
         .default(true)

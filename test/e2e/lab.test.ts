@@ -32,6 +32,7 @@ import {
   type LabState,
 } from '../../hack/lab/lab.js';
 import { join } from 'node:path';
+import { sourceSeenBy, traceroute } from '../support/pods.js';
 import { existsSync } from 'node:fs';
 
 const API = '/apis/podfabric.io/v1alpha1';
@@ -64,15 +65,6 @@ function pinger(from: LabPod, to: string) {
   };
 }
 
-async function traceroute(from: LabPod, to: string): Promise<string[]> {
-  const r = await inNs(from.ns, ['traceroute', '-n', '-q', '1', '-w', '1', '-m', '6', to], { allowFail: true, timeoutMs: 30_000 });
-  return r.stdout
-    .split('\n')
-    .slice(1)
-    .map((l) => l.trim().split(/\s+/)[1] ?? '')
-    .filter(Boolean);
-}
-
 beforeAll(async () => {
   s = await up({ racks: 2, nodesPerRack: 2, dualStack: false, podsPerNode: 2, controllers: 2 }, { skipBuild: true });
 }, 300_000);
@@ -101,16 +93,7 @@ describe('podfabric lab, end to end', () => {
   it('no NAT: the receiver sees the sender pod IP', async () => {
     const src = pod('r1n1');
     const dst = pod('r2n2');
-    const server = spawn('ip', ['netns', 'exec', dst.ns, 'python3', '-c', 'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("0.0.0.0",9999));d,a=s.recvfrom(100);print(a[0],flush=True)'], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    let seen = '';
-    server.stdout.on('data', (d: Buffer) => (seen += d.toString()));
-    await new Promise((r) => setTimeout(r, 500));
-    await inNs(src.ns, ['python3', '-c', `import socket;socket.socket(socket.AF_INET,socket.SOCK_DGRAM).sendto(b"hi",("${dst.ips[0]}",9999))`]);
-    await waitUntil('datagram received', async () => seen.trim().length > 0, 5000);
-    server.kill();
-    expect(seen.trim()).toBe(src.ips[0]);
+    expect(await sourceSeenBy(src, dst, dst.ips[0]!)).toBe(src.ips[0]);
   });
 
   it('a node added to a rack gets a block, reaches both ToRs and the spine, its rack neighbours route to it directly, pods work', async () => {
@@ -126,6 +109,21 @@ describe('podfabric lab, end to end', () => {
     const p = await addPod(s, n.name, 'p1');
     expect(await ping(pod('r2n2').ns, p.ips[0]!, { count: 3 })).toBe(true);
     expect(await ping(p.ns, pod('r1n1').ips[0]!, { count: 3 })).toBe(true);
+
+    // `kubectl describe nf` tells the story: the controller's allocation, the agent's session and CNI
+    // configuration on the new node, the host route on its neighbour.
+    const events = async (name: string) => {
+      const r = await kubectl(s, ['get', 'events', '-n', 'default', '--field-selector', `involvedObject.kind=NodeFabric,involvedObject.name=${name}`, '-o', 'json']);
+      return (JSON.parse(r.stdout) as { items: Array<{ reason: string; message: string; source?: { component?: string } }> }).items;
+    };
+    await waitUntil(`${n.name} events`, async () => {
+      const reasons = new Set((await events(n.name)).map((e) => e.reason));
+      return ['Allocated', 'SessionEstablished', 'CNIConfigWritten'].every((x) => reasons.has(x));
+    }, 20_000);
+    const agentEvent = (await events(n.name)).find((e) => e.reason === 'SessionEstablished')!;
+    expect(agentEvent.message).toContain('172.20.1.1');
+    expect(agentEvent.source?.component).toBe('podfabric-agent');
+    await waitUntil('neighbour host-route event', async () => (await events('r1n1')).some((e) => e.reason === 'HostRoutesChanged' && e.message.includes(`${cidr} via ${n.ip4}`)), 20_000);
 
     // Removed: its block is freed and its routes disappear everywhere.
     await removeNode(s, n.name);

@@ -245,6 +245,7 @@ describe('controller (real apiserver)', () => {
       [peer('bad-sel', { peerAddress: '10.0.0.1', peerASN: 1, nodeSelector: { matchExpressions: [{ key: 'a', operator: 'In' }] } }), /non-empty values/],
       [{ apiVersion: 'podfabric.io/v1alpha1', kind: 'FabricConfig', metadata: { name: 'other' }, spec: {} }, /must be named 'default'/],
       [{ apiVersion: 'podfabric.io/v1alpha1', kind: 'FabricConfig', metadata: { name: 'default' }, spec: { routeProtocol: 186 } }, /reserved/],
+      [{ apiVersion: 'podfabric.io/v1alpha1', kind: 'FabricConfig', metadata: { name: 'default' }, spec: { cni: { mtu: 1000 } } }, /should be greater than or equal to 1280/],
     ];
     for (const [obj, msg] of bad) {
       const r = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(obj), allowFail: true });

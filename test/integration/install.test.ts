@@ -115,6 +115,13 @@ describe('install: RBAC as each ServiceAccount (kubectl auth can-i)', () => {
     expect(await can(AGENT, 'create', 'pods', { ns: 'default' })).toBe(false);
   });
 
+  it('agent: records Events about its NodeFabric in "default" only, and cannot delete them', async () => {
+    expect(await can(AGENT, 'create', 'events', { ns: 'default' })).toBe(true);
+    expect(await can(AGENT, 'patch', 'events', { ns: 'default' })).toBe(true);
+    expect(await can(AGENT, 'create', 'events', { ns: 'kube-system' })).toBe(false);
+    expect(await can(AGENT, 'delete', 'events', { ns: 'default' })).toBe(false);
+  });
+
   it('controller: patches Nodes, writes NodeFabrics and statuses, reads Secrets only where allowed', async () => {
     expect(await can(CONTROLLER, 'patch', 'nodes')).toBe(true);
     expect(await can(CONTROLLER, 'delete', 'nodes')).toBe(false);

@@ -63,7 +63,10 @@ describe('install chart: RBAC', () => {
     expect(grants(rules, 'nodefabrics/status', 'patch')).toHaveLength(1);
     expect(grants(rules, 'nodefabrics/status', 'update')).toEqual([]);
     for (const v of [...WRITE, 'get', 'list', 'watch']) expect(grants(rules, 'nodes', v), v).toEqual([]);
-    expect(rules.some((r) => r.resources.some((x) => ['pods', 'events', 'leases', 'ippools', 'bgppeers'].includes(x)))).toBe(false);
+    expect(rules.some((r) => r.resources.some((x) => ['pods', 'leases', 'ippools', 'bgppeers'].includes(x)))).toBe(false);
+    // Events about its NodeFabric, in "default" only.
+    const events = rules.filter((r) => r.resources.includes('events'));
+    expect(events.map((r) => [r.namespace, [...r.verbs].sort()])).toEqual([['default', ['create', 'patch']]]);
     // Default install: no Secrets named, so no Secret access at all.
     expect(rules.filter((r) => r.resources.includes('secrets'))).toEqual([]);
   });
