@@ -51,6 +51,12 @@ export interface AgentDeps {
   resyncMs?: number;
 }
 
+/** The value of a settled promise, or its error thrown. */
+function settled<T>(r: PromiseSettledResult<T>): T {
+  if (r.status === 'rejected') throw r.reason;
+  return r.value;
+}
+
 export class NodeAgent {
   private readonly queue = new WorkQueue({ name: 'agent', baseDelayMs: 100, maxDelayMs: 10_000 });
   private fabric!: Informer<NodeFabricObj & KObj>;
@@ -254,14 +260,15 @@ export class NodeAgent {
     this.peerNames = new Map((spec.peers ?? []).map((p) => [p.address, p.name]));
     const planned = !!(spec.asn && spec.routerId);
 
-    // --- uplinks (one per family), reported for the controller's adjacency detection
+    // --- BGP, and (once the uplinks are known) host routes: independent, applied concurrently
+    const plannedPeers = spec.peers ?? [];
+    const bgpDone = this.applyBgp(spec, planned);
+    bgpDone.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
+    // Uplinks (one per family), reported for the controller's adjacency detection.
     const uplinks = new Map<4 | 6, Uplink>();
     const found = await Promise.all((spec.nodeIPs ?? []).map(async (ip) => [ip, await this.d.detectUplink(ip)] as const));
     for (const [ip, u] of found) if (u) uplinks.set(ip.includes(':') ? 6 : 4, u);
-
-    // --- BGP and host routes: independent, applied concurrently
-    const plannedPeers = spec.peers ?? [];
-    const [bgp, rt] = await Promise.all([this.applyBgp(spec, planned), this.applyRoutes(spec, uplinks)]);
+    const [bgp, rt] = await Promise.all([bgpDone, this.applyRoutes(spec, uplinks)]);
     const { bgpError, sessions, passwords } = bgp;
     const { routeErrors, desiredRoutes, installed } = rt;
     const changes = bgp.changes + rt.changes;
@@ -380,9 +387,11 @@ export class NodeAgent {
           });
         }
         const advertisements: Advertisement[] = (spec.advertisements ?? []).map((a) => ({ prefix: a.prefix, nextHop: a.nextHop, communities: a.communities ?? [] }));
-        const global = await this.d.router.getGlobal();
-        const observedPeers = global ? (await this.d.router.listPeers()).map((p) => p.config) : [];
-        const observedAdv = global ? await this.d.router.listAdvertisements() : [];
+        // Three independent reads at once; peers and paths count only when BGP is running.
+        const [g, lp, la] = await Promise.allSettled([this.d.router.getGlobal(), this.d.router.listPeers(), this.d.router.listAdvertisements()]);
+        const global = settled(g);
+        const observedPeers = global ? settled(lp).map((p) => p.config) : [];
+        const observedAdv = global ? settled(la) : [];
         const desiredGlobal = { asn: spec.asn!, routerId: spec.routerId!, listenPort: this.d.bgpListenPort ?? 179 };
         const diff = diffBgp({ global: desiredGlobal, peers, advertisements }, { global, peers: observedPeers, advertisements: observedAdv });
         if (diff.restartNeeded) {

@@ -4,7 +4,7 @@
  * Routes go into pf-rt-a with protocol 201 through one persistent `ip -batch` child.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIpRouteTable, diffRoutes, type IpRouteTable, type KernelRoute } from '../../operator/agent/routes.js';
+import { createIpRouteTable, diffRoutes, IpReader, type IpRouteTable, type KernelRoute } from '../../operator/agent/routes.js';
 import { detectUplink, addressesOn } from '../../operator/agent/links.js';
 import { run } from '../../operator/lib/exec.js';
 import { addAddress, addNamespace, addVeth, deleteNamespace } from '../../hack/lab/lib/netns.js';
@@ -232,5 +232,34 @@ describe('links', () => {
     expect(got.filter((a) => a.scope === 'global').map((a) => `${a.address}/${a.prefixLength} v${a.family}`).sort()).toEqual(['10.252.0.2/24 v4', '10.252.0.3/24 v4', 'fd00:252::2/64 v6', 'fd00:252::3/64 v6']);
     expect(got.some((a) => a.family === 6 && a.scope === 'link')).toBe(true);
     await expect(addressesOn('nosuchdev0', { netns: B })).rejects.toThrow();
+  });
+});
+
+describe('IpReader (the persistent ip child for route reads)', () => {
+  it('answers many queries from one process, each with the current table', async () => {
+    const r = new IpReader(['-n', A, '-N', '-j', '-4', '-batch', '-']);
+    try {
+      const all = await Promise.all(Array.from({ length: 50 }, () => r.query('route show table main proto static')));
+      for (const line of all) expect((JSON.parse(line) as Array<{ dst: string }>).map((x) => x.dst)).toEqual(['10.99.0.0/24']);
+      await run(['ip', '-n', A, 'route', 'add', '10.96.0.0/24', 'via', NH1, 'dev', DEV, 'proto', 'static']);
+      const after = JSON.parse(await r.query('route show table main proto static')) as Array<{ dst: string }>;
+      expect(after.map((x) => x.dst).sort()).toEqual(['10.96.0.0/24', '10.99.0.0/24']);
+      expect(r.spawns).toBe(1);
+    } finally {
+      r.close();
+      await run(['ip', '-n', A, 'route', 'del', '10.96.0.0/24'], { allowFail: true });
+    }
+  });
+
+  it('a failing command rejects with ip\'s message; the next query gets a fresh child', async () => {
+    const r = new IpReader(['-n', A, '-N', '-j', '-4', '-batch', '-']);
+    try {
+      await expect(r.query('route show table nosuchtable')).rejects.toThrow(/nosuchtable|table id value is invalid|Error/);
+      const ok = JSON.parse(await r.query('route show table main proto static')) as Array<{ dst: string }>;
+      expect(ok.map((x) => x.dst)).toEqual(['10.99.0.0/24']);
+      expect(r.spawns).toBe(2);
+    } finally {
+      r.close();
+    }
   });
 });
