@@ -1,6 +1,8 @@
 // npm run lab -- up [--racks N] [--nodes-per-rack N] [--dual-stack] [--pods-per-node N] | down | status | pod add|del NODE NAME | node add RACK | node del NAME
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { addPod, DEFAULTS, delPod, down, growNode, loadState, removeNode, renderStatus, status, up, waitNodesReady } from './lab.js';
+import { runFabric } from '../../operator/cli/fabric.js';
+import { addPod, DEFAULTS, delPod, down, growNode, loadState, removeNode, renderStatus, STATE, status, up, waitNodesReady } from './lab.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -25,7 +27,12 @@ async function main(): Promise<void> {
         controllers: DEFAULTS.controllers,
       });
       console.log(renderStatus(await status(s)));
+      // The same fabric as an operator sees it through the kubectl plugin: a map of racks and sessions.
+      const svg = join(STATE, 'fabric.svg');
+      const quiet = { out: () => undefined, err: (t: string) => process.stderr.write(t) };
+      await runFabric(['map', '--kubeconfig', s.kubeconfig, '-o', svg], quiet);
       console.log(`\nkubectl --kubeconfig=${s.kubeconfig} get nodefabrics,ippools,bgppeers`);
+      console.log(`KUBECONFIG=${s.kubeconfig} PATH=$PWD/bin:$PATH kubectl fabric status   # or: node r1n1, map (one is in ${svg})`);
       console.log('npm run lab -- status | down');
       return;
     }
