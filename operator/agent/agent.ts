@@ -23,6 +23,7 @@ import type { EventSink } from '../kube/events.js';
 import { isNotFound, type KubeRest } from '../kube/rest.js';
 import { diffBgp } from './bgp-diff.js';
 import type { CniManager } from './cni-manager.js';
+import { md5Delta, type Md5Counters } from './kernel-stats.js';
 import type { Advertisement, PeerConfig, PeerStatus, Router } from './router.js';
 import { diffRoutes, type KernelRoute, type RouteTable } from './routes.js';
 import { agentConditions, sessionHint, type ObservedSession } from './status.js';
@@ -43,6 +44,8 @@ export interface AgentDeps {
   /** Opened with the configured route protocol (the agent re-creates it if FabricConfig changes it). */
   routes: (protocol: number) => RouteTable;
   detectUplink: (nodeIP: string) => Promise<Uplink | null>;
+  /** The node's TCP MD5 counters (turn "auth failure suspected" into proof); optional. */
+  md5Counters?: () => Promise<Md5Counters | null>;
   registry: Registry;
   cni?: CniManager;
   /** Events on the node's NodeFabric for what the agent did (sessions, CNI configuration, route failures). */
@@ -76,6 +79,10 @@ export class NodeAgent {
   private lastReady = false;
   private lastRoutesOk = false;
   private lastBgpOk = false;
+  /** This process has programmed gobgpd before: finding it unconfigured again means gobgpd restarted. */
+  private programmedBgp = false;
+  /** MD5 counters when a session was first seen down (cleared once all are Established). */
+  private md5Base: Md5Counters | undefined;
   private lastCniWritten: boolean | undefined;
   private lastProblems = '';
   /** Peer address → BGPPeer name, from the last plan (for Events). */
@@ -276,6 +283,19 @@ export class NodeAgent {
     this.m.routes.set(installed.length);
     this.m.changes.set(changes);
 
+    // --- MD5 evidence: counter growth since a session went down
+    const anyDown = plannedPeers.some((p) => (sessions.find((x) => x.address === p.address) ?? this.peerStates.get(p.address))?.state !== 'Established');
+    let md5: Md5Counters | undefined;
+    if (anyDown && this.d.md5Counters) {
+      const now = await this.d.md5Counters().catch(() => null);
+      if (now) {
+        this.md5Base ??= now;
+        md5 = md5Delta(this.md5Base, now);
+      }
+    } else if (!anyDown) {
+      this.md5Base = undefined;
+    }
+
     // --- CNI configuration (gated on the fabric really working, unless configured not to wait)
     const observedSessions: ObservedSession[] = plannedPeers.map((p) => {
       const s = sessions.find((x) => x.address === p.address) ?? this.peerStates.get(p.address);
@@ -288,6 +308,7 @@ export class NodeAgent {
         ...(s?.lastError ? { lastError: s.lastError } : {}),
         passwordSet: passwords.get(p.address) ?? false,
         connectRetry: p.connectRetry,
+        ...(md5 ? { md5 } : {}),
       };
     });
     const bgpOk = planned && !bgpError && plannedPeers.length > 0 && observedSessions.every((s) => s.state === 'Established');
@@ -402,8 +423,11 @@ export class NodeAgent {
           if (advertisements.length) await this.d.router.addAdvertisements(advertisements);
           changes += 1 + peers.length + advertisements.length;
         } else {
+          // gobgpd restarted under us (sidecar crash) while the kernel kept forwarding: graceful-restart
+          // peers get the Restart State bit, so the routers keep this node's routes meanwhile.
+          const restarting = !!diff.startBgp && this.programmedBgp;
           if (diff.startBgp) {
-            log.info({ node: this.d.nodeName, asn: desiredGlobal.asn, routerId: desiredGlobal.routerId }, 'starting BGP (gobgpd was unconfigured)');
+            log.info({ node: this.d.nodeName, asn: desiredGlobal.asn, routerId: desiredGlobal.routerId, restarting }, 'starting BGP (gobgpd was unconfigured)');
             await this.d.router.startBgp(diff.startBgp);
             changes++;
           }
@@ -413,7 +437,7 @@ export class NodeAgent {
             this.peerStates.delete(a);
           }
           for (const p of diff.addPeers) {
-            await this.d.router.addPeer(p);
+            await this.d.router.addPeer(p, restarting ? { restarting: true } : undefined);
             this.downSince.set(p.address, Date.now());
           }
           for (const p of diff.updatePeers) await this.d.router.updatePeer(p);
@@ -434,6 +458,7 @@ export class NodeAgent {
             );
           }
         }
+        this.programmedBgp = true;
       } catch (e) {
         bgpError = `gobgpd: ${(e as Error).message}`;
       }

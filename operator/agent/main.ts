@@ -10,6 +10,7 @@ import { log } from '../lib/log.js';
 import { newRegistry, serveHealthAndMetrics } from '../lib/metrics.js';
 import { parseDuration, parseListen } from '../cli-args.js';
 import { NodeAgent } from './agent.js';
+import { readMd5Counters } from './kernel-stats.js';
 import { createCniManager } from './cni-manager.js';
 import { createGoBgpRouter } from './gobgp/client.js';
 import { detectUplink } from './links.js';
@@ -62,6 +63,7 @@ export async function runAgent(argv: string[]): Promise<void> {
       return u ? { dev: u.dev, address: u.address, subnet: u.subnet } : null;
     },
     registry,
+    md5Counters: () => readMd5Counters(values.netns),
     events: new KubeEventRecorder(rest, 'podfabric-agent', node),
     bgpListenPort: Number(values['bgp-listen-port']),
     resyncMs: parseDuration(values.resync!),

@@ -60,7 +60,12 @@ export interface Router {
   startBgp(cfg: BgpGlobalConfig): Promise<void>;
   stopBgp(): Promise<void>;
   listPeers(): Promise<Array<{ config: PeerConfig; status: PeerStatus }>>;
-  addPeer(p: PeerConfig): Promise<void>;
+  /**
+   * restarting: set the Restart State and Forwarding State bits of the graceful-restart capability — the
+   * BGP speaker restarted while the node kept forwarding — so a helper router keeps this node's routes
+   * until the session is back and the routes are refreshed. Only for peers with graceful restart on.
+   */
+  addPeer(p: PeerConfig, opts?: { restarting?: boolean }): Promise<void>;
   /**
    * Timers change in place without a session reset (new hold/keepalive apply at the next OPEN); any
    * other change (ASN, password, description, graceful restart, multihop) resets that one session.

@@ -3,6 +3,7 @@
  * kernel report, gets back conditions with reasons an operator can act on.
  */
 import type { ConditionInput } from '../lib/conditions.js';
+import type { Md5Counters } from './kernel-stats.js';
 
 export interface ObservedSession {
   address: string;
@@ -13,6 +14,8 @@ export interface ObservedSession {
   lastError?: string;
   passwordSet: boolean;
   connectRetry: number;
+  /** Growth of the node's TCP MD5 counters since the session went down (when the agent could read them). */
+  md5?: Md5Counters;
 }
 
 export interface AgentObservation {
@@ -27,16 +30,39 @@ export interface AgentObservation {
   cni?: { written: boolean; reason?: string };
 }
 
-export function sessionHint(s: ObservedSession): string {
-  if (s.state === 'Established') return 'established';
+export interface SessionDiagnosis {
+  hint: string;
+  /** AuthFailure: the kernel's MD5 counters prove it; AuthFailureSuspected: a password is set and nothing answers. */
+  auth?: 'AuthFailure' | 'AuthFailureSuspected';
+}
+
+export function diagnoseSession(s: ObservedSession): SessionDiagnosis {
+  if (s.state === 'Established') return { hint: 'established' };
   const base = `${s.address}${s.name ? ` (${s.name})` : ''} is ${s.state}`;
-  if (s.lastError) return `${base}: ${s.lastError}`;
+  const m = s.md5;
+  if (m && s.passwordSet && m.failure > 0) {
+    return { auth: 'AuthFailure', hint: `${base}: TCP MD5 signature mismatch — the kernel dropped ${m.failure} segment(s) whose signature did not verify since the session went down (TcpExt TCPMD5Failure): the password differs from the router's` };
+  }
+  if (m && s.passwordSet && m.notFound > 0) {
+    return { auth: 'AuthFailure', hint: `${base}: the router sends no TCP MD5 signature (TcpExt TCPMD5NotFound +${m.notFound}) while a password is set here: set it on the router too` };
+  }
+  if (m && !s.passwordSet && m.unexpected > 0) {
+    return { auth: 'AuthFailure', hint: `${base}: the router signs its segments with TCP MD5 (TcpExt TCPMD5Unexpected +${m.unexpected}) but this BGPPeer has no passwordSecretRef` };
+  }
+  if (s.lastError) return { hint: `${base}: ${s.lastError}` };
   const longDown = (s.downForMs ?? 0) > Math.max(10_000, 3 * s.connectRetry * 1000);
   if (s.passwordSet && longDown && (s.state === 'Active' || s.state === 'Connect' || s.state === 'Idle')) {
-    return `${base}: no TCP session for ${Math.round((s.downForMs ?? 0) / 1000)}s with an MD5 password set — auth failure suspected (a password mismatch makes the kernel drop the router's segments silently; check the password on both sides)`;
+    return {
+      auth: 'AuthFailureSuspected',
+      hint: `${base}: no TCP session for ${Math.round((s.downForMs ?? 0) / 1000)}s with an MD5 password set — auth failure suspected (a password mismatch makes the kernel drop the router's segments silently; check the password on both sides)`,
+    };
   }
-  if (longDown) return `${base}: the router does not answer on TCP 179 (check that it has this node as a neighbour, the ASNs and the address)`;
-  return `${base}: connecting`;
+  if (longDown) return { hint: `${base}: the router does not answer on TCP 179 (check that it has this node as a neighbour, the ASNs and the address)` };
+  return { hint: `${base}: connecting` };
+}
+
+export function sessionHint(s: ObservedSession): string {
+  return diagnoseSession(s).hint;
 }
 
 export function agentConditions(o: AgentObservation): ConditionInput[] {
@@ -47,12 +73,12 @@ export function agentConditions(o: AgentObservation): ConditionInput[] {
   else if (o.peersPlanned === 0) bgp = { type: 'BGPReady', status: 'False', reason: 'NoPeers', message: 'no BGPPeer selects this node: its pod CIDRs are not advertised' };
   else {
     const down = o.sessions.filter((s) => s.state !== 'Established');
-    const suspectAuth = down.some((s) => sessionHint(s).includes('auth failure suspected'));
+    const auth = down.map((s) => diagnoseSession(s).auth);
     bgp = down.length
       ? {
           type: 'BGPReady',
           status: 'False',
-          reason: suspectAuth ? 'AuthFailureSuspected' : 'SessionsDown',
+          reason: auth.includes('AuthFailure') ? 'AuthFailure' : auth.includes('AuthFailureSuspected') ? 'AuthFailureSuspected' : 'SessionsDown',
           message: `${o.sessions.length - down.length}/${o.sessions.length} sessions established; ${down.map(sessionHint).join('; ')}`,
         }
       : { type: 'BGPReady', status: 'True', reason: 'Established', message: `${o.sessions.length}/${o.sessions.length} sessions established` };

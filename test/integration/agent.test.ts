@@ -8,7 +8,7 @@
  *   pf-ag-n2   (gobgpd + agent, 10.250.0.12, fd00:250::12) ─┘
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +18,7 @@ import { createGoBgpRouter } from '../../operator/agent/gobgp/client.js';
 import { FabricController } from '../../operator/controller/controller.js';
 import { MemoryEventSink } from '../../operator/kube/events.js';
 import { newRegistry } from '../../operator/lib/metrics.js';
-import { bgpNeighbors, startFrr, stopFrr, restartFrr, type FrrRouter } from '../../hack/lab/lib/frr.js';
+import { bgpNeighbors, startFrr, stopFrr, restartFrr, vtyshJson, type FrrRouter } from '../../hack/lab/lib/frr.js';
 import { gobgpSocket, startGobgpd, stopGobgpd, waitGobgpd } from '../../hack/lab/lib/gobgpd.js';
 import { addAddress, addBridge, addNamespace, addVeth, cleanupByPrefix, routesByProto, setMaster } from '../../hack/lab/lib/netns.js';
 import { applyObjects, cleanCluster, createNodes, kubectl, node, testRest, waitFor } from '../support/kube.js';
@@ -195,12 +195,13 @@ describe('node agent (real gobgpd, FRR, kernel)', () => {
         spec: { peerAddress: '10.250.0.2', peerASN: 65200, nodeSelector: { matchLabels: { md5: 'yes' } }, passwordSecretRef: { namespace: 'pf-ag-secrets', name: 'tor2-md5' }, timers: { connectRetry: 1 } },
       },
     ]);
-    const bad = await waitFor('auth failure reported', async () => (cond(await getNF('ag-n2'), 'BGPReady')?.reason === 'AuthFailureSuspected' ? getNF('ag-n2') : undefined), 60_000);
-    expect(cond(bad, 'BGPReady')!.message).toMatch(/10\.250\.0\.2 \(tor2-md5\) is (Active|Connect|Idle).*auth failure suspected/);
+    // The ToR dials with the right password, the node's kernel drops its SYNs (signature does not verify):
+    // TCPMD5Failure grows in the node's namespace, so the agent reports proof, not a suspicion.
+    const bad = await waitFor('auth failure reported', async () => (cond(await getNF('ag-n2'), 'BGPReady')?.reason === 'AuthFailure' ? getNF('ag-n2') : undefined), 60_000);
+    expect(cond(bad, 'BGPReady')!.message).toMatch(/10\.250\.0\.2 \(tor2-md5\) is (Active|Connect|Idle): TCP MD5 signature mismatch.*TCPMD5Failure/);
     expect(cond(bad, 'Ready')!.status).toBe('False');
     // The password never shows up in status or logs.
     expect(JSON.stringify(bad)).not.toContain('wrong-secret');
-    const { readFile } = await import('node:fs/promises');
     expect(await readFile(agents.get('n2')!.log, 'utf8')).not.toContain('wrong-secret');
     await kubectl(['-n', 'pf-ag-secrets', 'create', 'secret', 'generic', 'tor2-md5', '--from-literal=password=right-secret', '--dry-run=client', '-o', 'yaml'])
       .then((r) => kubectl(['apply', '-f', '-'], { input: r.stdout }));
@@ -263,5 +264,40 @@ describe('node agent (real gobgpd, FRR, kernel)', () => {
     expect(await torFib('pf-ag-tor')).toHaveLength(2);
     expect(await routesByProto('pf-ag-n1', '201')).toHaveLength(1);
     expect(await routesByProto('pf-ag-n1', '201', '-6')).toHaveLength(1);
+  });
+  it('graceful restart on the BGPPeer: gobgpd crashes and comes back, the agent re-adds the peers as restarting, the ToR keeps forwarding — zero withdrawals', async () => {
+    const torPeer = (gr: boolean) => ({
+      apiVersion: 'podfabric.io/v1alpha1',
+      kind: 'BGPPeer',
+      metadata: { name: 'tor' },
+      spec: { peerAddress: '10.250.0.1', peerASN: 65100, timers: { holdTime: 9, keepaliveInterval: 3, connectRetry: 1 }, ...(gr ? { gracefulRestart: { enabled: true, restartTime: 60 } } : {}) },
+    });
+    await applyObjects([torPeer(true)]);
+    const grInfo = async () => (await vtyshJson<Record<string, { neighborCapabilities?: { gracefulRestart?: string }; bgpState?: string }>>('pf-ag-tor', 'show bgp neighbors 10.250.0.11 json'))['10.250.0.11'];
+    await waitFor('GR negotiated between the ToR and n1', async () => {
+      const n = await grInfo();
+      return n?.bgpState === 'Established' && n.neighborCapabilities?.gracefulRestart === 'advertisedAndReceived';
+    }, 60_000);
+    const cidr = (await getNF('ag-n1'))!.spec.podCIDRs!.find((c) => !c.includes(':'))!;
+    await waitFor('n1 in the ToR FIB', async () => (await torFib('pf-ag-tor')).some((l) => l.startsWith(cidr)), 30_000);
+
+    const mon = spawn('ip', ['-n', 'pf-ag-tor', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let text = '';
+    mon.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    await new Promise((r) => setTimeout(r, 300));
+    await stopGobgpd('pf-ag-n1', 'SIGKILL');
+    await startGobgpd('pf-ag-n1', 'pf-ag-n1');
+    await waitFor('session back', async () => (await grInfo())?.bgpState === 'Established', 60_000);
+    await waitFor('n1 Ready again', async () => cond(await getNF('ag-n1'), 'Ready')?.status === 'True', 30_000);
+    // The restarted gobgpd was told it restarted: the ToR saw the Restart State and Forwarding State bits
+    // and acted as a helper (kept the stale route, refreshed it at End-of-RIB).
+    const gr = (await vtyshJson<Record<string, { gracefulRestartInfo?: { rBit?: boolean; ipv4Unicast?: { fBit?: boolean } } }>>('pf-ag-tor', 'show bgp neighbors 10.250.0.11 json'))['10.250.0.11']?.gracefulRestartInfo;
+    expect(gr?.rBit).toBe(true);
+    expect(gr?.ipv4Unicast?.fBit).toBe(true);
+    await new Promise((r) => setTimeout(r, 3000)); // a stale-route sweep after End-of-RIB would show by now
+    mon.kill();
+    expect(text.split('\n').filter((l) => l.startsWith('Deleted') && l.includes(cidr))).toEqual([]);
+    expect((await torFib('pf-ag-tor')).some((l) => l.startsWith(cidr))).toBe(true);
+    await applyObjects([torPeer(false)]);
   });
 });

@@ -143,8 +143,10 @@ export function createGoBgpRouter(target: string = DEFAULT_TARGET, opts: GoBgpRo
       return (await rawPeers()).map(convert);
     },
 
-    async addPeer(p: PeerConfig): Promise<void> {
-      await api.unary('AddPeer', { peer: peerMessage(p, await ensureAsn()) });
+    async addPeer(p: PeerConfig, opts?: { restarting?: boolean }): Promise<void> {
+      const peer = peerMessage(p, await ensureAsn());
+      if (opts?.restarting && p.gracefulRestart?.enabled) (peer.graceful_restart as Record<string, unknown>).local_restarting = true;
+      await api.unary('AddPeer', { peer });
     },
 
     async updatePeer(p: PeerConfig): Promise<void> {
