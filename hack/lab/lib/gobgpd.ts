@@ -19,13 +19,13 @@ export const gobgpLog = (name: string) => join(gobgpDir(name), 'gobgpd.log');
  * Starts gobgpd `name` inside namespace `ns` (a previous instance of that name is killed first) and
  * waits until its API answers. Returns the API target (unix://...).
  */
-export async function startGobgpd(name: string, ns: string, opts: { logLevel?: string; timeoutMs?: number; gracefulRestart?: boolean } = {}): Promise<string> {
+export async function startGobgpd(name: string, ns: string, opts: { logLevel?: string; timeoutMs?: number } = {}): Promise<string> {
   const dir = gobgpDir(name);
   await stopGobgpd(name, 'SIGKILL');
   await mkdir(dir, { recursive: true });
   await rm(gobgpSocket(name), { force: true });
   await startDaemon(
-    ['ip', 'netns', 'exec', ns, 'gobgpd', `--api-hosts=${gobgpTarget(name)}`, '--pprof-disable', `--log-level=${opts.logLevel ?? 'info'}`, ...(opts.gracefulRestart ? ['--graceful-restart'] : [])],
+    ['ip', 'netns', 'exec', ns, 'gobgpd', `--api-hosts=${gobgpTarget(name)}`, '--pprof-disable', `--log-level=${opts.logLevel ?? 'info'}`],
     { log: gobgpLog(name), pidFile: join(dir, 'gobgpd.pid') },
   );
   await waitGobgpd(name, opts.timeoutMs);
