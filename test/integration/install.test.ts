@@ -3,7 +3,8 @@
  * install passes server-side validation and admission (dry run), the RBAC really grants what each
  * component needs and nothing more (`kubectl auth can-i` as each ServiceAccount), the admission
  * policy really stops an agent (a real pod-bound token) from writing another node's NodeFabric, and the
- * real controller does its whole job under its ServiceAccount's token without one forbidden request.
+ * real controller and the real agent (pod-bound token; real gobgpd and FRR with an MD5 password read from
+ * the Secret the chart grants) do their whole job under their ServiceAccounts without one forbidden request.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -16,6 +17,9 @@ import { POLICY_NAME } from '../../cdk8s/admission.js';
 import { DIST_DIR } from '../../hack/synth-check.js';
 import { KubeRest, loadKubeConfig, type KubeError } from '../../operator/kube/rest.js';
 import { applyObjects, cleanCluster, kubeconfigPath, kubectl, node, testRest, waitFor } from '../support/kube.js';
+import { bgpNeighbors, startFrr, stopFrr, type FrrRouter } from '../../hack/lab/lib/frr.js';
+import { gobgpSocket, startGobgpd, stopGobgpd } from '../../hack/lab/lib/gobgpd.js';
+import { addAddress, addNamespace, addVeth, cleanupByPrefix } from '../../hack/lab/lib/netns.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const API = '/apis/podfabric.io/v1alpha1';
@@ -331,5 +335,74 @@ describe('install: the real controller under its ServiceAccount', () => {
     expect(events).toBeTruthy();
     expect(child.exitCode).toBeNull();
     expect(log).not.toMatch(/forbidden|\b403\b/i);
+  });
+
+  it('the real agent, with a pod-bound token of its ServiceAccount: reads its plan and the MD5 Secret, brings the session up, writes its own status and Events, nothing forbidden', async () => {
+    // The machine: node namespace with the node IP on a veth to a ToR namespace running FRR (MD5 password
+    // s3cret, the Secret the chart lets the agent read), and the node's gobgpd.
+    const NODE_NS = 'pf-inst-n1';
+    const TOR_NS = 'pf-inst-tor';
+    const tor: FrrRouter = { name: TOR_NS, ns: TOR_NS, asn: 65101, routerId: '192.0.2.1', neighbors: [{ address: '192.0.2.30', remoteAs: 64512, password: 's3cret' }] };
+    await cleanupByPrefix('pf-inst-');
+    await addNamespace(NODE_NS);
+    await addNamespace(TOR_NS);
+    await addVeth(NODE_NS, 'eth0', TOR_NS, 'n1');
+    await addAddress(NODE_NS, 'eth0', '192.0.2.30/24');
+    await addAddress(TOR_NS, 'n1', '192.0.2.1/24');
+    await startFrr(tor);
+    await startGobgpd(NODE_NS, NODE_NS);
+    const POD = 'pf-install-agent-ctl';
+    let agent: ChildProcess | undefined;
+    let agentLog = '';
+    try {
+      await kubectl(['create', 'secret', 'generic', SECRET, '-n', NS, '--from-literal=password=s3cret'], { allowFail: true });
+      // Wake the controller's peer check (it looks at Secrets on peer changes and every 15 s).
+      await kubectl(['annotate', 'bgppeer', 'pf-install-tor', `test/nudge=${Date.now()}`, '--overwrite']);
+      await applyObjects([{ apiVersion: 'v1', kind: 'Pod', metadata: { name: POD, namespace: NS }, spec: { nodeName: 'pf-install-ctl', serviceAccountName: 'podfabric-agent', containers: [{ name: 'agent', image: 'podfabric' }] } }]);
+      const kubeconfig = await tokenKubeconfig(await saToken('podfabric-agent', POD), 'agent.kubeconfig');
+      agent = spawn(
+        process.execPath,
+        ['--import', 'tsx', join(ROOT, 'operator/main.ts'), 'agent', '--node=pf-install-ctl', `--kubeconfig=${kubeconfig}`, `--netns=${NODE_NS}`, `--gobgp-api=unix://${gobgpSocket(NODE_NS)}`, '--no-cni', '--metrics-addr=127.0.0.1:0'],
+        { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PODFABRIC_LOG_LEVEL: 'debug' } },
+      );
+      agent.stdout!.on('data', (d: Buffer) => (agentLog += d.toString()));
+      agent.stderr!.on('data', (d: Buffer) => (agentLog += d.toString()));
+
+      type NF = { metadata: { managedFields?: Array<{ manager: string; subresource?: string }> }; status?: { sessionsEstablished?: number; conditions?: Array<{ type: string; status: string }> } };
+      const nf = await waitFor(
+        'the agent to bring its MD5 session up and report it',
+        async () => {
+          const f = await rest.get<NF>(`${API}/nodefabrics/pf-install-ctl`);
+          return f.status?.sessionsEstablished === 1 && f.status.conditions?.some((c) => c.type === 'BGPReady' && c.status === 'True') ? f : null;
+        },
+        60_000,
+        250,
+      );
+      expect(nf.metadata.managedFields?.some((m) => m.manager === 'podfabric-agent' && m.subresource === 'status')).toBe(true);
+      expect((await bgpNeighbors(TOR_NS)).get('192.0.2.30')?.state).toBe('Established');
+      const ev = await waitFor(
+        'the agent\'s SessionEstablished event',
+        async () => {
+          const l = await rest.get<{ items: Array<{ reason: string; involvedObject: { name: string }; source?: { component?: string } }> }>('/api/v1/namespaces/default/events');
+          return l.items.find((e) => e.reason === 'SessionEstablished' && e.involvedObject.name === 'pf-install-ctl');
+        },
+        30_000,
+        250,
+      );
+      expect(ev.source?.component).toBe('podfabric-agent');
+      expect(agent.exitCode).toBeNull();
+      expect(agentLog).not.toMatch(/forbidden|\b403\b/i);
+      expect(agentLog).not.toContain('s3cret');
+    } finally {
+      if (agent && agent.exitCode === null) {
+        const gone = new Promise((r) => agent!.once('exit', r));
+        agent.kill('SIGTERM');
+        await gone;
+      }
+      await kubectl(['delete', 'pod', POD, '-n', NS, '--ignore-not-found', '--grace-period=0', '--force'], { allowFail: true });
+      await stopGobgpd(NODE_NS, 'SIGKILL');
+      await stopFrr(TOR_NS, 'SIGKILL');
+      await cleanupByPrefix('pf-inst-');
+    }
   });
 });
