@@ -81,6 +81,8 @@ export class NodeAgent {
   private lastBgpOk = false;
   /** This process has programmed gobgpd before: finding it unconfigured again means gobgpd restarted. */
   private programmedBgp = false;
+  /** Prefixes this node may have originated in gobgpd (looked up each sync to find stale ones). */
+  private originated = new Set<string>();
   /** MD5 counters when a session was first seen down (cleared once all are Established). */
   private md5Base: Md5Counters | undefined;
   private lastCniWritten: boolean | undefined;
@@ -269,7 +271,7 @@ export class NodeAgent {
 
     // --- BGP, and (once the uplinks are known) host routes: independent, applied concurrently
     const plannedPeers = spec.peers ?? [];
-    const bgpDone = this.applyBgp(spec, planned);
+    const bgpDone = this.applyBgp(spec, planned, (nf.status?.advertised as string[] | undefined) ?? []);
     bgpDone.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
     // Uplinks (one per family), reported for the controller's adjacency detection.
     const uplinks = new Map<4 | 6, Uplink>();
@@ -383,7 +385,7 @@ export class NodeAgent {
   }
 
   /** gobgpd: global, peers and advertisements diffed against what it has; then the sessions it reports. */
-  private async applyBgp(spec: NodeFabricSpec, planned: boolean): Promise<{ changes: number; bgpError?: string; sessions: PeerStatus[]; passwords: Map<string, boolean> }> {
+  private async applyBgp(spec: NodeFabricSpec, planned: boolean, previouslyAdvertised: string[]): Promise<{ changes: number; bgpError?: string; sessions: PeerStatus[]; passwords: Map<string, boolean> }> {
     let changes = 0;
     let bgpError: string | undefined;
     const plannedPeers = spec.peers ?? [];
@@ -409,7 +411,11 @@ export class NodeAgent {
         }
         const advertisements: Advertisement[] = (spec.advertisements ?? []).map((a) => ({ prefix: a.prefix, nextHop: a.nextHop, communities: a.communities ?? [] }));
         // Three independent reads at once; peers and paths count only when BGP is running.
-        const [g, lp, la] = await Promise.allSettled([this.d.router.getGlobal(), this.d.router.listPeers(), this.d.router.listAdvertisements()]);
+        // Only the prefixes this node may have originated: what it wants, what its status last said it
+        // advertised (survives an agent restart) and what this process added.
+        for (const p of [...previouslyAdvertised, ...advertisements.map((a) => a.prefix)]) this.originated.add(p);
+        const lookup = [...this.originated];
+        const [g, lp, la] = await Promise.allSettled([this.d.router.getGlobal(), this.d.router.listPeers(), this.d.router.listAdvertisements(lookup)]);
         const global = settled(g);
         const observedPeers = global ? settled(lp).map((p) => p.config) : [];
         const observedAdv = global ? settled(la) : [];
@@ -443,6 +449,7 @@ export class NodeAgent {
           for (const p of diff.updatePeers) await this.d.router.updatePeer(p);
           if (diff.deleteAdvertisements.length) await this.d.router.deleteAdvertisements(diff.deleteAdvertisements);
           if (diff.addAdvertisements.length) await this.d.router.addAdvertisements(diff.addAdvertisements);
+          for (const a of diff.deleteAdvertisements) this.originated.delete(a.prefix);
           changes += diff.deletePeers.length + diff.addPeers.length + diff.updatePeers.length + diff.deleteAdvertisements.length + diff.addAdvertisements.length;
           if (changes) {
             log.info(

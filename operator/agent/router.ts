@@ -72,8 +72,11 @@ export interface Router {
    */
   updatePeer(p: PeerConfig): Promise<void>;
   deletePeer(address: string): Promise<void>;
-  /** Locally originated paths, both families. */
-  listAdvertisements(): Promise<Advertisement[]>;
+  /**
+   * Locally originated paths, both families. With `prefixes`, only those prefixes are looked up (exact
+   * match), so the agent does not walk a global table that holds every route the ToR sends.
+   */
+  listAdvertisements(prefixes?: string[]): Promise<Advertisement[]>;
   /** Re-adding a prefix replaces its next hop/communities in place (no withdraw in between). */
   addAdvertisements(a: Advertisement[]): Promise<void>;
   /** By prefix; deleting one that is not advertised is a no-op. */

@@ -377,6 +377,11 @@ describe('gobgpd through the Router client', () => {
     log(`1000 prefixes: AddPathStream ${tSent - t0} ms, in FRR's RIB after ${tFrr - t0} ms, in the ToR kernel FIB after ${Date.now() - t0} ms`);
     const listed = await router.listAdvertisements();
     expect(listed.filter((a) => a.prefix.startsWith('10.252.'))).toHaveLength(1000);
+    // Looked up by prefix (what the agent does): exactly the ones asked for, in either family, no more.
+    const some = [batch[0]!.prefix, batch[999]!.prefix, '10.253.0.0/24', 'fd00:251:1::/64'];
+    expect((await router.listAdvertisements(some)).map((a) => a.prefix).sort()).toEqual([batch[0]!.prefix, batch[999]!.prefix, 'fd00:251:1::/64'].sort());
+    expect(await router.listAdvertisements(['10.253.0.0/24'])).toEqual([]);
+    expect(await router.listAdvertisements([])).toEqual([]);
     expect((await peerOf('10.250.0.1'))?.status.prefixesSent).toBe(base + 1000);
 
     const t1 = Date.now();

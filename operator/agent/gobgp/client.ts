@@ -39,7 +39,7 @@ import {
   type RawPath,
   type RawPeer,
 } from './codec.js';
-import { normalizeIP } from '../../lib/ip.js';
+import { normalizeIP, parseCidr } from '../../lib/ip.js';
 import type { Advertisement, BgpGlobalConfig, PeerConfig, PeerStatus, Router } from '../router.js';
 
 export { checkTarget, DEFAULT_PROTO_DIR, GoBgpError } from './api.js';
@@ -177,12 +177,14 @@ export function createGoBgpRouter(target: string = DEFAULT_TARGET, opts: GoBgpRo
       countersWhenUp.delete(a);
     },
 
-    async listAdvertisements(): Promise<Advertisement[]> {
+    async listAdvertisements(prefixes?: string[]): Promise<Advertisement[]> {
       const out: Advertisement[] = [];
       for (const fam of [4, 6] as const) {
+        const lookup = prefixes?.filter((p) => parseCidr(p)?.family === fam).map((prefix) => ({ prefix, type: 'EXACT' }));
+        if (lookup && lookup.length === 0) continue;
         let rs: Array<{ destination?: { paths?: RawPath[] } }>;
         try {
-          rs = await api.list('ListPath', { table_type: 'GLOBAL', family: FAMILY[fam], name: '' }, 60_000);
+          rs = await api.list('ListPath', { table_type: 'GLOBAL', family: FAMILY[fam], name: '', ...(lookup ? { prefixes: lookup } : {}) }, 60_000);
         } catch (e) {
           // An unconfigured gobgpd has no paths (ListPath: "bgp server hasn't started yet").
           if (e instanceof GoBgpError && /hasn't started/.test(e.message)) return [];
