@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # UNTESTED: written on a machine without Docker, so this recipe has been reviewed but never run.
-# Needs: docker, kind >= 0.27, kubectl, node/npm (for `npm run synth` only if you change chart options).
+# Needs: docker, kind >= 0.27, kubectl, node/npm (for `npm run synth` only if you change chart options),
+# and either the reference CNI `bridge` plugin on this machine (Debian: containernetworking-plugins) or curl.
 #
 # Brings up podfabric on kind: a cluster without a CNI (hack/kind/kind-config.yaml, 2 racks x 2 workers),
 # two FRR containers as the racks' top-of-rack routers on the kind Docker network, the podfabric images
@@ -80,6 +81,20 @@ log "nodes: pod traffic to other racks goes to the rack's ToR"
 for n in $(kind get nodes --name "$cluster"); do
   rack=$(kubectl get node "$n" -o jsonpath='{.metadata.labels.podfabric\.io/rack}')
   docker exec "$n" ip route replace "$pod_supernet" via "${ip[$rack]}"
+done
+
+log "CNI plugins: kind's node image ships host-local, loopback, portmap and ptp; podfabric's conflist also needs bridge"
+cni_version=${CNI_PLUGINS_VERSION:-v1.6.2}
+bridge=""
+for b in /usr/lib/cni/bridge /opt/cni/bin/bridge; do [ -x "$b" ] && bridge=$b && break; done
+if [ -z "$bridge" ]; then
+  arch=$(uname -m | sed -e 's/x86_64/amd64/' -e 's/aarch64/arm64/')
+  mkdir -p "$work/cni"
+  curl -fsSL "https://github.com/containernetworking/plugins/releases/download/$cni_version/cni-plugins-linux-$arch-$cni_version.tgz" | tar -xz -C "$work/cni" ./bridge
+  bridge=$work/cni/bridge
+fi
+for n in $(kind get nodes --name "$cluster"); do
+  docker exec "$n" test -x /opt/cni/bin/bridge || docker cp "$bridge" "$n:/opt/cni/bin/bridge"
 done
 
 log "podfabric: crds/ then dist/"
