@@ -43,6 +43,8 @@ export interface AgentDeps {
   router: Router;
   /** Opened with the configured route protocol (the agent re-creates it if FabricConfig changes it). */
   routes: (protocol: number) => RouteTable;
+  /** Reports kernel deletions of our routes (optional): the agent re-syncs at once. Returns a stop function. */
+  watchRouteDeletions?: (protocol: number, onDeleted: (line: string) => void) => () => void;
   detectUplink: (nodeIP: string) => Promise<Uplink | null>;
   /** The node's TCP MD5 counters (turn "auth failure suspected" into proof); optional. */
   md5Counters?: () => Promise<Md5Counters | null>;
@@ -68,6 +70,7 @@ export class NodeAgent {
   private routeTable: RouteTable | undefined;
   private routeProto = -1;
   private stopWatch: (() => void) | undefined;
+  private stopRouteWatch: (() => void) | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private workers: Promise<void> | undefined;
   private stopped = false;
@@ -147,6 +150,7 @@ export class NodeAgent {
     this.stopped = true;
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.stopWatch?.();
+    this.stopRouteWatch?.();
     this.queue.shutDown();
     this.fabric?.stop();
     this.configs?.stop();
@@ -220,6 +224,12 @@ export class NodeAgent {
       this.routeTable?.close();
       this.routeTable = this.d.routes(this.config.routeProtocol);
       this.routeProto = this.config.routeProtocol;
+      this.stopRouteWatch?.();
+      this.stopRouteWatch = this.d.watchRouteDeletions?.(this.routeProto, (line) => {
+        // Our own deletions show up here too; a sync with nothing to do costs one diff.
+        log.debug({ node: this.d.nodeName, line }, 'kernel deleted one of our routes; re-syncing');
+        this.kick();
+      });
     }
     return this.routeTable;
   }

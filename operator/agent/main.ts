@@ -14,7 +14,7 @@ import { readMd5Counters } from './kernel-stats.js';
 import { createCniManager } from './cni-manager.js';
 import { createGoBgpRouter } from './gobgp/client.js';
 import { detectUplink } from './links.js';
-import { createIpRouteTable } from './routes.js';
+import { createIpRouteTable, watchRouteDeletions } from './routes.js';
 
 /** FabricConfig "default" spec.gobgpSocket, or the built-in default when there is none (or no API yet). */
 async function gobgpSocketFromConfig(rest: KubeRest): Promise<string> {
@@ -58,6 +58,7 @@ export async function runAgent(argv: string[]): Promise<void> {
     rest,
     router,
     routes: (protocol) => createIpRouteTable({ protocol, ...(values.netns ? { netns: values.netns } : {}) }),
+    watchRouteDeletions: (protocol, onDeleted) => watchRouteDeletions({ protocol, ...(values.netns ? { netns: values.netns } : {}) }, onDeleted),
     detectUplink: async (ip) => {
       const u = await detectUplink(ip, values.netns ? { netns: values.netns } : {});
       return u ? { dev: u.dev, address: u.address, subnet: u.subnet } : null;

@@ -17,6 +17,7 @@ import type { NodeFabricObj } from '../../operator/api/kinds.js';
 import { createGoBgpRouter } from '../../operator/agent/gobgp/client.js';
 import { FabricController } from '../../operator/controller/controller.js';
 import { MemoryEventSink } from '../../operator/kube/events.js';
+import { run } from '../../operator/lib/exec.js';
 import { newRegistry } from '../../operator/lib/metrics.js';
 import { bgpNeighbors, startFrr, stopFrr, restartFrr, vtyshJson, type FrrRouter } from '../../hack/lab/lib/frr.js';
 import { gobgpSocket, startGobgpd, stopGobgpd, waitGobgpd } from '../../hack/lab/lib/gobgpd.js';
@@ -55,9 +56,9 @@ const tor2: FrrRouter = {
 const getNF = (name: string) => rest.get<NodeFabricObj>(`${API}/nodefabrics/${name}`).catch(() => undefined);
 const cond = (o: NodeFabricObj | undefined, type: string) => (o?.status?.conditions as Condition[] | undefined)?.find((c) => c.type === type);
 
-function startAgent(name: string): Proc {
+function startAgent(name: string, resync = '2s'): Proc {
   const p = startPodfabric(
-    ['agent', `--node=ag-${name}`, `--netns=pf-ag-${name}`, `--gobgp-api=unix://${gobgpSocket(`pf-ag-${name}`)}`, '--resync=2s', '--no-cni'],
+    ['agent', `--node=ag-${name}`, `--netns=pf-ag-${name}`, `--gobgp-api=unix://${gobgpSocket(`pf-ag-${name}`)}`, `--resync=${resync}`, '--no-cni'],
     join(logs, `agent-${name}.log`),
   );
   agents.set(name, p);
@@ -299,5 +300,29 @@ describe('node agent (real gobgpd, FRR, kernel)', () => {
     expect(text.split('\n').filter((l) => l.startsWith('Deleted') && l.includes(cidr))).toEqual([]);
     expect((await torFib('pf-ag-tor')).some((l) => l.startsWith(cidr))).toBe(true);
     await applyObjects([torPeer(false)]);
+  });
+  it('a host route deleted behind the agent\'s back comes back from the kernel watch, not from a resync', async () => {
+    // An agent whose periodic resync is an hour away: only the kernel watch can bring the route back.
+    await agents.get('n1')!.kill('SIGTERM');
+    startAgent('n1', '1h');
+    await waitFor('n1 Ready', async () => cond(await getNF('ag-n1'), 'Ready')?.status === 'True', 30_000);
+    const [route] = await routesByProto('pf-ag-n1', '201');
+    expect(route).toBeDefined();
+    const mon = spawn('ip', ['-n', 'pf-ag-n1', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let seen = '';
+    mon.stdout.on('data', (d: Buffer) => (seen += d.toString()));
+    await new Promise((r) => setTimeout(r, 300));
+    await run(['ip', '-n', 'pf-ag-n1', 'route', 'flush', 'proto', '201']);
+    // Deleted, then added again by the agent (the kernel shows both).
+    await waitFor('the host route deleted and back', async () => {
+      const lines = seen.split('\n');
+      const del = lines.findIndex((l) => l.startsWith('Deleted') && l.startsWith(`Deleted ${route!.dst}`));
+      return del >= 0 && lines.slice(del + 1).some((l) => l.startsWith(`${route!.dst} via ${route!.gateway}`));
+    }, 30_000, 50);
+    mon.kill();
+    expect((await routesByProto('pf-ag-n1', '201')).find((r) => r.dst === route!.dst)?.gateway).toBe(route!.gateway);
+    await waitFor('n1 Ready', async () => cond(await getNF('ag-n1'), 'Ready')?.status === 'True', 30_000);
+    await agents.get('n1')!.kill('SIGTERM');
+    startAgent('n1');
   });
 });
