@@ -298,7 +298,7 @@ export async function up(o: LabOptions = DEFAULTS, opts: { skipBuild?: boolean }
   for (let r = 1; r <= o.racks; r++) {
     const t = tor(r);
     await addNamespace(t.ns);
-    await addBridge(t.ns, 'br0');
+    await addBridge(t.ns, 'br0', `02:50:46:00:${r.toString(16).padStart(2, '0')}:01`); // fixed gateway MAC, like a real ToR
     await addAddress(t.ns, 'br0', `${rackSubnet(r)}.1/24`);
     if (o.dualStack) await addAddress(t.ns, 'br0', `fd00:20:${r}::1/64`);
     await addVeth(t.ns, 'up0', spine.ns, `t${r}`);

@@ -97,6 +97,8 @@ describe('podfabric lab, end to end', () => {
   });
 
   it('a node added to a rack gets a block, reaches both ToRs and the spine, its rack neighbours route to it directly, pods work', async () => {
+    const gatewayMac = async () => (await inNs('pf-lab-tor1', ['cat', '/sys/class/net/br0/address'])).stdout.trim();
+    const macBefore = await gatewayMac();
     const n = await growNode(s, 1);
     await waitNodesReady(s, [n.name], 60_000);
     const cidr = (await nf(n.name))!.spec.podCIDRs![0]!;
@@ -134,6 +136,8 @@ describe('podfabric lab, end to end', () => {
     for (const m of ['r1n1', 'r1n2']) {
       await waitUntil(`${m} host route gone`, async () => !(await routesByProto(`pf-lab-${m}`, '201')).some((r) => r.dst === cidr), 20_000);
     }
+    // The rack's gateway MAC did not move with the port that went away (the nodes' ARP caches stay right).
+    expect(await gatewayMac()).toBe(macBefore);
     const pools = await kubectl(s, ['get', 'ippool', 'pods-v4', '-o', 'jsonpath={.status.blocksAllocated}']);
     await waitUntil('block released in pool status', async () => (await kubectl(s, ['get', 'ippool', 'pods-v4', '-o', 'jsonpath={.status.blocksAllocated}'])).stdout === '4', 20_000);
     expect(pools.code).toBe(0);

@@ -78,8 +78,13 @@ export async function addVeth(nsA: string, ifA: string, nsB: string, ifB: string
   await ip(['-n', nsB, 'link', 'set', ifB, 'up']);
 }
 
-export async function addBridge(ns: string, name: string): Promise<void> {
-  await ip(['-n', ns, 'link', 'add', name, 'type', 'bridge']);
+/**
+ * A bridge; with `mac`, a fixed address. A Linux bridge without one takes the lowest MAC of its ports and
+ * changes it when that port goes away: a gateway on it would change its MAC under its neighbours' ARP
+ * caches (their packets to it are lost until ARP re-resolves). A real ToR's gateway MAC never moves.
+ */
+export async function addBridge(ns: string, name: string, mac?: string): Promise<void> {
+  await ip(['-n', ns, 'link', 'add', name, ...(mac ? ['address', mac] : []), 'type', 'bridge']);
   await ip(['-n', ns, 'link', 'set', name, 'up']);
 }
 
