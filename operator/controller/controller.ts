@@ -318,7 +318,9 @@ export class FabricController {
     } catch (e) {
       cond = { type: 'Ready', status: 'False', reason: 'Invalid', message: `not applied, the previous configuration stays: ${(e as Error).message}` };
     }
-    await this.writeStatusConditions('fabricconfigs', raw, [cond], gen, {});
+    if (await this.writeStatusConditions('fabricconfigs', raw, [cond], gen, {})) {
+      this.events.emit(configRef(raw), cond.status === 'True' ? 'Normal' : 'Warning', cond.reason, cond.message);
+    }
   }
 
   private planNode(n: KNode, allocations: Allocation[]): PlanNode {
@@ -729,4 +731,5 @@ const ref = (kind: string) => (o: KObj): ObjectRef => ({ apiVersion: 'podfabric.
 const nfRef = ref('NodeFabric');
 const poolRef = ref('IPPool');
 const peerRef = ref('BGPPeer');
+const configRef = ref('FabricConfig');
 const nodeRef = (n: KNode): ObjectRef => ({ apiVersion: 'v1', kind: 'Node', name: n.metadata.name, ...(n.metadata.uid ? { uid: n.metadata.uid } : {}) });

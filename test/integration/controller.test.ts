@@ -167,6 +167,17 @@ describe('controller (real apiserver)', () => {
     expect((await getNF('c-r1n1'))!.spec.podCIDRs).toHaveLength(2);
   });
 
+  it('the FabricConfig in use says so: Ready=True and an Applied Event', async () => {
+    await applyObjects([{ apiVersion: 'podfabric.io/v1alpha1', kind: 'FabricConfig', metadata: { name: 'default' }, spec: {} }]);
+    const fc = await waitFor('FabricConfig Ready', async () => {
+      const o = await rest.get<{ metadata: { generation: number }; status?: { conditions?: Condition[] } }>(`${API}/fabricconfigs/default`);
+      return cond(o, 'Ready')?.status === 'True' ? o : undefined;
+    });
+    expect(cond(fc, 'Ready')!.observedGeneration).toBe(fc!.metadata.generation);
+    const ev = await waitFor('Applied event', async () => (await events('default')).find((e) => e.involvedObject.kind === 'FabricConfig' && e.reason === 'Applied'));
+    expect(ev.message).toMatch(/uses this configuration/);
+  });
+
   it('overlapping pools are flagged on both and give no new blocks from the overlap', async () => {
     await applyObjects([pool('inner', { cidr: '10.244.128.0/17', nodeSelector: { matchLabels: { never: 'x' } } })]);
     for (const name of ['v4', 'inner']) {
