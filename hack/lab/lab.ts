@@ -24,11 +24,11 @@ import { alive, readPid, startDaemon, stopPid, waitUntil } from './lib/daemon.js
 import { addNeighbors, bgpNeighbors, renderFrrConfig, startFrr, stopFrr, vtyshJson, type FrrRouter } from './lib/frr.js';
 import { gobgpSocket, startGobgpd, stopGobgpd } from './lib/gobgpd.js';
 import { addAddress, addBridge, addNamespace, addVeth, cleanupByPrefix, deleteNamespace, inNs, ip, ping, setMaster } from './lib/netns.js';
+import { API_PATH as API } from '../../operator/api/common.js';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 export const STATE = process.env.PODFABRIC_LAB_DIR ?? '/tmp/pf-lab';
 export const NS = 'pf-lab-';
-const API = '/apis/podfabric.io/v1alpha1';
 
 export interface LabOptions {
   racks: number;

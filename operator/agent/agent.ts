@@ -7,7 +7,7 @@
  * from gobgpd and the kernel) and changes only the delta. Shutdown leaves gobgpd and the routes as they
  * are, so an agent restart withdraws nothing and removes no route.
  */
-import { API_VERSION } from '../api/common.js';
+import { API_PATH as API, API_VERSION } from '../api/common.js';
 import { fabricConfigSpec, type FabricConfigSpec } from '../api/fabricconfig.js';
 import { FabricConfig, NodeFabric, parseObject, type NodeFabricObj } from '../api/kinds.js';
 import type { NodeFabricSpec, NodeFabricStatus, PlannedPeer } from '../api/nodefabric.js';
@@ -29,7 +29,6 @@ import { diffRoutes, type KernelRoute, type RouteTable } from './routes.js';
 import { agentConditions, sessionHint, type ObservedSession } from './status.js';
 
 export const AGENT_FIELD_MANAGER = 'podfabric-agent';
-const API = '/apis/podfabric.io/v1alpha1';
 
 export interface Uplink {
   dev: string;
@@ -296,7 +295,9 @@ export class NodeAgent {
     this.m.changes.set(changes);
 
     // --- MD5 evidence: counter growth since a session went down
-    const anyDown = plannedPeers.some((p) => (sessions.find((x) => x.address === p.address) ?? this.peerStates.get(p.address))?.state !== 'Established');
+    // Each planned session as gobgpd listed it this sync, else as its watch last reported it.
+    const seen = new Map(plannedPeers.map((p) => [p.address, sessions.find((x) => x.address === p.address) ?? this.peerStates.get(p.address)]));
+    const anyDown = plannedPeers.some((p) => seen.get(p.address)?.state !== 'Established');
     let md5: Md5Counters | undefined;
     if (anyDown && this.d.md5Counters) {
       const now = await this.d.md5Counters().catch(() => null);
@@ -310,7 +311,7 @@ export class NodeAgent {
 
     // --- CNI configuration (gated on the fabric really working, unless configured not to wait)
     const observedSessions: ObservedSession[] = plannedPeers.map((p) => {
-      const s = sessions.find((x) => x.address === p.address) ?? this.peerStates.get(p.address);
+      const s = seen.get(p.address);
       const down = this.downSince.get(p.address);
       return {
         address: p.address,
@@ -362,7 +363,7 @@ export class NodeAgent {
     if (problems && problems !== this.lastProblems) this.event('Warning', 'ApplyFailed', problems.slice(0, 1000));
     this.lastProblems = problems;
     for (const s of sessions) {
-      const peerName = plannedPeers.find((p) => p.address === s.address)?.name ?? '';
+      const peerName = this.peerNames.get(s.address) ?? '';
       this.m.sessionUp.set({ peer: s.address, peer_name: peerName }, s.state === 'Established' ? 1 : 0);
       for (const st of ['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established']) this.m.sessionState.set({ peer: s.address, state: st }, s.state === st ? 1 : 0);
       this.m.prefixesSent.set({ peer: s.address }, s.prefixesSent);

@@ -3,6 +3,8 @@ import { z } from 'zod';
 export const GROUP = 'podfabric.io';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
+/** REST path prefix of the podfabric kinds. */
+export const API_PATH = `/apis/${API_VERSION}`;
 
 /** Attach Kubernetes CEL validation rules to a schema node. */
 export function cel<T extends z.ZodType>(schema: T, rules: Array<{ rule: string; message: string; fieldPath?: string; reason?: string }>): T {

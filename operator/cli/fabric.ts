@@ -8,7 +8,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { BGPPeer, FabricConfig, IPPool, NodeFabric, parseObject, type KindDef, type Obj } from '../api/kinds.js';
-import { API_VERSION } from '../api/common.js';
+import { API_PATH as API } from '../api/common.js';
 import { KubeRest, isNotFound, loadKubeConfig } from '../kube/rest.js';
 import { parseDuration } from '../cli-args.js';
 import type { CoreNode, FabricSnapshot } from './model.js';
@@ -80,8 +80,6 @@ ${COMMON.replace(/^Flags:\n/, '')}`,
 };
 
 class UsageError extends Error {}
-
-const API = `/apis/${API_VERSION}`;
 
 async function list<K extends KindDef>(rest: KubeRest, def: K): Promise<Array<Obj<K>>> {
   const r = await rest.get<{ items: unknown[] }>(`${API}/${def.plural}`);

@@ -20,11 +20,11 @@ import { Informer, type KObj } from '../kube/informer.js';
 import { isNotFound, type KubeRest } from '../kube/rest.js';
 import { Ipam, type Allocation, type PoolInfo } from './ipam.js';
 import { computePlan, inferL2Subnets, nodeIPs, segmentKey, validatePeer, type PeerInfo, type PeerVerdict, type PlanNode } from './plan.js';
+import { API_PATH as API } from '../api/common.js';
 
 export const FIELD_MANAGER = 'podfabric-controller';
 export const POOL_FINALIZER = 'podfabric.io/blocks-in-use';
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'podfabric' };
-const API = '/apis/podfabric.io/v1alpha1';
 /** Condition types this controller owns on NodeFabric status (the agent owns the others). */
 const CONTROLLER_NF_CONDITIONS = ['Allocated', 'PeersResolved'];
 

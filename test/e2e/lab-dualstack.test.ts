@@ -11,8 +11,8 @@ import { cidrContainsIP, parseCidr, parseIP } from '../../operator/lib/ip.js';
 import { vtyshJson } from '../../hack/lab/lib/frr.js';
 import { conflistPath, down, labRest, status, up, type LabPod, type LabState } from '../../hack/lab/lab.js';
 import { sourceSeenBy, traceroute } from '../support/pods.js';
+import { API_PATH as API } from '../../operator/api/common.js';
 
-const API = '/apis/podfabric.io/v1alpha1';
 let s: LabState;
 const pod = (node: string): LabPod => s.pods.find((p) => p.node === node)!;
 const v6 = (p: LabPod) => p.ips.find((ip) => ip.includes(':'))!;

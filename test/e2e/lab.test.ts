@@ -34,8 +34,8 @@ import {
 import { join } from 'node:path';
 import { sourceSeenBy, traceroute } from '../support/pods.js';
 import { existsSync } from 'node:fs';
+import { API_PATH as API } from '../../operator/api/common.js';
 
-const API = '/apis/podfabric.io/v1alpha1';
 let s: LabState;
 const pod = (node: string, name = 'p1'): LabPod => s.pods.find((p) => p.node === node && p.name === name)!;
 const nf = async (name: string) => {

@@ -24,8 +24,8 @@ import { gobgpSocket, startGobgpd, stopGobgpd, waitGobgpd } from '../../hack/lab
 import { addAddress, addBridge, addNamespace, addVeth, cleanupByPrefix, routesByProto, setMaster } from '../../hack/lab/lib/netns.js';
 import { applyObjects, cleanCluster, createNodes, kubectl, node, testRest, waitFor } from '../support/kube.js';
 import { startPodfabric, httpGet, type Proc } from '../support/procs.js';
+import { API_PATH as API } from '../../operator/api/common.js';
 
-const API = '/apis/podfabric.io/v1alpha1';
 const rest = testRest();
 let controller: FabricController;
 let logs: string;

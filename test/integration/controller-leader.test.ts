@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IPPoolObj, NodeFabricObj } from '../../operator/api/kinds.js';
 import { applyObjects, cleanCluster, ensureNamespace, kubeconfigPath, node, testRest, waitFor, type Listed } from '../support/kube.js';
+import { API_PATH as API } from '../../operator/api/common.js';
 
-const API = '/apis/podfabric.io/v1alpha1';
 const root = join(import.meta.dirname, '..', '..');
 const rest = testRest();
 const procs = new Map<string, { child: ChildProcess; port: Promise<number> }>();

@@ -9,8 +9,8 @@ import { FabricController } from '../../operator/controller/controller.js';
 import { KubeEventRecorder } from '../../operator/kube/events.js';
 import { newRegistry } from '../../operator/lib/metrics.js';
 import { applyObjects, cleanCluster, createNodes, kubectl, node, testRest, waitFor, type Listed } from '../support/kube.js';
+import { API_PATH as API } from '../../operator/api/common.js';
 
-const API = '/apis/podfabric.io/v1alpha1';
 const rest = testRest();
 let controller: FabricController;
 

@@ -20,9 +20,9 @@ import { applyObjects, cleanCluster, kubeconfigPath, kubectl, node, testRest, wa
 import { bgpNeighbors, startFrr, stopFrr, type FrrRouter } from '../../hack/lab/lib/frr.js';
 import { gobgpSocket, startGobgpd, stopGobgpd } from '../../hack/lab/lib/gobgpd.js';
 import { addAddress, addNamespace, addVeth, cleanupByPrefix } from '../../hack/lab/lib/netns.js';
+import { API_PATH as API } from '../../operator/api/common.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const API = '/apis/podfabric.io/v1alpha1';
 const NS = 'podfabric-system';
 const AGENT = `system:serviceaccount:${NS}:podfabric-agent`;
 const CONTROLLER = `system:serviceaccount:${NS}:podfabric-controller`;

@@ -18,8 +18,8 @@ import { run } from '../../operator/lib/exec.js';
 import { repoRoot } from '../support/apiserver.js';
 import { chromiumBinary, dumpDom, screenshot } from '../support/chromium.js';
 import { cleanCluster, createNodes, kubeconfigPath, node, testRest } from '../support/kube.js';
+import { API_PATH as API } from '../../operator/api/common.js';
 
-const API = '/apis/podfabric.io/v1alpha1';
 const AV = 'podfabric.io/v1alpha1';
 const rest = testRest();
 const BIN = join(repoRoot, 'bin', 'kubectl-fabric.js');

@@ -1,6 +1,7 @@
 /** Helpers for integration tests against the real kube-apiserver started by test/setup/global.ts. */
 import { run } from '../../operator/lib/exec.js';
 import { KubeRest, loadKubeConfig, isNotFound } from '../../operator/kube/rest.js';
+import { API_PATH as API } from '../../operator/api/common.js';
 
 export function kubeconfigPath(): string {
   const p = process.env.PODFABRIC_TEST_KUBECONFIG ?? process.env.KUBECONFIG;
@@ -39,7 +40,6 @@ export async function createNodes(rest: KubeRest, nodes: ReturnType<typeof node>
   await Promise.all(nodes.map((n) => rest.request('POST', '/api/v1/nodes', n)));
 }
 
-const API = '/apis/podfabric.io/v1alpha1';
 
 /** Deletes every podfabric object, Node and podfabric Lease (finalizers stripped): leaves the apiserver clean for the next file. */
 export async function cleanCluster(rest: KubeRest): Promise<void> {
