@@ -68,7 +68,7 @@ interface Candidate {
   finished: boolean;
 }
 
-function candidate(id: string, lease: MemLease, clock: Clock & { now(): number }, opts: { releaseOnCancel?: boolean; timeClock?: Clock } = {}): Candidate {
+function candidate(id: string, lease: MemLease, clock: Clock & { now(): number }, opts: { releaseOnCancel?: boolean; timeClock?: Clock; random?: () => number } = {}): Candidate {
   const view = lease.view(id);
   const c: Partial<Candidate> & { events: string[]; leaders: string[]; finished: boolean } = { id, view, events: [], leaders: [], finished: false };
   const e = new LeaderElector({
@@ -79,6 +79,7 @@ function candidate(id: string, lease: MemLease, clock: Clock & { now(): number }
     renewDeadlineMs: 10_000,
     retryPeriodMs: 2_000,
     ...(opts.releaseOnCancel === undefined ? {} : { releaseOnCancel: opts.releaseOnCancel }),
+    ...(opts.random ? { random: opts.random } : {}),
     onStartedLeading: () => {
       c.events.push('start');
       c.startedAt = clock.now();
@@ -151,17 +152,20 @@ describe('LeaderElector', () => {
     const lease = new MemLease();
     const a = candidate('a', lease, clock);
     await clock.advanceAsync(0);
-    const b = candidate('b', lease, clock);
+    // b at the worst jitter: every attempt waits the full 1.2 × retry period (2.4 s).
+    const b = candidate('b', lease, clock, { random: () => 1 });
     await run(clock, 5000, [a, b]);
     const lastRenew = Date.parse(lease.spec!.renewTime!);
     a.e.freeze(); // hung / SIGKILLed: no renewals, no release
-    // b saw the last renewal at most one (jittered) retry period after it was written.
+    // The lease counts from when b saw the last renewal (client-go's observedTime), at most one
+    // jittered retry period after it was written; b then acquires at its first attempt past expiry,
+    // at most one more jittered retry period later.
     await run(clock, lastRenew + 15_000 - clock.now(), [a, b]);
     expect(b.e.isLeader()).toBe(false);
-    await run(clock, 2_400 + 100, [a, b]);
+    await run(clock, 2 * 2_400 + 100, [a, b]);
     expect(b.e.isLeader()).toBe(true);
     expect(b.startedAt! - lastRenew).toBeGreaterThanOrEqual(15_000);
-    expect(b.startedAt! - lastRenew).toBeLessThanOrEqual(15_000 + 2_400);
+    expect(b.startedAt! - lastRenew).toBeLessThanOrEqual(15_000 + 2 * 2_400);
     expect(lease.spec!.holderIdentity).toBe('b');
     expect(lease.spec!.leaseTransitions).toBe(1);
     expect(lease.spec!.acquireTime).toBe(microTime(b.startedAt!));
