@@ -2,7 +2,7 @@
 # Installs the system packages podfabric's lab and tests use (Debian bookworm, run as root).
 # Idempotent: skips apt entirely when everything is already present.
 set -euo pipefail
-pkgs=(frr gobgpd golang-github-osrg-gobgp-dev containernetworking-plugins iproute2 iputils-ping traceroute iptables procps psmisc)
+pkgs=(frr gobgpd golang-github-osrg-gobgp-dev containernetworking-plugins nftables conntrack iproute2 iputils-ping traceroute iptables procps psmisc socat)
 [ "${PODFABRIC_WITH_CHROMIUM:-1}" = 1 ] && pkgs+=(chromium) # kubectl-fabric map test renders SVG; PODFABRIC_WITH_CHROMIUM=0 opts out
 missing=()
 for p in "${pkgs[@]}"; do

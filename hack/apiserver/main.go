@@ -1,8 +1,13 @@
-// Command kube-apiserver-embedded runs a real kube-apiserver (k8s.io/kubernetes/cmd/kube-apiserver)
-// with etcd embedded in the same process, for podfabric's integration tests and lab. Loopback only.
+// Command kube-apiserver-embedded is podfabric's test harness for Kubernetes' own control-plane
+// components, one multi-call binary (as hyperkube once was) built from k8s.io/kubernetes:
 //
-// Own flag: --etcd-data-dir=DIR (required). Every other argument goes to kube-apiserver, and
-// --etcd-servers is set to the embedded etcd (client and peer URLs on free 127.0.0.1 ports).
+//	kube-apiserver-embedded [apiserver] --etcd-data-dir=DIR [kube-apiserver flags]
+//	kube-apiserver-embedded controller-manager [kube-controller-manager flags]
+//	kube-apiserver-embedded proxy [kube-proxy flags]
+//
+// The apiserver runs with etcd embedded in the same process (client and peer URLs on free 127.0.0.1
+// ports); its own flag --etcd-data-dir=DIR is required and --etcd-servers is set by this command.
+// With no subcommand the apiserver runs (the harness's original interface).
 package main
 
 import (
@@ -16,6 +21,8 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"k8s.io/component-base/cli"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+	kcm "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 )
 
 func freePort() (int, error) {
@@ -77,9 +84,31 @@ func startEtcd(dataDir string) (*embed.Etcd, string) {
 }
 
 func main() {
+	args := os.Args[1:]
+	sub := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		sub, args = args[0], args[1:]
+	}
+	switch sub {
+	case "", "apiserver", "kube-apiserver":
+		runAPIServer(args)
+	case "controller-manager", "kube-controller-manager":
+		cmd := kcm.NewControllerManagerCommand()
+		cmd.SetArgs(args)
+		os.Exit(cli.Run(cmd))
+	case "proxy", "kube-proxy":
+		cmd := proxy.NewProxyCommand()
+		cmd.SetArgs(args)
+		os.Exit(cli.Run(cmd))
+	default:
+		fmt.Fprintf(os.Stderr, "kube-apiserver-embedded: unknown component %q (apiserver, controller-manager, proxy)\n", sub)
+		os.Exit(2)
+	}
+}
+
+func runAPIServer(args []string) {
 	dataDir := ""
 	var rest []string
-	args := os.Args[1:]
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
