@@ -12,13 +12,14 @@
  * Every namespace starts with "pf-lab-"; `down` (and every `up`) removes all of them and every process.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { table } from '../../operator/cli/views.js';
 import { run } from '../../operator/lib/exec.js';
 import { KubeRest, loadKubeConfig } from '../../operator/kube/rest.js';
 import type { NodeFabricObj } from '../../operator/api/kinds.js';
+import { fabricReadiness } from '../../operator/api/readiness.js';
 import { cniAdd, cniDel } from './lib/cni-runtime.js';
 import { alive, readPid, startDaemon, stopPid, waitUntil } from './lib/daemon.js';
 import { addNeighbors, bgpNeighbors, renderFrrConfig, startFrr, stopFrr, vtyshJson, type FrrRouter } from './lib/frr.js';
@@ -135,7 +136,16 @@ export async function down(): Promise<void> {
   for (const m of nss.matchAll(/^(pf-lab-tor\d+|pf-lab-spine)\b/gm)) await stopFrr(m[1]!, 'SIGKILL');
   await cleanupByPrefix(NS);
   await run(['bash', join(ROOT, 'hack/apiserver/stop.sh'), join(STATE, 'apiserver')], { allowFail: true });
+  await keepLogs();
   await rm(STATE, { recursive: true, force: true });
+}
+
+/** The last torn-down lab's logs (agents, controllers, apiserver) stay in `<STATE>-last/` for a post-mortem. */
+async function keepLogs(): Promise<void> {
+  if (!existsSync(STATE)) return;
+  const last = `${STATE}-last`;
+  await rm(last, { recursive: true, force: true });
+  await cp(STATE, last, { recursive: true, filter: (src) => !src.includes('/data') && (src.endsWith('.log') || !/\.[a-z]+$/.test(src)) }).catch(() => undefined);
 }
 
 async function buildAll(): Promise<void> {
@@ -237,17 +247,27 @@ export async function removeNode(s: LabState, name: string): Promise<void> {
   await saveState(s);
 }
 
+/**
+ * Waits for exactly what the lab's users (and its tests) rely on: every node Ready *for its current plan*
+ * (its agent synced the spec at its current generation, every planned session established — a Ready
+ * written for an older plan does not count), its CNI configuration written, and every node's pod CIDRs
+ * in the FIB of every ToR and of the spine, in every family.
+ */
 export async function waitNodesReady(s: LabState, names: string[], timeoutMs = 60_000): Promise<void> {
   const rest = labRest(s);
+  const end = Date.now() + timeoutMs;
+  let prefixes: string[] = [];
   try {
     await waitUntil(
-      `nodes ready: ${names.join(', ')}`,
+      `nodes ready for their current plan: ${names.join(', ')}`,
       async () => {
+        const all: string[] = [];
         for (const name of names) {
           const nf = await rest.get<NodeFabricObj>(`${API}/nodefabrics/${name}`).catch(() => null);
-          const ready = (nf?.status?.conditions ?? []).find((c) => c.type === 'Ready')?.status === 'True';
-          if (!ready || !existsSync(conflistPath(name))) return false;
+          if (!nf || !fabricReadiness(nf).ready || !existsSync(conflistPath(name))) return false;
+          all.push(...(nf.spec.podCIDRs ?? []));
         }
+        prefixes = all;
         return true;
       },
       timeoutMs,
@@ -256,6 +276,29 @@ export async function waitNodesReady(s: LabState, names: string[], timeoutMs = 6
   } finally {
     rest.close();
   }
+  const routers = [...Array.from({ length: s.opts.racks }, (_, i) => `${NS}tor${i + 1}`), `${NS}spine`];
+  await waitUntil(
+    `every router's FIB holds the pod CIDRs ${prefixes.join(', ')}`,
+    async () => {
+      for (const r of routers) {
+        const fib = await routerPrefixes(r);
+        if (prefixes.some((p) => !fib.has(p))) return false;
+      }
+      return true;
+    },
+    Math.max(5_000, end - Date.now()),
+    100,
+  );
+}
+
+/** The BGP prefixes in a router's kernel FIB (both families). */
+export async function routerPrefixes(router: string): Promise<Set<string>> {
+  const out = new Set<string>();
+  for (const cmd of ['show ip route bgp json', 'show ipv6 route bgp json']) {
+    const routes = await vtyshJson<Record<string, Array<{ installed?: boolean; selected?: boolean }>>>(router, cmd).catch(() => ({}));
+    for (const [prefix, entries] of Object.entries(routes)) if (entries.some((e) => e.installed)) out.add(prefix);
+  }
+  return out;
 }
 
 export async function addPod(s: LabState, node: string, name: string): Promise<LabPod> {

@@ -1,0 +1,41 @@
+/**
+ * Whether a node's fabric is ready *for its current plan*, judged from its NodeFabric alone. Pure.
+ *
+ * The agent's Ready condition describes the plan it last synced: its observedGeneration names that
+ * spec's generation. When the controller changes the plan (a peer added, a block allocated), the
+ * spec's generation moves on and the Ready written for the old plan says nothing about the new one —
+ * a node that was Ready with one session planned is not known to be ready once two are planned, until
+ * its agent has synced the new spec. Readers (the lab's waits, `kubectl fabric status`) must not take a
+ * stale Ready for a current one.
+ */
+export interface ReadinessInput {
+  metadata: { generation?: number };
+  spec?: { peers?: ReadonlyArray<unknown> } | undefined;
+  status?:
+    | {
+        observedGeneration?: number;
+        sessionsEstablished?: number;
+        sessionsTotal?: number;
+        conditions?: ReadonlyArray<{ type: string; status: string; observedGeneration?: number; reason?: string; message?: string }>;
+      }
+    | undefined;
+}
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not, for an operator: empty when ready. */
+  reason: string;
+}
+
+export function fabricReadiness(nf: ReadinessInput): Readiness {
+  const gen = nf.metadata.generation ?? 0;
+  const ready = nf.status?.conditions?.find((c) => c.type === 'Ready');
+  if (!ready) return { ready: false, reason: 'the agent has not reported yet' };
+  const seen = ready.observedGeneration ?? nf.status?.observedGeneration ?? 0;
+  if (seen < gen) return { ready: false, reason: `the agent has not synced the current plan yet (its Ready is for generation ${seen}, the plan is at ${gen})` };
+  if (ready.status !== 'True') return { ready: false, reason: ready.message ?? ready.reason ?? 'not ready' };
+  const planned = nf.spec?.peers?.length ?? 0;
+  const established = nf.status?.sessionsEstablished ?? 0;
+  if (established < planned) return { ready: false, reason: `${established}/${planned} planned BGP sessions established` };
+  return { ready: true, reason: '' };
+}
