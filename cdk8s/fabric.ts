@@ -9,7 +9,7 @@ import { ApiObject } from 'cdk8s';
 import { buildCrd } from '../operator/api/crd.js';
 import { RESERVED_ROUTE_PROTOCOLS } from '../operator/api/fabricconfig.js';
 import { ALL_KINDS, API_VERSION, BGPPeer, FabricConfig, IPPool, parseObject, type KindDef } from '../operator/api/kinds.js';
-import { validatePeer } from '../operator/controller/plan.js';
+import { validatePeer } from '../operator/plan/plan.js';
 import { parseCidr } from '../operator/lib/ip.js';
 import { GOBGP_SOCKET, type ResolvedOptions } from './options.js';
 

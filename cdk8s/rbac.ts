@@ -1,7 +1,7 @@
 /**
  * ServiceAccounts and least-privilege RBAC, derived from what the code really calls:
  *
- * controller (operator/controller/*, operator/lib/leader.ts, operator/kube/events.ts):
+ * controller (operator/controller/*, operator/kube/leader.ts, operator/kube/events.ts):
  *   - informers list+watch fabricconfigs, ippools, bgppeers, nodes, nodefabrics (no single GETs);
  *   - PATCH nodes (merge patch of spec.podCIDRs when empty);
  *   - server-side apply (PATCH, which may create) of nodefabrics; DELETE of a deleted node's nodefabric;

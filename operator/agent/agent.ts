@@ -12,20 +12,20 @@ import { fabricConfigSpec, type FabricConfigSpec } from '../api/fabricconfig.js'
 import { FabricConfig, NodeFabric, parseObject, type NodeFabricObj } from '../api/kinds.js';
 import type { NodeFabricSpec, NodeFabricStatus, PlannedPeer } from '../api/nodefabric.js';
 import type { Condition } from '../api/common.js';
-import { sameConditions, setConditions } from '../lib/conditions.js';
+import { sameConditions, setConditions } from '../api/conditions.js';
 import { parseCidr } from '../lib/ip.js';
 import { log } from '../lib/log.js';
 import { Gauge, Histogram, RECONCILE_BUCKETS, type Registry } from '../lib/metrics.js';
 import { stableStringify } from '../lib/stable.js';
-import { runWorkers, WorkQueue } from '../lib/workqueue.js';
+import { runWorkers, WorkQueue } from '../kube/workqueue.js';
 import { Informer, type KObj } from '../kube/informer.js';
 import type { EventSink } from '../kube/events.js';
 import { isNotFound, type KubeRest } from '../kube/rest.js';
 import { diffBgp } from './bgp-diff.js';
-import type { CniManager } from './cni-manager.js';
-import { md5Delta, type Md5Counters } from './kernel-stats.js';
-import type { Advertisement, PeerConfig, PeerStatus, Router } from './router.js';
-import { diffRoutes, type KernelRoute, type RouteTable } from './routes.js';
+import type { CniManager } from '../cni/manager.js';
+import { md5Delta, type Md5Counters } from '../host/netstat.js';
+import type { Advertisement, PeerConfig, PeerStatus, Router } from '../gobgp/speaker.js';
+import { diffRoutes, type KernelRoute, type RouteTable } from '../routes/routes.js';
 import { agentConditions, sessionHint, type ObservedSession } from './status.js';
 
 export const AGENT_FIELD_MANAGER = 'podfabric-agent';

@@ -15,7 +15,7 @@
  * Output lists are sorted (peers by address, advertisements by prefix) so results are deterministic.
  */
 import { normalizeCidr, normalizeIP } from '../lib/ip.js';
-import type { Advertisement, BgpGlobalConfig, PeerConfig } from './router.js';
+import type { Advertisement, BgpGlobalConfig, PeerConfig } from '../gobgp/speaker.js';
 
 export interface BgpState {
   global: BgpGlobalConfig | null;

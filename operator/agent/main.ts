@@ -8,13 +8,13 @@ import { KubeEventRecorder } from '../kube/events.js';
 import { KubeRest, loadKubeConfig } from '../kube/rest.js';
 import { log } from '../lib/log.js';
 import { newRegistry, serveHealthAndMetrics } from '../lib/metrics.js';
-import { parseDuration, parseListen } from '../cli-args.js';
+import { parseDuration, parseListen } from '../lib/flags.js';
 import { NodeAgent } from './agent.js';
-import { readMd5Counters } from './kernel-stats.js';
-import { createCniManager } from './cni-manager.js';
-import { createGoBgpRouter } from './gobgp/client.js';
-import { detectUplink } from './links.js';
-import { createIpRouteTable, watchRouteDeletions } from './routes.js';
+import { readMd5Counters } from '../host/netstat.js';
+import { createCniManager } from '../cni/manager.js';
+import { createGoBgpRouter } from '../gobgp/client.js';
+import { detectUplink } from '../host/links.js';
+import { createIpRouteTable, watchRouteDeletions } from '../routes/routes.js';
 
 /** FabricConfig "default" spec.gobgpSocket, or the built-in default when there is none (or no API yet). */
 async function gobgpSocketFromConfig(rest: KubeRest): Promise<string> {

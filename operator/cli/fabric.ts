@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { BGPPeer, FabricConfig, IPPool, NodeFabric, parseObject, type KindDef, type Obj } from '../api/kinds.js';
 import { API_PATH as API } from '../api/common.js';
 import { KubeRest, isNotFound, loadKubeConfig } from '../kube/rest.js';
-import { parseDuration } from '../cli-args.js';
+import { parseDuration } from '../lib/flags.js';
 import type { CoreNode, FabricSnapshot } from './model.js';
 import { renderMap } from './map.js';
 import { DEFAULT_STALE_AFTER_SECONDS, buildNodeReport, buildStatus, renderNodeReport, renderStatus } from './views.js';

@@ -4,7 +4,7 @@
  */
 import type { Condition } from '../api/common.js';
 import type { BGPPeerObj, IPPoolObj, NodeFabricObj } from '../api/kinds.js';
-import { effectiveBlockSize } from '../controller/ipam.js';
+import { effectiveBlockSize } from '../ipam/ipam.js';
 import { blockCount, parseCidr } from '../lib/ip.js';
 import {
   ageSeconds,

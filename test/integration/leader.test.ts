@@ -6,7 +6,7 @@
 import { ApiException, CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeRest } from '../../operator/kube/rest.js';
-import { ConflictError, kubeLeaseStore, LeaderElector, type LeaseStore } from '../../operator/lib/leader.js';
+import { ConflictError, kubeLeaseStore, LeaderElector, type LeaseStore } from '../../operator/kube/leader.js';
 
 const NS = 'pf-leader-test';
 const TIMINGS = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };

@@ -4,8 +4,8 @@
  * Routes go into pf-rt-a with protocol 201 through one persistent `ip -batch` child.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIpRouteTable, diffRoutes, IpReader, type IpRouteTable, type KernelRoute } from '../../operator/agent/routes.js';
-import { detectUplink, addressesOn } from '../../operator/agent/links.js';
+import { createIpRouteTable, diffRoutes, IpReader, type IpRouteTable, type KernelRoute } from '../../operator/routes/routes.js';
+import { detectUplink, addressesOn } from '../../operator/host/links.js';
 import { run } from '../../operator/lib/exec.js';
 import { addAddress, addNamespace, addVeth, deleteNamespace } from '../../hack/lab/lib/netns.js';
 

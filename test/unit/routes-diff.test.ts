@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { findUplink } from '../../operator/agent/links.js';
-import { compareRoutes, diffRoutes, invalidRoute, normalizeRoute, parseBatchErrors, validateProtocol, type KernelRoute } from '../../operator/agent/routes.js';
+import { findUplink } from '../../operator/host/links.js';
+import { compareRoutes, diffRoutes, invalidRoute, normalizeRoute, parseBatchErrors, validateProtocol, type KernelRoute } from '../../operator/routes/routes.js';
 
 const r = (dst: string, via: string, dev = 'eth0'): KernelRoute => ({ dst, via, dev });
 

@@ -25,7 +25,7 @@ import {
   type Cidr,
   type Family,
 } from '../lib/ip.js';
-import { selectorMatches } from '../lib/selector.js';
+import { selectorMatches } from '../api/selector.js';
 import type { LabelSelector } from '../api/common.js';
 
 export const DEFAULT_BLOCK_SIZE: Record<Family, number> = { 4: 24, 6: 64 };

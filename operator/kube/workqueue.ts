@@ -11,8 +11,8 @@
  * - shutDown(): get() answers undefined from then on (queued keys are dropped: the controller resyncs
  *   everything when it starts again), keys being processed finish normally, adds are ignored.
  */
-import { realClock, type Clock, type Timer } from './clock.js';
-import { TokenBucket } from './ratelimit.js';
+import { realClock, type Clock, type Timer } from '../lib/clock.js';
+import { TokenBucket } from '../lib/ratelimit.js';
 
 export interface WorkQueueOptions {
   clock?: Clock;

@@ -12,8 +12,8 @@
  * - ListPeer returns the MD5 password in clear text in conf.auth_password (state.auth_password is empty).
  * - timers.state.uptime is a Timestamp: the moment the session last became Established (null if never).
  */
-import { normalizeCidr, normalizeIP, parseCidr, parseIP } from '../../lib/ip.js';
-import type { Advertisement, PeerConfig, PeerStatus, SessionState } from '../router.js';
+import { normalizeCidr, normalizeIP, parseCidr, parseIP } from '../lib/ip.js';
+import type { Advertisement, PeerConfig, PeerStatus, SessionState } from './speaker.js';
 
 export const typeUrl = (name: string) => `type.googleapis.com/apipb.${name}`;
 

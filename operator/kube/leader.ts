@@ -17,9 +17,9 @@
  *   leaseDurationSeconds 1, so a standby takes over within about a retry period.
  */
 import { ApiException, CoordinationV1Api, KubeConfig, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
-import { realClock, type Clock, type Timer } from './clock.js';
-import { log } from './log.js';
-import { isConflict, isNotFound, KubeRest } from '../kube/rest.js';
+import { realClock, type Clock, type Timer } from '../lib/clock.js';
+import { log } from '../lib/log.js';
+import { isConflict, isNotFound, KubeRest } from './rest.js';
 
 export interface LeaseSpec {
   holderIdentity?: string | null;
