@@ -25,7 +25,7 @@ import { diffBgp } from './bgp-diff.js';
 import type { CniManager } from '../cni/manager.js';
 import { md5Delta, type Md5Counters } from '../host/netstat.js';
 import type { Advertisement, PeerConfig, PeerStatus, Router } from '../gobgp/speaker.js';
-import { diffRoutes, type KernelRoute, type RouteTable } from '../routes/routes.js';
+import { diffRoutes, type KernelRoute, type RouteTable } from '../routes/model.js';
 import { agentConditions, sessionHint, type ObservedSession } from './status.js';
 
 export const AGENT_FIELD_MANAGER = 'podfabric-agent';

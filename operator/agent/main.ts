@@ -14,7 +14,8 @@ import { readMd5Counters } from '../host/netstat.js';
 import { createCniManager } from '../cni/manager.js';
 import { createGoBgpRouter } from '../gobgp/client.js';
 import { detectUplink } from '../host/links.js';
-import { createIpRouteTable, watchRouteDeletions } from '../routes/routes.js';
+import { watchRouteDeletions } from '../routes/monitor.js';
+import { createIpRouteTable } from '../routes/table.js';
 
 /** FabricConfig "default" spec.gobgpSocket, or the built-in default when there is none (or no API yet). */
 async function gobgpSocketFromConfig(rest: KubeRest): Promise<string> {

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { asn, cel, conditions } from './common.js';
 
-/** Route protocol numbers owned by others (iproute2's rt_protos and well-known daemons). */
-export const RESERVED_ROUTE_PROTOCOLS = [0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 42, 99, 186, 187, 188, 189, 192];
+// The kernel's route-protocol facts live with the route model (pure); the schema's CEL rule uses the same list.
+import { RESERVED_ROUTE_PROTOCOLS } from '../routes/model.js';
+export { RESERVED_ROUTE_PROTOCOLS };
 
 export const DEFAULT_ROUTE_PROTOCOL = 201;
 export const DEFAULT_GOBGP_SOCKET = '/run/podfabric/gobgp.sock';

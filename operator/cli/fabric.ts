@@ -13,7 +13,8 @@ import { KubeRest, isNotFound, loadKubeConfig } from '../kube/rest.js';
 import { parseDuration } from '../lib/flags.js';
 import type { CoreNode, FabricSnapshot } from './model.js';
 import { renderMap } from './map.js';
-import { DEFAULT_STALE_AFTER_SECONDS, buildNodeReport, buildStatus, renderNodeReport, renderStatus } from './views.js';
+import { buildNodeReport, renderNodeReport } from './node-report.js';
+import { DEFAULT_STALE_AFTER_SECONDS, buildStatus, renderStatus } from './status-report.js';
 
 const COMMON = `Flags:
   --kubeconfig FILE   kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config)

@@ -6,7 +6,9 @@
 import { ApiException, CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeRest } from '../../operator/kube/rest.js';
-import { ConflictError, kubeLeaseStore, LeaderElector, type LeaseStore } from '../../operator/kube/leader.js';
+import { LeaderElector } from '../../operator/kube/leader.js';
+import { ConflictError, kubeLeaseStore, type LeaseStore } from '../../operator/kube/lease-store.js';
+import { clientNodeLeaseStore } from '../support/lease-store-client-node.js';
 
 const NS = 'pf-leader-test';
 const TIMINGS = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
@@ -123,7 +125,7 @@ function cluster(lease: string, mkStore: () => LeaseStore) {
 describe('leader election on a real Lease', () => {
   it('three electors: one leader at a time; clean stop hands over in ~1 s; a killed leader after ~leaseDuration', async () => {
     const name = leaseName('three');
-    const c = cluster(name, () => kubeLeaseStore(kc, NS, name));
+    const c = cluster(name, () => clientNodeLeaseStore(kc, NS, name));
     try {
       const first = await c.waitLeader(5_000);
       // Sample for a few seconds: one leader, the same one, and the Lease names it.
@@ -211,7 +213,7 @@ describe('leader election on a real Lease', () => {
     const rest = new KubeRest(kc, { userAgent: 'podfabric-leader-test' });
     try {
       for (const [kind, mk] of [
-        ['client-node', (n: string) => kubeLeaseStore(kc, NS, n)],
+        ['client-node', (n: string) => clientNodeLeaseStore(kc, NS, n)],
         ['KubeRest', (n: string) => kubeLeaseStore(rest, NS, n)],
       ] as const) {
         const name = leaseName(`store-${kind.toLowerCase()}`);

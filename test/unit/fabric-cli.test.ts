@@ -8,7 +8,9 @@ import type { BGPPeerObj, IPPoolObj, NodeFabricObj } from '../../operator/api/ki
 import type { NodeFabricSpec, NodeFabricStatus, SessionStatus } from '../../operator/api/nodefabric.js';
 import { RACK_LABEL, formatAge, naturalCompare, type CoreNode, type FabricSnapshot } from '../../operator/cli/model.js';
 import { READY_COLORS, SESSION_COLORS, buildMapModel, layoutMap, renderMap, xmlEscape, type Box } from '../../operator/cli/map.js';
-import { buildNodeReport, buildStatus, renderNodeReport, renderStatus, table } from '../../operator/cli/views.js';
+import { buildNodeReport, renderNodeReport } from '../../operator/cli/node-report.js';
+import { buildStatus, renderStatus } from '../../operator/cli/status-report.js';
+import { table } from '../../operator/cli/table.js';
 import { runFabric } from '../../operator/cli/fabric.js';
 
 const NOW = new Date('2025-06-01T12:00:00Z');

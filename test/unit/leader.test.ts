@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock, type Clock } from '../../operator/lib/clock.js';
-import { ConflictError, LeaderElector, microTime, type LeaseSpec, type LeaseStore } from '../../operator/kube/leader.js';
+import { LeaderElector } from '../../operator/kube/leader.js';
+import { ConflictError, microTime, type LeaseSpec, type LeaseStore } from '../../operator/kube/lease-store.js';
 
 /** One in-memory Lease with the apiserver's resourceVersion checks. Each candidate talks through its own view. */
 class MemLease {
