@@ -3,6 +3,7 @@
  * from a report to text tables. No I/O, no clock: `now` is given. `kubectl fabric node NAME` is node-report.ts.
  */
 import type { Condition } from '../api/common.js';
+import { STATUS_STALE_AFTER_SECONDS } from '../api/nodefabric.js';
 import type { BGPPeerObj, IPPoolObj, NodeFabricObj } from '../api/kinds.js';
 import { effectiveBlockSize } from '../ipam/ipam.js';
 import { blockCount, parseCidr } from '../lib/ip.js';
@@ -23,11 +24,15 @@ import { clip, section, yesNo } from './table.js';
 
 export interface ViewOptions {
   now: Date;
-  /** A node whose agent has not synced for longer than this is stale (the agent resyncs every 30 s). */
+  /** A node whose status was last written longer ago than this is stale (see STATUS_STALE_AFTER_SECONDS). */
   staleAfterSeconds: number;
 }
 
-export const DEFAULT_STALE_AFTER_SECONDS = 120;
+/**
+ * An idle agent writes its status only on its heartbeat (STATUS_HEARTBEAT_SECONDS, jittered), so a
+ * status is stale once two heartbeats are missed, not after some multiple of the resync.
+ */
+export const DEFAULT_STALE_AFTER_SECONDS = STATUS_STALE_AFTER_SECONDS;
 
 export interface ConditionView {
   type: string;
