@@ -5,7 +5,7 @@
 import type { Condition } from '../api/common.js';
 import { STATUS_STALE_AFTER_SECONDS } from '../api/nodefabric.js';
 import type { BGPPeerObj, IPPoolObj, NodeFabricObj } from '../api/kinds.js';
-import { effectiveBlockSize } from '../ipam/ipam.js';
+import { effectiveBlockSize } from '../api/rules.js';
 import { blockCount, parseCidr } from '../lib/ip.js';
 import {
   ageSeconds,
@@ -181,7 +181,7 @@ function peerRow(p: BGPPeerObj, nfs: NodeFabricObj[]): PeerRow {
 }
 
 function poolRow(p: IPPoolObj, nfs: NodeFabricObj[]): PoolRow {
-  const blockSize = effectiveBlockSize({ name: p.metadata.name, cidr: p.spec.cidr, blockSize: p.spec.blockSize, disabled: p.spec.disabled, deleting: false });
+  const blockSize = effectiveBlockSize({ cidr: p.spec.cidr, blockSize: p.spec.blockSize });
   const c = parseCidr(p.spec.cidr);
   const total = p.status?.blocksTotal ?? (c ? blockCount(c, blockSize) : 0);
   const used = p.status?.blocksAllocated ?? nfs.reduce((n, nf) => n + (nf.spec.allocations ?? []).filter((a) => a.pool === p.metadata.name).length, 0);
