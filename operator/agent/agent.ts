@@ -9,7 +9,7 @@
  * withdraws nothing and removes no route.
  */
 import { API_PATH as API, API_VERSION } from '../api/common.js';
-import { fabricConfigSpec, type FabricConfigSpec } from '../api/fabricconfig.js';
+import { effectiveFabricConfig, fabricConfigSpec, type FabricConfigSpec } from '../api/fabricconfig.js';
 import { FabricConfig, NodeFabric, parseObject, type FabricConfigObj, type NodeFabricObj } from '../api/kinds.js';
 import type { CniManager } from '../cni/manager.js';
 import type { Router } from '../gobgp/speaker.js';
@@ -199,10 +199,9 @@ export class NodeAgent {
   }
 
   private loadConfig(ctx: ReconcileContext): void {
-    const d = this.configs.decoded('default');
-    if (!d) this.config = fabricConfigSpec.parse({});
-    else if (d.ok) this.config = d.value.spec;
-    else ctx.log.warn({ kind: 'FabricConfig', name: 'default', err: d.error }, 'unreadable FabricConfig; keeping the previous one');
+    const { spec, error } = effectiveFabricConfig(this.configs.decoded('default'), this.config);
+    if (error) ctx.log.warn({ kind: 'FabricConfig', name: 'default', err: error }, 'unreadable FabricConfig; keeping the previous one');
+    this.config = spec;
   }
 
   private async sync(ctx: ReconcileContext): Promise<ReconcileResult | void> {

@@ -73,3 +73,16 @@ export const fabricConfigStatus = z.object({
 });
 
 export type FabricConfigSpec = z.infer<typeof fabricConfigSpec>;
+
+/**
+ * The one FabricConfig reader (controller and agent): the spec of "default" as decoded on arrival,
+ * the built-in defaults when there is none, and the previous spec (with the reason) when it is
+ * unreadable, so a bad edit changes nothing.
+ */
+export function effectiveFabricConfig(
+  decoded: { ok: true; value: { spec: FabricConfigSpec } } | { ok: false; error: string } | undefined,
+  previous: FabricConfigSpec,
+): { spec: FabricConfigSpec; error?: string } {
+  if (!decoded) return { spec: fabricConfigSpec.parse({}) };
+  return decoded.ok ? { spec: decoded.value.spec } : { spec: previous, error: decoded.error };
+}

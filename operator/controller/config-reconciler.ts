@@ -2,7 +2,7 @@
 import { FabricConfig } from '../api/kinds.js';
 import type { ReconcileContext, ReconcileResult } from '../kube/workqueue.js';
 import { carryEnqueue } from '../kube/workqueue.js';
-import { fabricConfigSpec } from '../api/fabricconfig.js';
+import { effectiveFabricConfig } from '../api/fabricconfig.js';
 import { stableStringify } from '../lib/stable.js';
 import type { Logger } from '../lib/log.js';
 import { configConditions } from './conditions.js';
@@ -16,14 +16,13 @@ export class ConfigReconciler {
 
   /** Loads "default" (decoded on arrival) into the shared state; true when the spec changed. */
   load(log: Logger): boolean {
-    const d = this.s.stores.configs.decoded('default');
-    if (d && !d.ok) {
-      log.warn({ kind: 'FabricConfig', name: 'default', err: d.error }, 'unreadable FabricConfig; keeping the previous one');
+    const { spec, error } = effectiveFabricConfig(this.s.stores.configs.decoded('default'), this.s.config);
+    if (error) {
+      log.warn({ kind: 'FabricConfig', name: 'default', err: error }, 'unreadable FabricConfig; keeping the previous one');
       return false;
     }
-    const next = d ? d.value.spec : fabricConfigSpec.parse({});
-    const changed = stableStringify(next) !== stableStringify(this.s.config);
-    this.s.config = next;
+    const changed = stableStringify(spec) !== stableStringify(this.s.config);
+    this.s.config = spec;
     return changed;
   }
 
