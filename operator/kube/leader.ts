@@ -69,11 +69,6 @@ export class LeaderElector {
   private wrote = false;
   private lastLeader = '';
   private lostTo = '';
-  /**
-   * Test hook: a frozen elector does nothing at all from now on — no renewals, no release, no
-   * callbacks, isLeader() keeps its last answer — as if its process hung or was SIGKILLed.
-   */
-  frozen = false;
 
   constructor(private readonly o: LeaderElectorOptions) {
     this.clock = o.clock ?? realClock;
@@ -102,12 +97,6 @@ export class LeaderElector {
     return this.o.identity;
   }
 
-  /** Freezes the elector (see `frozen`). */
-  freeze(): void {
-    this.frozen = true;
-    if (this.watchdog) this.clock.clearTimeout(this.watchdog);
-    this.watchdog = undefined;
-  }
 
   /**
    * Campaigns until it leads, then renews. Resolves when stop() is called or when leadership is lost
@@ -121,18 +110,16 @@ export class LeaderElector {
   private async loop(): Promise<void> {
     // Acquire.
     while (!this.stopped) {
-      if (!this.frozen) {
-        const started = this.clock.now();
-        const ok = await this.attempt(this.renewMs);
-        if (this.stopped) return;
-        if (ok && !this.frozen) {
-          this.lastRenew = started;
-          this.leading = true;
-          this.armWatchdog();
-          log.info({ lease: this.where, identity: this.o.identity }, 'acquired the lease');
-          this.callback('onStartedLeading', () => this.o.onStartedLeading());
-          break;
-        }
+      const started = this.clock.now();
+      const ok = await this.attempt(this.renewMs);
+      if (this.stopped) return;
+      if (ok) {
+        this.lastRenew = started;
+        this.leading = true;
+        this.armWatchdog();
+        log.info({ lease: this.where, identity: this.o.identity }, 'acquired the lease');
+        this.callback('onStartedLeading', () => this.o.onStartedLeading());
+        break;
       }
       await this.sleep(this.retryMs * (1 + this.jitter * this.random()));
     }
@@ -140,10 +127,9 @@ export class LeaderElector {
     while (!this.stopped && this.leading) {
       await this.sleep(this.retryMs);
       if (this.stopped || !this.leading) return;
-      if (this.frozen) continue;
       const started = this.clock.now();
       const ok = await this.attempt(Math.max(1, this.lastRenew + this.renewMs - started));
-      if (this.stopped || !this.leading || this.frozen) continue;
+      if (this.stopped || !this.leading) continue;
       if (ok) {
         this.lastRenew = started;
         this.armWatchdog();
@@ -161,7 +147,7 @@ export class LeaderElector {
     this.watchdog = this.clock.setTimeout(
       () => {
         this.watchdog = undefined;
-        if (this.frozen || this.stopped || !this.leading) return;
+        if (this.stopped || !this.leading) return;
         if (this.clock.now() - this.lastRenew >= this.renewMs) this.stepDown('could not renew the lease within the renew deadline');
         else this.armWatchdog();
       },
@@ -242,7 +228,6 @@ export class LeaderElector {
     const durationSeconds = Math.max(1, Math.ceil(this.leaseMs / 1000)); // rounding up only makes others wait longer
 
     const cur = await this.o.store.get();
-    if (this.frozen) return false;
     if (!cur) {
       const spec: LeaseSpec = { holderIdentity: me, leaseDurationSeconds: durationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 };
       try {
@@ -275,7 +260,6 @@ export class LeaderElector {
       renewTime: microTime(now),
       leaseTransitions: (cur.spec.leaseTransitions ?? 0) + (takeover ? 1 : 0),
     };
-    if (this.frozen) return false;
     try {
       await this.o.store.update(next, cur.resourceVersion);
     } catch (e) {
@@ -302,7 +286,7 @@ export class LeaderElector {
    * Stops campaigning/renewing (isLeader() is false at once) and, if releaseOnCancel, releases the
    * lease if we hold it: holder '' and leaseDurationSeconds 1. Does not call onStoppedLeading.
    * Waits (at most renewDeadline) for an attempt in flight first, so it cannot re-take the lease after
-   * the release. A frozen elector does nothing.
+   * the release.
    */
   stop(): Promise<void> {
     if (this.stopping) return this.stopping;
@@ -321,7 +305,6 @@ export class LeaderElector {
 
   /** Releases the lease if we hold it (see stop()). */
   private async release(): Promise<void> {
-    if (this.frozen) return;
     if (this.inflight) await this.within(this.inflight, this.renewMs, false);
     if (!this.wrote || !(this.o.releaseOnCancel ?? true) || this.stoppedLeading) return;
     const attempt = async (): Promise<'released' | 'not held' | 'failed'> => {
