@@ -9,7 +9,7 @@
 
 # ---- build: compile the TypeScript, keep only production dependencies --------------------------------
 FROM node:20-bookworm-slim AS build
-# The agent loads GoBGP's v3 API .proto files at run time (operator/agent/gobgp/api.ts). Debian ships
+# The agent loads GoBGP's v3 API .proto files at run time (operator/gobgp/api.ts). Debian ships
 # them in golang-github-osrg-gobgp-dev (3.10.0, matching the gobgpd sidecar); that package drags in
 # ~70 Go -dev packages, so it is installed here and only its api/ folder reaches the final image.
 RUN apt-get update \

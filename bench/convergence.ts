@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { NodeFabricObj } from '../operator/api/kinds.js';
-import { createGoBgpRouter } from '../operator/agent/gobgp/client.js';
+import { createGoBgpRouter } from '../operator/gobgp/client.js';
 import { bgpNeighbors, restartFrr, stopFrr } from '../hack/lab/lib/frr.js';
 import { gobgpSocket } from '../hack/lab/lib/gobgpd.js';
 import { routesByProto } from '../hack/lab/lib/netns.js';

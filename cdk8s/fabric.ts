@@ -7,10 +7,9 @@
 import { Construct } from 'constructs';
 import { ApiObject } from 'cdk8s';
 import { buildCrd } from '../operator/api/crd.js';
-import { RESERVED_ROUTE_PROTOCOLS } from '../operator/api/fabricconfig.js';
 import { ALL_KINDS, API_VERSION, BGPPeer, FabricConfig, IPPool, parseObject, type KindDef } from '../operator/api/kinds.js';
-import { validatePeer } from '../operator/controller/plan.js';
-import { parseCidr } from '../operator/lib/ip.js';
+import { poolProblems, routeProtocolProblems, timerProblems } from '../operator/api/rules.js';
+import { validatePeer } from '../operator/plan/plan.js';
 import { GOBGP_SOCKET, type ResolvedOptions } from './options.js';
 
 type Json = Record<string, unknown>;
@@ -44,17 +43,6 @@ function checked<K extends KindDef>(def: K, obj: { metadata: { name: string }; s
   if (extra.length) throw new Error(`podfabric chart: ${where}: ${extra.join('; ')}`);
 }
 
-/** The CEL rules of the IPPool CRD, in TypeScript (zod does not run CEL). */
-function poolProblems(cidr: string, blockSize: number | undefined): string[] {
-  const loose = parseCidr(cidr, { strict: false });
-  if (!loose) return [`spec.cidr: ${JSON.stringify(cidr)} is not a CIDR such as 10.244.0.0/16 or fd00:10:244::/56`];
-  if (!parseCidr(cidr)) return [`spec.cidr: ${cidr} has host bits set (use the network address)`];
-  const out: string[] = [];
-  if (blockSize !== undefined && blockSize < loose.prefixLength) out.push(`spec.blockSize: /${blockSize} is shorter than the pool prefix /${loose.prefixLength}`);
-  if (blockSize !== undefined && loose.family === 4 && blockSize > 32) out.push(`spec.blockSize: /${blockSize} is more than 32 for an IPv4 pool`);
-  return out;
-}
-
 export function addFabricObjects(scope: Construct, o: ResolvedOptions, labels: Record<string, string>): void {
   const names = new Set<string>();
   const unique = (kind: string, name: string) => {
@@ -64,7 +52,7 @@ export function addFabricObjects(scope: Construct, o: ResolvedOptions, labels: R
 
   const fcSpec = { asn: o.nodeASN, ...o.fabricConfig, gobgpSocket: GOBGP_SOCKET, cni: { ...o.fabricConfig.cni, confDir: o.cniConfDir } };
   const fc = { metadata: { name: 'default', labels }, spec: fcSpec };
-  checked(FabricConfig, fc, RESERVED_ROUTE_PROTOCOLS.includes(fcSpec.routeProtocol) ? [`spec.routeProtocol: ${fcSpec.routeProtocol} is reserved by the kernel or another routing daemon`] : []);
+  checked(FabricConfig, fc, routeProtocolProblems(fcSpec.routeProtocol));
   new ApiObject(scope, 'fabricconfig', { apiVersion: API_VERSION, kind: FabricConfig.kind, ...fc });
 
   for (const p of o.pools) {
@@ -95,9 +83,7 @@ export function addFabricObjects(scope: Construct, o: ResolvedOptions, labels: R
       const parsed = parseObject(BGPPeer, { apiVersion: API_VERSION, kind: BGPPeer.kind, ...obj });
       // The controller's own check (address, not inside a pool); the Secret is checked on the cluster.
       problems = validatePeer({ name: p.name, spec: parsed.spec, creationTimestamp: '' }, { poolCidrs, secret: 'none' }).invalid.map((i) => i.message);
-      const t = parsed.spec.timers;
-      if (t.holdTime !== 0 && t.holdTime < 3) problems.push('spec.timers.holdTime must be 0 or at least 3 seconds');
-      if (t.holdTime !== 0 && t.keepaliveInterval * 3 > t.holdTime) problems.push('spec.timers.keepaliveInterval must be at most a third of holdTime');
+      problems.push(...timerProblems(parsed.spec.timers));
     } catch {
       // checked() below reports the zod error with the field names.
     }

@@ -1,7 +1,7 @@
 /**
  * ServiceAccounts and least-privilege RBAC, derived from what the code really calls:
  *
- * controller (operator/controller/*, operator/lib/leader.ts, operator/kube/events.ts):
+ * controller (operator/controller/*, operator/kube/leader.ts, operator/kube/events.ts):
  *   - informers list+watch fabricconfigs, ippools, bgppeers, nodes, nodefabrics (no single GETs);
  *   - PATCH nodes (merge patch of spec.podCIDRs when empty);
  *   - server-side apply (PATCH, which may create) of nodefabrics; DELETE of a deleted node's nodefabric;
@@ -15,13 +15,14 @@
  *   - list+watch of nodefabrics (fieldSelector metadata.name=<node>) and fabricconfigs, GET
  *     fabricconfigs/default at start;
  *   - server-side apply of nodefabrics/<node>/status only;
- *   - GET of the password Secrets of its peers; Events POST/PATCH about its NodeFabric (cluster-scoped,
+ *   - list+watch of exactly the password Secrets of its peers (fieldSelector metadata.name=<secret>, which
+ *     resourceNames authorizes), no GET per sync; Events POST/PATCH about its NodeFabric (cluster-scoped,
  *     so in "default", like the controller's). It never touches Nodes.
  *
  * BGPPeer.passwordSecretRef names a namespace, so a Secret could live anywhere. Rather than a
  * cluster-wide secrets grant, the chart gives namespaced Roles: the controller may get Secrets in the
- * install namespace plus `secretNamespaces` (and the namespaces of `peers`' Secrets); the agent may get
- * exactly the Secrets named (resourceNames). A BGPPeer applied later that points elsewhere shows up as
+ * install namespace plus `secretNamespaces` (and the namespaces of `peers`' Secrets); the agent may
+ * read (get, and list/watch by name) exactly the Secrets named (resourceNames). A BGPPeer applied later that points elsewhere shows up as
  * Valid=False on the peer (controller: forbidden) until the option lists it and the chart is re-applied.
  */
 import { Construct } from 'constructs';
@@ -56,6 +57,8 @@ export function controllerLeaseRules(leaseName: string): Rule[] {
 
 export const EVENT_RULES: Rule[] = [{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }];
 export const SECRET_GET_RULES: Rule[] = [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }];
+/** The agent watches each named Secret (a list+watch with fieldSelector metadata.name, allowed by resourceNames). */
+export const SECRET_WATCH_RULES: Rule[] = [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] }];
 
 export function agentClusterRules(): Rule[] {
   return [
@@ -110,6 +113,6 @@ export function addRbac(scope: Construct, o: ResolvedOptions, labels: Labels): v
   bind(scope, 'agent', 'ClusterRole', 'podfabric-agent', undefined, AGENT_SA, o, agt, agentClusterRules());
   bind(scope, 'agent-events', 'Role', 'podfabric-agent-events', 'default', AGENT_SA, o, agt, EVENT_RULES);
   for (const [ns, names] of agentSecrets(o)) {
-    bind(scope, `agent-secrets-${ns}`, 'Role', 'podfabric-agent-secrets', ns, AGENT_SA, o, agt, [{ ...SECRET_GET_RULES[0]!, resourceNames: names }]);
+    bind(scope, `agent-secrets-${ns}`, 'Role', 'podfabric-agent-secrets', ns, AGENT_SA, o, agt, [{ ...SECRET_WATCH_RULES[0]!, resourceNames: names }]);
   }
 }

@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { table } from '../../operator/cli/views.js';
+import { table } from '../../operator/cli/table.js';
 import { run } from '../../operator/lib/exec.js';
 import { KubeRest, loadKubeConfig } from '../../operator/kube/rest.js';
 import type { NodeFabricObj } from '../../operator/api/kinds.js';

@@ -15,7 +15,9 @@
  * Output lists are sorted (peers by address, advertisements by prefix) so results are deterministic.
  */
 import { normalizeCidr, normalizeIP } from '../lib/ip.js';
-import type { Advertisement, BgpGlobalConfig, PeerConfig } from './router.js';
+import { normalizeCommunityList, type Advertisement, type BgpGlobalConfig, type PeerConfig } from '../gobgp/speaker.js';
+
+export { normalizeCommunityList };
 
 export interface BgpState {
   global: BgpGlobalConfig | null;
@@ -36,21 +38,6 @@ export interface BgpDiff {
 
 const ip = (a: string) => normalizeIP(a) ?? a.trim().toLowerCase();
 const cidr = (p: string) => normalizeCidr(p) ?? p.trim().toLowerCase();
-
-/** "065000:01" → "65000:1"; anything unparsable is kept verbatim (the router will reject it). */
-function community(c: string): string {
-  const m = /^\s*(\d+):(\d+)\s*$/.exec(c);
-  return m ? `${Number(m[1])}:${Number(m[2])}` : c;
-}
-
-export function normalizeCommunityList(cs: readonly string[] | undefined): string[] {
-  const out = [...new Set((cs ?? []).map(community))];
-  const num = (c: string) => {
-    const [a, b] = c.split(':').map(Number);
-    return Number.isFinite(a) && Number.isFinite(b) ? a! * 65536 + b! : Number.MAX_SAFE_INTEGER;
-  };
-  return out.sort((a, b) => num(a) - num(b) || a.localeCompare(b));
-}
 
 export function normalizePeer(p: PeerConfig, globalAsn: number): PeerConfig {
   const gr = p.gracefulRestart?.enabled ? { enabled: true, restartTime: p.gracefulRestart.restartTime || p.holdTime } : undefined;

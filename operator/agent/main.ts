@@ -3,24 +3,33 @@
  * networking and NET_ADMIN. Leaves gobgpd and the kernel routes untouched when it exits.
  */
 import { parseArgs } from 'node:util';
-import { fabricConfigSpec } from '../api/fabricconfig.js';
+import { API_PATH } from '../api/common.js';
+import { effectiveFabricConfig, fabricConfigSpec } from '../api/fabricconfig.js';
+import { FabricConfig, parseObject } from '../api/kinds.js';
 import { KubeEventRecorder } from '../kube/events.js';
 import { KubeRest, loadKubeConfig } from '../kube/rest.js';
 import { log } from '../lib/log.js';
 import { newRegistry, serveHealthAndMetrics } from '../lib/metrics.js';
-import { parseDuration, parseListen } from '../cli-args.js';
+import { parseDuration, parseListen } from '../lib/flags.js';
 import { NodeAgent } from './agent.js';
-import { readMd5Counters } from './kernel-stats.js';
-import { createCniManager } from './cni-manager.js';
-import { createGoBgpRouter } from './gobgp/client.js';
-import { detectUplink } from './links.js';
-import { createIpRouteTable, watchRouteDeletions } from './routes.js';
+import { readMd5Counters } from '../host/netstat.js';
+import { createCniManager } from '../cni/manager.js';
+import { createGoBgpRouter } from '../gobgp/client.js';
+import { detectUplink } from '../host/links.js';
+import { watchRouteDeletions } from '../routes/monitor.js';
+import { createIpRouteTable } from '../routes/table.js';
 
-/** FabricConfig "default" spec.gobgpSocket, or the built-in default when there is none (or no API yet). */
+/** FabricConfig "default" spec.gobgpSocket, or the built-in default when there is none (or no API yet, or it is invalid). */
 async function gobgpSocketFromConfig(rest: KubeRest): Promise<string> {
-  const fallback = fabricConfigSpec.parse({}).gobgpSocket;
-  const fc = await rest.get<{ spec?: { gobgpSocket?: string } }>('/apis/podfabric.io/v1alpha1/fabricconfigs/default').catch(() => null);
-  const path = fc?.spec?.gobgpSocket ?? fallback;
+  const defaults = fabricConfigSpec.parse({});
+  const raw = await rest.get<unknown>(`${API_PATH}/fabricconfigs/default`).catch(() => null);
+  let decoded: Parameters<typeof effectiveFabricConfig>[0];
+  try {
+    decoded = raw ? { ok: true, value: parseObject(FabricConfig, raw) } : undefined;
+  } catch (e) {
+    decoded = { ok: false, error: (e as Error).message };
+  }
+  const path = effectiveFabricConfig(decoded, defaults).spec.gobgpSocket;
   return path.startsWith('unix://') ? path : `unix://${path}`;
 }
 

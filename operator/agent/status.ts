@@ -2,8 +2,8 @@
  * The agent's conditions from what it observed. Pure: the agent passes in what the router and the
  * kernel report, gets back conditions with reasons an operator can act on.
  */
-import type { ConditionInput } from '../lib/conditions.js';
-import type { Md5Counters } from './kernel-stats.js';
+import type { ConditionInput } from '../api/conditions.js';
+import type { Md5Counters } from '../host/netstat.js';
 
 export interface ObservedSession {
   address: string;

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { asn, cel, conditions } from './common.js';
 
-/** Route protocol numbers owned by others (iproute2's rt_protos and well-known daemons). */
-export const RESERVED_ROUTE_PROTOCOLS = [0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 42, 99, 186, 187, 188, 189, 192];
+// The kernel's route-protocol facts live with the route model (pure); the schema's CEL rule uses the same list.
+import { RESERVED_ROUTE_PROTOCOLS } from '../routes/model.js';
+export { RESERVED_ROUTE_PROTOCOLS };
 
 export const DEFAULT_ROUTE_PROTOCOL = 201;
 export const DEFAULT_GOBGP_SOCKET = '/run/podfabric/gobgp.sock';
@@ -72,3 +73,16 @@ export const fabricConfigStatus = z.object({
 });
 
 export type FabricConfigSpec = z.infer<typeof fabricConfigSpec>;
+
+/**
+ * The one FabricConfig reader (controller and agent): the spec of "default" as decoded on arrival,
+ * the built-in defaults when there is none, and the previous spec (with the reason) when it is
+ * unreadable, so a bad edit changes nothing.
+ */
+export function effectiveFabricConfig(
+  decoded: { ok: true; value: { spec: FabricConfigSpec } } | { ok: false; error: string } | undefined,
+  previous: FabricConfigSpec,
+): { spec: FabricConfigSpec; error?: string } {
+  if (!decoded) return { spec: fabricConfigSpec.parse({}) };
+  return decoded.ok ? { spec: decoded.value.spec } : { spec: previous, error: decoded.error };
+}

@@ -80,6 +80,16 @@ export const nodeFabricStatus = z.object({
   lastSyncTime: z.iso.datetime().optional(),
 });
 
+/**
+ * Status liveness. The agent writes its NodeFabric status when something in it changed, and otherwise
+ * once per heartbeat: every STATUS_HEARTBEAT_SECONDS, each interval jittered by ±STATUS_HEARTBEAT_JITTER
+ * so thousands of agents do not write in the same second. Only a heartbeat moves lastSyncTime on an
+ * idle node, so a status is stale (the agent is not running) once two heartbeats are missed.
+ */
+export const STATUS_HEARTBEAT_SECONDS = 60;
+export const STATUS_HEARTBEAT_JITTER = 0.25;
+export const STATUS_STALE_AFTER_SECONDS = Math.ceil(2 * STATUS_HEARTBEAT_SECONDS * (1 + STATUS_HEARTBEAT_JITTER));
+
 export type PlannedPeer = z.infer<typeof plannedPeer>;
 export type Advertisement = z.infer<typeof advertisement>;
 export type DirectRoute = z.infer<typeof directRoute>;

@@ -10,10 +10,11 @@ import { parseArgs } from 'node:util';
 import { BGPPeer, FabricConfig, IPPool, NodeFabric, parseObject, type KindDef, type Obj } from '../api/kinds.js';
 import { API_PATH as API } from '../api/common.js';
 import { KubeRest, isNotFound, loadKubeConfig } from '../kube/rest.js';
-import { parseDuration } from '../cli-args.js';
+import { parseDuration } from '../lib/flags.js';
 import type { CoreNode, FabricSnapshot } from './model.js';
 import { renderMap } from './map.js';
-import { DEFAULT_STALE_AFTER_SECONDS, buildNodeReport, buildStatus, renderNodeReport, renderStatus } from './views.js';
+import { buildNodeReport, renderNodeReport } from './node-report.js';
+import { DEFAULT_STALE_AFTER_SECONDS, buildStatus, renderStatus } from './status-report.js';
 
 const COMMON = `Flags:
   --kubeconfig FILE   kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config)
@@ -24,8 +25,8 @@ const HELP: Record<string, string> = {
   root: `kubectl fabric: the podfabric pod network at a glance.
 
 Usage:
-  kubectl fabric status [-o table|json] [--stale-after 2m]
-  kubectl fabric node NAME [-o table|json] [--stale-after 2m]
+  kubectl fabric status [-o table|json] [--stale-after 150s]
+  kubectl fabric node NAME [-o table|json] [--stale-after 150s]
   kubectl fabric map [-o FILE.svg]
 
 Commands:
@@ -50,7 +51,8 @@ Usage:
 
 Flags:
   -o, --output FORMAT      table (default) or json
-  --stale-after DURATION   a node whose agent has not synced for longer is not ready (default 2m)
+  --stale-after DURATION   a node whose agent has not synced for longer is not ready (default 150s:
+                           two missed status heartbeats)
 ${COMMON.replace(/^Flags:\n/, '')}`,
   node: `kubectl fabric node NAME: one node's plan (NodeFabric spec, from the controller) against what
 the node really has (NodeFabric status, from its agent), with every discrepancy marked "!!":
@@ -64,7 +66,7 @@ Usage:
 
 Flags:
   -o, --output FORMAT      table (default) or json
-  --stale-after DURATION   an agent sync older than this is a discrepancy (default 2m)
+  --stale-after DURATION   an agent sync older than this is a discrepancy (default 150s)
 ${COMMON.replace(/^Flags:\n/, '')}`,
   map: `kubectl fabric map: writes an SVG picture of the fabric: racks (Node label podfabric.io/rack,
 else the planned L2 segment, else the subnet the agent reports) with their nodes (name, pod CIDR,

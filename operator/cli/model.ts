@@ -5,7 +5,7 @@
 import type { Condition } from '../api/common.js';
 import type { BGPPeerObj, FabricConfigObj, IPPoolObj, NodeFabricObj } from '../api/kinds.js';
 import type { SessionStatus } from '../api/nodefabric.js';
-import { findCondition } from '../lib/conditions.js';
+import { findCondition } from '../api/conditions.js';
 import { normalizeCidr, normalizeIP } from '../lib/ip.js';
 
 /** Node label that names a node's rack (the map groups by it first). */

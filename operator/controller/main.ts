@@ -7,10 +7,11 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { KubeEventRecorder } from '../kube/events.js';
 import { KubeRest, loadKubeConfig } from '../kube/rest.js';
-import { LeaderElector, kubeLeaseStore } from '../lib/leader.js';
+import { LeaderElector } from '../kube/leader.js';
+import { kubeLeaseStore } from '../kube/lease-store.js';
 import { log } from '../lib/log.js';
 import { newRegistry, serveHealthAndMetrics } from '../lib/metrics.js';
-import { parseDuration, parseListen } from '../cli-args.js';
+import { parseDuration, parseListen } from '../lib/flags.js';
 import { FabricController } from './controller.js';
 
 export async function runController(argv: string[]): Promise<void> {

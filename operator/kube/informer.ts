@@ -17,10 +17,14 @@ export interface InformerHandlers<T> {
   onDelete?(obj: T): void;
 }
 
+/** An object decoded (parsed and validated) once, when it arrived; or why it could not be. */
+export type Decoded<D> = { ok: true; value: D } | { ok: false; error: string };
+
 const keyOf = (o: KObj) => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name ?? '');
 
-export class Informer<T extends KObj> {
+export class Informer<T extends KObj, D = T> {
   private store = new Map<string, T>();
+  private typed = new Map<string, Decoded<D>>();
   private synced = false;
   private stopped = false;
   private syncWaiters: Array<() => void> = [];
@@ -32,8 +36,22 @@ export class Informer<T extends KObj> {
     private readonly rest: KubeRest,
     private readonly path: string,
     private readonly handlers: InformerHandlers<T> = {},
-    private readonly opts: { pageSize?: number; name?: string } = {},
+    private readonly opts: {
+      pageSize?: number;
+      name?: string;
+      /** Decode and validate each object once, on arrival; read the result with decoded(). */
+      decode?: (o: T) => D;
+    } = {},
   ) {}
+
+  private decodeInto(k: string, o: T): void {
+    if (!this.opts.decode) return;
+    try {
+      this.typed.set(k, { ok: true, value: this.opts.decode(o) });
+    } catch (e) {
+      this.typed.set(k, { ok: false, error: (e as Error).message });
+    }
+  }
 
   start(): this {
     void this.loop();
@@ -60,6 +78,18 @@ export class Informer<T extends KObj> {
 
   list(): T[] {
     return [...this.store.values()];
+  }
+
+  /** The object as decoded on arrival (needs the decode option), or undefined when absent. */
+  decoded(name: string): Decoded<D> | undefined {
+    return this.typed.get(name);
+  }
+
+  /** Every object that decoded cleanly. */
+  listDecoded(): D[] {
+    const out: D[] = [];
+    for (const d of this.typed.values()) if (d.ok) out.push(d.value);
+    return out;
   }
 
   size(): number {
@@ -101,6 +131,16 @@ export class Informer<T extends KObj> {
     } while (cont);
     const old = this.store;
     this.store = fresh;
+    if (this.opts.decode) {
+      const typed = new Map<string, Decoded<D>>();
+      for (const [k, o] of fresh) {
+        const prev = old.get(k);
+        const had = this.typed.get(k);
+        if (had && prev?.metadata.resourceVersion === o.metadata.resourceVersion) typed.set(k, had);
+      }
+      this.typed = typed;
+      for (const [k, o] of fresh) if (!typed.has(k)) this.decodeInto(k, o);
+    }
     this.rv = rv;
     for (const [k, o] of fresh) {
       const prev = old.get(k);
@@ -136,9 +176,11 @@ export class Informer<T extends KObj> {
     const prev = this.store.get(k);
     if (e.type === 'DELETED') {
       this.store.delete(k);
+      this.typed.delete(k);
       this.handlers.onDelete?.(prev ?? o);
     } else {
       this.store.set(k, o);
+      this.decodeInto(k, o);
       if (prev) this.handlers.onUpdate?.(prev, o);
       else this.handlers.onAdd?.(o);
     }

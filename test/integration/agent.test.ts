@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Condition } from '../../operator/api/common.js';
 import type { NodeFabricObj } from '../../operator/api/kinds.js';
-import { createGoBgpRouter } from '../../operator/agent/gobgp/client.js';
+import { createGoBgpRouter } from '../../operator/gobgp/client.js';
 import { FabricController } from '../../operator/controller/controller.js';
 import { MemoryEventSink } from '../../operator/kube/events.js';
 import { run } from '../../operator/lib/exec.js';

@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildConflist, pluginsPresent, writeConfigAtomic } from '../../operator/agent/cni.js';
+import { buildConflist, pluginsPresent, writeConfigAtomic } from '../../operator/cni/conflist.js';
 import { cidrContainsIP, parseCidr, parseIP } from '../../operator/lib/ip.js';
 import { run } from '../../operator/lib/exec.js';
 import { cniAdd, cniDel, cniResult, type Conflist } from '../../hack/lab/lib/cni-runtime.js';

@@ -11,10 +11,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GoBgpApi } from '../../operator/agent/gobgp/api.js';
-import { checkTarget, createGoBgpRouter } from '../../operator/agent/gobgp/client.js';
-import { advOf, communityToU32, pathOf, peerError, peerMessage, type RawPeer } from '../../operator/agent/gobgp/codec.js';
-import type { Advertisement, PeerConfig, PeerStatus, Router } from '../../operator/agent/router.js';
+import { GoBgpApi } from '../../operator/gobgp/api.js';
+import { checkTarget, createGoBgpRouter } from '../../operator/gobgp/client.js';
+import { advOf, communityToU32, pathOf, peerError, peerMessage, type RawPeer } from '../../operator/gobgp/codec.js';
+import type { Advertisement, PeerConfig, PeerStatus, Router } from '../../operator/gobgp/speaker.js';
 import { waitUntil } from '../../hack/lab/lib/daemon.js';
 import {
   bgpNeighbors,

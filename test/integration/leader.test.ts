@@ -6,7 +6,10 @@
 import { ApiException, CoordinationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubeRest } from '../../operator/kube/rest.js';
-import { ConflictError, kubeLeaseStore, LeaderElector, type LeaseStore } from '../../operator/lib/leader.js';
+import { LeaderElector } from '../../operator/kube/leader.js';
+import { ConflictError, kubeLeaseStore, type LeaseStore } from '../../operator/kube/lease-store.js';
+import { killable } from '../support/killable.js';
+import { clientNodeLeaseStore } from '../support/lease-store-client-node.js';
 
 const NS = 'pf-leader-test';
 const TIMINGS = { leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 500 };
@@ -65,6 +68,8 @@ function partitionable(store: LeaseStore): { cut: boolean; store: LeaseStore } {
 interface Member {
   id: string;
   e: LeaderElector;
+  /** SIGKILL from the outside (see test/support/killable.ts). */
+  proc: ReturnType<typeof killable>;
   started: number[];
   stopped: number[];
   net: ReturnType<typeof partitionable>;
@@ -75,10 +80,12 @@ interface Member {
 function cluster(lease: string, mkStore: () => LeaseStore) {
   const members: Member[] = ['ctl-0', 'ctl-1', 'ctl-2'].map((id) => {
     const net = partitionable(mkStore());
-    const m: Partial<Member> & { started: number[]; stopped: number[] } = { id, net, started: [], stopped: [] };
+    const proc = killable(net.store);
+    const m: Partial<Member> & { started: number[]; stopped: number[] } = { id, net, proc, started: [], stopped: [] };
     m.e = new LeaderElector({
       identity: id,
-      store: net.store,
+      store: proc.store,
+      clock: proc.clock,
       ...TIMINGS,
       onStartedLeading: () => m.started.push(Date.now()),
       onStoppedLeading: () => m.stopped.push(Date.now()),
@@ -90,10 +97,10 @@ function cluster(lease: string, mkStore: () => LeaseStore) {
   let samples = 0;
   const sampler = setInterval(() => {
     samples++;
-    const leading = members.filter((m) => m.e.isLeader() && !m.e.frozen).map((m) => m.id);
+    const leading = members.filter((m) => m.e.isLeader() && !m.proc.dead).map((m) => m.id);
     if (leading.length > 1) violations.push(`${new Date().toISOString()}: ${leading.join(', ')}`);
   }, 10);
-  const leaders = () => members.filter((m) => m.e.isLeader() && !m.e.frozen);
+  const leaders = () => members.filter((m) => m.e.isLeader() && !m.proc.dead);
   const waitLeader = async (timeoutMs: number, not: Member[] = []): Promise<Member> => {
     const end = Date.now() + timeoutMs;
     for (;;) {
@@ -115,7 +122,7 @@ function cluster(lease: string, mkStore: () => LeaseStore) {
   };
   const close = async () => {
     clearInterval(sampler);
-    await Promise.all(members.map((m) => m.e.stop()));
+    await Promise.all(members.filter((m) => !m.proc.dead).map((m) => m.e.stop())); // a killed process stops nothing
   };
   return { members, violations, leaders, waitLeader, expectLeaseMatches, close, samples: () => samples };
 }
@@ -123,7 +130,7 @@ function cluster(lease: string, mkStore: () => LeaseStore) {
 describe('leader election on a real Lease', () => {
   it('three electors: one leader at a time; clean stop hands over in ~1 s; a killed leader after ~leaseDuration', async () => {
     const name = leaseName('three');
-    const c = cluster(name, () => kubeLeaseStore(kc, NS, name));
+    const c = cluster(name, () => clientNodeLeaseStore(kc, NS, name));
     try {
       const first = await c.waitLeader(5_000);
       // Sample for a few seconds: one leader, the same one, and the Lease names it.
@@ -151,13 +158,13 @@ describe('leader election on a real Lease', () => {
       expect(await c.expectLeaseMatches()).toBe(second.id);
       expect((await leases.readNamespacedLease({ name, namespace: NS })).spec?.leaseTransitions).toBe(1);
 
-      // Kill-style stop: frozen, no more renewals and no release; the last one takes over after ~leaseDuration.
+      // Kill-style stop: no more renewals and no release; the last one takes over after ~leaseDuration.
       await sleep(1_000);
       const t1 = Date.now();
-      second.e.freeze();
+      second.proc.kill();
       const third = await c.waitLeader(8_000, [first, second]);
       const takeover = Date.now() - t1;
-      // The last renewal was at most a retry period before the freeze; the standby waits 3 s from when it saw it.
+      // The last renewal was at most a retry period before the kill; the standby waits 3 s from when it saw it.
       expect(takeover).toBeGreaterThanOrEqual(3_000 - 500 - 100);
       expect(takeover).toBeLessThan(3_000 + 2 * 600 + 1_000);
       expect(await c.expectLeaseMatches()).toBe(third.id);
@@ -211,7 +218,7 @@ describe('leader election on a real Lease', () => {
     const rest = new KubeRest(kc, { userAgent: 'podfabric-leader-test' });
     try {
       for (const [kind, mk] of [
-        ['client-node', (n: string) => kubeLeaseStore(kc, NS, n)],
+        ['client-node', (n: string) => clientNodeLeaseStore(kc, NS, n)],
         ['KubeRest', (n: string) => kubeLeaseStore(rest, NS, n)],
       ] as const) {
         const name = leaseName(`store-${kind.toLowerCase()}`);

@@ -4,8 +4,10 @@
  * Routes go into pf-rt-a with protocol 201 through one persistent `ip -batch` child.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIpRouteTable, diffRoutes, IpReader, type IpRouteTable, type KernelRoute } from '../../operator/agent/routes.js';
-import { detectUplink, addressesOn } from '../../operator/agent/links.js';
+import { IpReader } from '../../operator/routes/ip-reader.js';
+import { diffRoutes, type IpRouteTable, type KernelRoute } from '../../operator/routes/model.js';
+import { createIpRouteTable } from '../../operator/routes/table.js';
+import { detectUplink, addressesOn } from '../../operator/host/links.js';
 import { run } from '../../operator/lib/exec.js';
 import { addAddress, addNamespace, addVeth, deleteNamespace } from '../../hack/lab/lib/netns.js';
 

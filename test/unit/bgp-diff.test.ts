@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { diffBgp, normalizeCommunityList, type BgpState } from '../../operator/agent/bgp-diff.js';
-import type { Advertisement, BgpGlobalConfig, PeerConfig } from '../../operator/agent/router.js';
+import type { Advertisement, BgpGlobalConfig, PeerConfig } from '../../operator/gobgp/speaker.js';
 
 const g: BgpGlobalConfig = { asn: 65001, routerId: '10.0.1.11', listenPort: 179 };
 const peer = (address: string, extra: Partial<PeerConfig> = {}): PeerConfig => ({ address, peerAsn: 65100, holdTime: 90, keepaliveInterval: 30, connectRetry: 5, ...extra });

@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildConflist, pluginsPresent, removeConfig, writeConfigAtomic } from '../../operator/agent/cni.js';
+import { buildConflist, pluginsPresent, removeConfig, writeConfigAtomic } from '../../operator/cni/conflist.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;

@@ -8,7 +8,10 @@ import type { BGPPeerObj, IPPoolObj, NodeFabricObj } from '../../operator/api/ki
 import type { NodeFabricSpec, NodeFabricStatus, SessionStatus } from '../../operator/api/nodefabric.js';
 import { RACK_LABEL, formatAge, naturalCompare, type CoreNode, type FabricSnapshot } from '../../operator/cli/model.js';
 import { READY_COLORS, SESSION_COLORS, buildMapModel, layoutMap, renderMap, xmlEscape, type Box } from '../../operator/cli/map.js';
-import { buildNodeReport, buildStatus, renderNodeReport, renderStatus, table } from '../../operator/cli/views.js';
+import { buildNodeReport, renderNodeReport } from '../../operator/cli/node-report.js';
+import { DEFAULT_STALE_AFTER_SECONDS, buildStatus, renderStatus } from '../../operator/cli/status-report.js';
+import { STATUS_HEARTBEAT_JITTER, STATUS_HEARTBEAT_SECONDS } from '../../operator/api/nodefabric.js';
+import { table } from '../../operator/cli/table.js';
 import { runFabric } from '../../operator/cli/fabric.js';
 
 const NOW = new Date('2025-06-01T12:00:00Z');
@@ -532,5 +535,20 @@ describe('command line (no apiserver needed)', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(msg);
     expect(r.out).toBe('');
+  });
+});
+
+describe('staleness follows the status heartbeat', () => {
+  const hb = STATUS_HEARTBEAT_SECONDS * (1 + STATUS_HEARTBEAT_JITTER); // the longest gap between two heartbeats
+  const at = (secondsAgo: number) => {
+    const s = fabric();
+    nfOf(s, 'r2n2').status!.lastSyncTime = ago(secondsAgo);
+    return buildStatus(s, { now: NOW, staleAfterSeconds: DEFAULT_STALE_AFTER_SECONDS }).nodes.find((n) => n.name === 'r2n2')!;
+  };
+  it('an idle node between two late heartbeats is not stale', () => {
+    expect(at(Math.floor(2 * hb) - 1).stale).toBe(false);
+  });
+  it('a node that missed two heartbeats is stale', () => {
+    expect(at(Math.ceil(2 * hb) + 1).stale).toBe(true);
   });
 });

@@ -71,7 +71,7 @@ describe('install chart: RBAC', () => {
     expect(rules.filter((r) => r.resources.includes('secrets'))).toEqual([]);
   });
 
-  it('lets the agent get exactly the named Secrets (resourceNames, namespaced Role, no list/watch)', () => {
+  it('lets the agent read exactly the named Secrets (resourceNames, namespaced Role; list/watch only by name)', () => {
     const all = synth({
       secretNames: ['bgp-extra'],
       peers: [
@@ -81,8 +81,8 @@ describe('install chart: RBAC', () => {
     });
     const secretRules = rulesOf(all, 'podfabric-agent').filter((r) => r.resources.includes('secrets'));
     expect(secretRules).toEqual([
-      { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['bgp-tor-b'], namespace: 'network' },
-      { apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['bgp-extra', 'bgp-tor-a'], namespace: 'podfabric-system' },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'], resourceNames: ['bgp-tor-b'], namespace: 'network' },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'], resourceNames: ['bgp-extra', 'bgp-tor-a'], namespace: 'podfabric-system' },
     ]);
     // The controller may check Secrets in the install namespace and in the peers' namespaces, get only.
     const ctl = rulesOf(all, 'podfabric-controller').filter((r) => r.resources.includes('secrets'));

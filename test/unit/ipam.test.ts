@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Ipam, type NodeInfo, type PoolInfo } from '../../operator/controller/ipam.js';
-import { selectorMatches } from '../../operator/lib/selector.js';
+import { Ipam, type NodeInfo, type PoolInfo } from '../../operator/ipam/ipam.js';
+import { selectorMatches } from '../../operator/api/selector.js';
 
 const pool = (name: string, cidr: string, extra: Partial<PoolInfo> = {}): PoolInfo => ({ name, cidr, disabled: false, deleting: false, ...extra });
 const node = (name: string, labels: Record<string, string> = {}, podCIDRs: string[] = []): NodeInfo => ({ name, labels, podCIDRs });

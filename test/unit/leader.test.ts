@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock, type Clock } from '../../operator/lib/clock.js';
-import { ConflictError, LeaderElector, microTime, type LeaseSpec, type LeaseStore } from '../../operator/lib/leader.js';
+import { LeaderElector } from '../../operator/kube/leader.js';
+import { ConflictError, microTime, type LeaseSpec, type LeaseStore } from '../../operator/kube/lease-store.js';
+import { killable } from '../support/killable.js';
 
 /** One in-memory Lease with the apiserver's resourceVersion checks. Each candidate talks through its own view. */
 class MemLease {
@@ -59,6 +61,8 @@ class MemLease {
 interface Candidate {
   id: string;
   e: LeaderElector;
+  /** SIGKILL from the outside (see test/support/killable.ts). */
+  proc: ReturnType<typeof killable>;
   view: ReturnType<MemLease['view']>;
   events: string[];
   leaders: string[];
@@ -70,11 +74,12 @@ interface Candidate {
 
 function candidate(id: string, lease: MemLease, clock: Clock & { now(): number }, opts: { releaseOnCancel?: boolean; timeClock?: Clock; random?: () => number } = {}): Candidate {
   const view = lease.view(id);
-  const c: Partial<Candidate> & { events: string[]; leaders: string[]; finished: boolean } = { id, view, events: [], leaders: [], finished: false };
+  const proc = killable(view.store, opts.timeClock ?? clock);
+  const c: Partial<Candidate> & { events: string[]; leaders: string[]; finished: boolean } = { id, view, proc, events: [], leaders: [], finished: false };
   const e = new LeaderElector({
     identity: id,
-    store: view.store,
-    clock: opts.timeClock ?? clock,
+    store: proc.store,
+    clock: proc.clock,
     leaseDurationMs: 15_000,
     renewDeadlineMs: 10_000,
     retryPeriodMs: 2_000,
@@ -101,7 +106,7 @@ function candidate(id: string, lease: MemLease, clock: Clock & { now(): number }
 async function run(clock: FakeClock, ms: number, cs: Candidate[], step = 100): Promise<void> {
   for (let t = 0; t < ms; t += step) {
     await clock.advanceAsync(Math.min(step, ms - t));
-    const leaders = cs.filter((c) => c.e.isLeader() && !c.e.frozen);
+    const leaders = cs.filter((c) => c.e.isLeader() && !c.proc.dead);
     expect(leaders.length, `leaders at ${clock.now()}: ${leaders.map((c) => c.id)}`).toBeLessThanOrEqual(1);
   }
 }
@@ -156,7 +161,7 @@ describe('LeaderElector', () => {
     const b = candidate('b', lease, clock, { random: () => 1 });
     await run(clock, 5000, [a, b]);
     const lastRenew = Date.parse(lease.spec!.renewTime!);
-    a.e.freeze(); // hung / SIGKILLed: no renewals, no release
+    a.proc.kill(); // hung / SIGKILLed: no renewals, no release
     // The lease counts from when b saw the last renewal (client-go's observedTime), at most one
     // jittered retry period after it was written; b then acquires at its first attempt past expiry,
     // at most one more jittered retry period later.

@@ -11,7 +11,7 @@ import {
   validatePeer,
   type PeerInfo,
   type PlanNode,
-} from '../../operator/controller/plan.js';
+} from '../../operator/plan/plan.js';
 
 const cfg = fabricConfigSpec.parse({});
 const n = (name: string, v4: string | undefined, cidrs: string[], extra: Partial<PlanNode> = {}): PlanNode => ({

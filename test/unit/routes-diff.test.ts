@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { findUplink } from '../../operator/agent/links.js';
-import { compareRoutes, diffRoutes, invalidRoute, normalizeRoute, parseBatchErrors, validateProtocol, type KernelRoute } from '../../operator/agent/routes.js';
+import { findUplink } from '../../operator/host/links.js';
+import { parseBatchErrors } from '../../operator/routes/ip-batch.js';
+import { compareRoutes, diffRoutes, invalidRoute, normalizeRoute, validateProtocol, type KernelRoute } from '../../operator/routes/model.js';
 
 const r = (dst: string, via: string, dev = 'eth0'): KernelRoute => ({ dst, via, dev });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { md5Counters, md5Delta, parseNetstat } from '../../operator/agent/kernel-stats.js';
+import { md5Counters, md5Delta, parseNetstat } from '../../operator/host/netstat.js';
 import { agentConditions, diagnoseSession, type ObservedSession } from '../../operator/agent/status.js';
 
 const NETSTAT = [
@@ -31,7 +31,7 @@ describe('kernel MD5 counters (/proc/net/netstat)', () => {
   });
 
   it('reads this machine\'s counters (the kernel here reports them)', async () => {
-    const { readMd5Counters } = await import('../../operator/agent/kernel-stats.js');
+    const { readMd5Counters } = await import('../../operator/host/netstat.js');
     const c = await readMd5Counters();
     expect(c).not.toBeNull();
     expect(c!.failure).toBeGreaterThanOrEqual(0);

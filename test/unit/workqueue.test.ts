@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock, flushPromises } from '../../operator/lib/clock.js';
-import { runWorkers, startResync, WorkQueue } from '../../operator/lib/workqueue.js';
+import { runWorkers, startResync, WorkQueue } from '../../operator/kube/workqueue.js';
 
 /** A promise resolved from outside. */
 function deferred<T = void>() {

@@ -6,7 +6,7 @@
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { alive, readPid, startDaemon, stopPid, waitUntil } from './daemon.js';
-import { createGoBgpRouter } from '../../../operator/agent/gobgp/client.js';
+import { createGoBgpRouter } from '../../../operator/gobgp/client.js';
 
 export const GOBGP_ROOT = process.env.PODFABRIC_LAB_GOBGP_DIR ?? '/tmp/pf-lab-gobgp';
 

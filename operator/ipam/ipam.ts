@@ -25,10 +25,11 @@ import {
   type Cidr,
   type Family,
 } from '../lib/ip.js';
-import { selectorMatches } from '../lib/selector.js';
+import { effectiveBlockSize } from '../api/rules.js';
+import { selectorMatches } from '../api/selector.js';
 import type { LabelSelector } from '../api/common.js';
 
-export const DEFAULT_BLOCK_SIZE: Record<Family, number> = { 4: 24, 6: 64 };
+export { DEFAULT_BLOCK_SIZE, effectiveBlockSize } from '../api/rules.js';
 /** Largest adopted CIDR, in blocks, that we index (a /16 adopted into a /24-block pool would be 256). */
 const MAX_ADOPTED_BLOCKS = 4096n;
 
@@ -98,12 +99,6 @@ export interface PoolStats {
 
 export function poolFamily(cidr: string): Family | null {
   return parseCidr(cidr)?.family ?? null;
-}
-
-export function effectiveBlockSize(p: PoolInfo): number {
-  const c = parseCidr(p.cidr);
-  if (!c) return 0;
-  return p.blockSize ?? Math.max(DEFAULT_BLOCK_SIZE[c.family], c.prefixLength);
 }
 
 export class Ipam {

@@ -1,4 +1,4 @@
-import type { LabelSelector } from '../api/common.js';
+import type { LabelSelector } from './common.js';
 
 /** metav1.LabelSelector semantics: absent or empty selects everything; all terms must hold. */
 export function selectorMatches(sel: LabelSelector | undefined, labels: Record<string, string>): boolean {

@@ -85,3 +85,19 @@ export interface Router {
   watchPeers(onChange: (s: PeerStatus) => void, onError: (e: Error) => void): () => void;
   close(): void;
 }
+
+// The one community normaliser: the agent diffs with it, the gRPC codec canonicalises with it.
+/** "065000:01" → "65000:1"; anything unparsable is kept verbatim (the router will reject it). */
+function community(c: string): string {
+  const m = /^\s*(\d+):(\d+)\s*$/.exec(c);
+  return m ? `${Number(m[1])}:${Number(m[2])}` : c;
+}
+
+export function normalizeCommunityList(cs: readonly string[] | undefined): string[] {
+  const out = [...new Set((cs ?? []).map(community))];
+  const num = (c: string) => {
+    const [a, b] = c.split(':').map(Number);
+    return Number.isFinite(a) && Number.isFinite(b) ? a! * 65536 + b! : Number.MAX_SAFE_INTEGER;
+  };
+  return out.sort((a, b) => num(a) - num(b) || a.localeCompare(b));
+}

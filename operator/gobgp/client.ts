@@ -39,8 +39,8 @@ import {
   type RawPath,
   type RawPeer,
 } from './codec.js';
-import { normalizeIP, parseCidr } from '../../lib/ip.js';
-import type { Advertisement, BgpGlobalConfig, PeerConfig, PeerStatus, Router } from '../router.js';
+import { normalizeIP, parseCidr } from '../lib/ip.js';
+import type { Advertisement, BgpGlobalConfig, PeerConfig, PeerStatus, Router } from './speaker.js';
 
 export { checkTarget, DEFAULT_PROTO_DIR, GoBgpError } from './api.js';
 export { peerFromRaw } from './codec.js';

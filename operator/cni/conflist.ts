@@ -12,7 +12,7 @@
  * containerd's CRI plugin (go-cni `WithLoNetwork`) runs the `loopback` plugin binary from the CNI bin
  * dir with a built-in config (`{"cniVersion":"0.3.1","name":"cni-loopback","plugins":[{"type":"loopback"}]}`,
  * ifname lo) before the default network, and CRI-O (ocicni) does the same. So the `loopback` BINARY must
- * be present (cni-manager checks), but a `99-loopback.conf` would be at best ignored (containerd loads only
+ * be present (manager.ts checks), but a `99-loopback.conf` would be at best ignored (containerd loads only
  * the first file in lexical order, max_conf_num = 1) and at worst attached as a second network.
  */
 import { randomBytes } from 'node:crypto';

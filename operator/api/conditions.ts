@@ -1,4 +1,4 @@
-import type { Condition } from '../api/common.js';
+import type { Condition } from './common.js';
 
 export interface ConditionInput {
   type: string;

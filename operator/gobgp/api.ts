@@ -7,7 +7,7 @@
  * "invalid empty type URL". `json: true` makes proto-loader unpack Any values in responses into plain
  * objects carrying '@type'; requests use the same form. Field names stay snake_case (keepCase).
  *
- * Only client.ts and codec.ts use this module; nothing gRPC-shaped leaves operator/agent/gobgp/.
+ * Only client.ts and codec.ts use this module; nothing gRPC-shaped leaves operator/gobgp/.
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';

@@ -11,8 +11,9 @@
  * - shutDown(): get() answers undefined from then on (queued keys are dropped: the controller resyncs
  *   everything when it starts again), keys being processed finish normally, adds are ignored.
  */
-import { realClock, type Clock, type Timer } from './clock.js';
-import { TokenBucket } from './ratelimit.js';
+import { log as rootLog, type Logger } from '../lib/log.js';
+import { realClock, type Clock, type Timer } from '../lib/clock.js';
+import { TokenBucket } from '../lib/ratelimit.js';
 
 export interface WorkQueueOptions {
   clock?: Clock;
@@ -30,6 +31,32 @@ export interface WorkQueueOptions {
 export interface ReconcileResult {
   /** Reconcile this key again after this long (success; its failure count is reset). */
   requeueAfterMs?: number;
+  /** Other keys this reconcile made stale, each after an optional delay (the runner enqueues them). */
+  enqueue?: Array<{ key: string; afterMs?: number }>;
+}
+
+/**
+ * Invalid input that retrying cannot fix: the reconciler has already written the condition that says
+ * so. The runner logs it and forgets the key (no rate-limited retry); the next change re-enqueues it.
+ */
+export class TerminalError extends Error {
+  override readonly name = 'TerminalError';
+}
+
+/**
+ * Attaches the keys a failed reconcile had already made stale (an index it updated before failing),
+ * so the runner still enqueues them: the retry may no longer see the change that called for them.
+ */
+export function carryEnqueue(err: unknown, enqueue: ReconcileResult['enqueue']): unknown {
+  if (enqueue?.length && err instanceof Error) Object.assign(err, { enqueue });
+  return err;
+}
+
+/** What the runner hands each reconcile: a child logger naming the component, the key and this run. */
+export interface ReconcileContext {
+  log: Logger;
+  /** Unique per reconcile run (also in every line of `log`). */
+  reconcileId: string;
 }
 
 export class WorkQueue {
@@ -171,6 +198,10 @@ export interface RunWorkersOptions {
   onError?(key: string, err: unknown): void;
   /** After every reconcile: its duration and outcome (for metrics). */
   onDone?(key: string, ms: number, outcome: 'ok' | 'error'): void;
+  /** Parent of each reconcile's child logger (default the root logger). */
+  log?: Logger;
+  /** Names the component in every reconcile's log lines (e.g. 'controller', 'agent'). */
+  component?: string;
   /** Measures durations (default the real clock). */
   clock?: Clock;
 }
@@ -183,10 +214,18 @@ export interface RunWorkersOptions {
 export async function runWorkers(
   q: WorkQueue,
   n: number,
-  reconcile: (key: string) => Promise<ReconcileResult | void>,
+  reconcile: (key: string, ctx: ReconcileContext) => Promise<ReconcileResult | void>,
   opts: RunWorkersOptions = {},
 ): Promise<void> {
   const clock = opts.clock ?? realClock;
+  const parent = opts.log ?? rootLog;
+  let runs = 0;
+  const enqueueAll = (list: ReconcileResult['enqueue']) => {
+    for (const e of Array.isArray(list) ? list : []) {
+      if (e.afterMs) q.addAfter(e.key, e.afterMs);
+      else q.add(e.key);
+    }
+  };
   const hook = (f: () => void) => {
     try {
       f();
@@ -199,14 +238,23 @@ export async function runWorkers(
       const key = await q.get();
       if (key === undefined) return;
       const t0 = clock.now();
+      const reconcileId = `${(++runs).toString(36)}-${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
+      const ctx: ReconcileContext = { reconcileId, log: parent.child({ ...(opts.component ? { component: opts.component } : {}), key, reconcileId }) };
       try {
-        const r = await reconcile(key);
+        const r = await reconcile(key, ctx);
         q.forget(key);
         if (r?.requeueAfterMs) q.addAfter(key, r.requeueAfterMs);
+        enqueueAll(r?.enqueue);
         hook(() => opts.onDone?.(key, clock.now() - t0, 'ok'));
       } catch (e) {
-        hook(() => opts.onError?.(key, e));
-        q.addRateLimited(key);
+        enqueueAll((e as { enqueue?: ReconcileResult['enqueue'] } | null)?.enqueue);
+        if (e instanceof TerminalError) {
+          hook(() => ctx.log.warn({ err: e.message }, 'reconcile failed on invalid input; not retrying until it changes'));
+          q.forget(key);
+        } else {
+          hook(() => opts.onError?.(key, e));
+          q.addRateLimited(key);
+        }
         hook(() => opts.onDone?.(key, clock.now() - t0, 'error'));
       } finally {
         q.done(key);

@@ -16,147 +16,9 @@
  * - on a clean stop() the leader releases (releaseOnCancel, default on): holderIdentity '' and
  *   leaseDurationSeconds 1, so a standby takes over within about a retry period.
  */
-import { ApiException, CoordinationV1Api, KubeConfig, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
-import { realClock, type Clock, type Timer } from './clock.js';
-import { log } from './log.js';
-import { isConflict, isNotFound, KubeRest } from '../kube/rest.js';
-
-export interface LeaseSpec {
-  holderIdentity?: string | null;
-  leaseDurationSeconds?: number | null;
-  acquireTime?: string | null;
-  renewTime?: string | null;
-  leaseTransitions?: number | null;
-}
-
-/** A write lost the optimistic-concurrency race (HTTP 409: resourceVersion changed, or already exists). */
-export class ConflictError extends Error {
-  override readonly name = 'ConflictError';
-}
-
-export interface LeaseStore {
-  /** The lease, or null if it does not exist. */
-  get(): Promise<{ spec: LeaseSpec; resourceVersion: string } | null>;
-  /** Creates the lease; returns its resourceVersion; ConflictError if it exists. */
-  create(spec: LeaseSpec): Promise<string>;
-  /** Replaces the spec if the lease is still at resourceVersion; returns the new one; ConflictError otherwise. */
-  update(spec: LeaseSpec, resourceVersion: string): Promise<string>;
-  /** For logs: namespace/name. */
-  describe?(): string;
-}
-
-/** MicroTime: RFC 3339 with microseconds, e.g. 2026-11-23T13:20:00.123000Z. */
-export function microTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
-const str = (v: unknown): string | null => (v == null ? null : v instanceof Date ? microTime(v.getTime()) : String(v));
-
-function specOf(s: V1Lease['spec'] | undefined): LeaseSpec {
-  if (!s) return {};
-  const out: LeaseSpec = {};
-  if (s.holderIdentity !== undefined) out.holderIdentity = s.holderIdentity;
-  if (s.leaseDurationSeconds !== undefined) out.leaseDurationSeconds = s.leaseDurationSeconds;
-  if (s.acquireTime !== undefined) out.acquireTime = str(s.acquireTime);
-  if (s.renewTime !== undefined) out.renewTime = str(s.renewTime);
-  if (s.leaseTransitions !== undefined) out.leaseTransitions = s.leaseTransitions;
-  return out;
-}
-
-/** Our LeaseSpec in client-node's types (MicroTime fields as V1MicroTime, which serializes with microseconds). */
-function toV1Spec(s: LeaseSpec): NonNullable<V1Lease['spec']> {
-  const mt = (v: string | null | undefined) => (v ? new V1MicroTime(v) : undefined);
-  const out: NonNullable<V1Lease['spec']> = {};
-  if (s.holderIdentity != null) out.holderIdentity = s.holderIdentity;
-  if (s.leaseDurationSeconds != null) out.leaseDurationSeconds = s.leaseDurationSeconds;
-  const acquire = mt(s.acquireTime);
-  if (acquire) out.acquireTime = acquire;
-  const renew = mt(s.renewTime);
-  if (renew) out.renewTime = renew;
-  if (s.leaseTransitions != null) out.leaseTransitions = s.leaseTransitions;
-  return out;
-}
-
-/**
- * The Lease namespace/name on the apiserver. With a KubeConfig it talks through client-node's
- * CoordinationV1Api; with a KubeRest (the project's throttled client) through plain REST calls. Give
- * leader election its own client, so renewals never queue behind the controller's request throttle.
- */
-export function kubeLeaseStore(client: KubeConfig | KubeRest, namespace: string, name: string): LeaseStore {
-  const describe = () => `${namespace}/${name}`;
-  if (client instanceof KubeConfig) {
-    const api = client.makeApiClient(CoordinationV1Api);
-    const code = (e: unknown) => (e instanceof ApiException ? (e as ApiException<unknown>).code : undefined);
-    const rvOf = (l: V1Lease) => {
-      const rv = l.metadata?.resourceVersion;
-      if (!rv) throw new Error(`lease ${describe()}: no resourceVersion in the answer`);
-      return rv;
-    };
-    const write = async (p: () => Promise<V1Lease>) => {
-      try {
-        return rvOf(await p());
-      } catch (e) {
-        if (code(e) === 409) throw new ConflictError(`lease ${describe()}: ${(e as Error).message}`);
-        throw e;
-      }
-    };
-    return {
-      describe,
-      async get() {
-        try {
-          const l = await api.readNamespacedLease({ name, namespace });
-          return { spec: specOf(l.spec), resourceVersion: rvOf(l) };
-        } catch (e) {
-          if (code(e) === 404) return null;
-          throw e;
-        }
-      },
-      create: (spec) =>
-        write(() => api.createNamespacedLease({ namespace, body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec: toV1Spec(spec) } })),
-      update: (spec, resourceVersion) =>
-        write(() =>
-          api.replaceNamespacedLease({
-            name,
-            namespace,
-            body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace, resourceVersion }, spec: toV1Spec(spec) },
-          }),
-        ),
-    };
-  }
-
-  const rest = client;
-  const base = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
-  const write = async (p: () => Promise<{ metadata: { resourceVersion: string } }>) => {
-    try {
-      return (await p()).metadata.resourceVersion;
-    } catch (e) {
-      if (isConflict(e)) throw new ConflictError(`lease ${describe()}: ${(e as Error).message}`);
-      throw e;
-    }
-  };
-  return {
-    describe,
-    async get() {
-      try {
-        const l = await rest.get<{ metadata: { resourceVersion: string }; spec?: LeaseSpec }>(`${base}/${encodeURIComponent(name)}`);
-        return { spec: l.spec ?? {}, resourceVersion: l.metadata.resourceVersion };
-      } catch (e) {
-        if (isNotFound(e)) return null;
-        throw e;
-      }
-    },
-    create: (spec) => write(() => rest.request('POST', base, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, namespace }, spec })),
-    update: (spec, resourceVersion) =>
-      write(() =>
-        rest.request('PUT', `${base}/${encodeURIComponent(name)}`, {
-          apiVersion: 'coordination.k8s.io/v1',
-          kind: 'Lease',
-          metadata: { name, namespace, resourceVersion },
-          spec,
-        }),
-      ),
-  };
-}
+import { realClock, type Clock, type Timer } from '../lib/clock.js';
+import { log } from '../lib/log.js';
+import { ConflictError, microTime, type LeaseSpec, type LeaseStore } from './lease-store.js';
 
 export interface LeaderElectorOptions {
   /** Unique per process (a restarted process must not inherit the old one's lease). */
@@ -207,11 +69,6 @@ export class LeaderElector {
   private wrote = false;
   private lastLeader = '';
   private lostTo = '';
-  /**
-   * Test hook: a frozen elector does nothing at all from now on — no renewals, no release, no
-   * callbacks, isLeader() keeps its last answer — as if its process hung or was SIGKILLed.
-   */
-  frozen = false;
 
   constructor(private readonly o: LeaderElectorOptions) {
     this.clock = o.clock ?? realClock;
@@ -240,12 +97,6 @@ export class LeaderElector {
     return this.o.identity;
   }
 
-  /** Freezes the elector (see `frozen`). */
-  freeze(): void {
-    this.frozen = true;
-    if (this.watchdog) this.clock.clearTimeout(this.watchdog);
-    this.watchdog = undefined;
-  }
 
   /**
    * Campaigns until it leads, then renews. Resolves when stop() is called or when leadership is lost
@@ -259,18 +110,16 @@ export class LeaderElector {
   private async loop(): Promise<void> {
     // Acquire.
     while (!this.stopped) {
-      if (!this.frozen) {
-        const started = this.clock.now();
-        const ok = await this.attempt(this.renewMs);
-        if (this.stopped) return;
-        if (ok && !this.frozen) {
-          this.lastRenew = started;
-          this.leading = true;
-          this.armWatchdog();
-          log.info({ lease: this.where, identity: this.o.identity }, 'acquired the lease');
-          this.callback('onStartedLeading', () => this.o.onStartedLeading());
-          break;
-        }
+      const started = this.clock.now();
+      const ok = await this.attempt(this.renewMs);
+      if (this.stopped) return;
+      if (ok) {
+        this.lastRenew = started;
+        this.leading = true;
+        this.armWatchdog();
+        log.info({ lease: this.where, identity: this.o.identity }, 'acquired the lease');
+        this.callback('onStartedLeading', () => this.o.onStartedLeading());
+        break;
       }
       await this.sleep(this.retryMs * (1 + this.jitter * this.random()));
     }
@@ -278,10 +127,9 @@ export class LeaderElector {
     while (!this.stopped && this.leading) {
       await this.sleep(this.retryMs);
       if (this.stopped || !this.leading) return;
-      if (this.frozen) continue;
       const started = this.clock.now();
       const ok = await this.attempt(Math.max(1, this.lastRenew + this.renewMs - started));
-      if (this.stopped || !this.leading || this.frozen) continue;
+      if (this.stopped || !this.leading) continue;
       if (ok) {
         this.lastRenew = started;
         this.armWatchdog();
@@ -299,7 +147,7 @@ export class LeaderElector {
     this.watchdog = this.clock.setTimeout(
       () => {
         this.watchdog = undefined;
-        if (this.frozen || this.stopped || !this.leading) return;
+        if (this.stopped || !this.leading) return;
         if (this.clock.now() - this.lastRenew >= this.renewMs) this.stepDown('could not renew the lease within the renew deadline');
         else this.armWatchdog();
       },
@@ -380,7 +228,6 @@ export class LeaderElector {
     const durationSeconds = Math.max(1, Math.ceil(this.leaseMs / 1000)); // rounding up only makes others wait longer
 
     const cur = await this.o.store.get();
-    if (this.frozen) return false;
     if (!cur) {
       const spec: LeaseSpec = { holderIdentity: me, leaseDurationSeconds: durationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 };
       try {
@@ -413,7 +260,6 @@ export class LeaderElector {
       renewTime: microTime(now),
       leaseTransitions: (cur.spec.leaseTransitions ?? 0) + (takeover ? 1 : 0),
     };
-    if (this.frozen) return false;
     try {
       await this.o.store.update(next, cur.resourceVersion);
     } catch (e) {
@@ -440,7 +286,7 @@ export class LeaderElector {
    * Stops campaigning/renewing (isLeader() is false at once) and, if releaseOnCancel, releases the
    * lease if we hold it: holder '' and leaseDurationSeconds 1. Does not call onStoppedLeading.
    * Waits (at most renewDeadline) for an attempt in flight first, so it cannot re-take the lease after
-   * the release. A frozen elector does nothing.
+   * the release.
    */
   stop(): Promise<void> {
     if (this.stopping) return this.stopping;
@@ -459,7 +305,6 @@ export class LeaderElector {
 
   /** Releases the lease if we hold it (see stop()). */
   private async release(): Promise<void> {
-    if (this.frozen) return;
     if (this.inflight) await this.within(this.inflight, this.renewMs, false);
     if (!this.wrote || !(this.o.releaseOnCancel ?? true) || this.stoppedLeading) return;
     const attempt = async (): Promise<'released' | 'not held' | 'failed'> => {

@@ -12,8 +12,8 @@
  * - ListPeer returns the MD5 password in clear text in conf.auth_password (state.auth_password is empty).
  * - timers.state.uptime is a Timestamp: the moment the session last became Established (null if never).
  */
-import { normalizeCidr, normalizeIP, parseCidr, parseIP } from '../../lib/ip.js';
-import type { Advertisement, PeerConfig, PeerStatus, SessionState } from '../router.js';
+import { normalizeCidr, normalizeIP, parseCidr, parseIP } from '../lib/ip.js';
+import { normalizeCommunityList, type Advertisement, type PeerConfig, type PeerStatus, type SessionState } from './speaker.js';
 
 export const typeUrl = (name: string) => `type.googleapis.com/apipb.${name}`;
 
@@ -50,13 +50,10 @@ export function u32ToCommunity(n: number): string {
   return `${Math.floor(n / 0x10000)}:${n % 0x10000}`;
 }
 
-/** Sorted, deduplicated, canonical ("065000:01" → "65000:1"). */
+/** Sorted, deduplicated, canonical ("065000:01" → "65000:1"); throws on an invalid community. */
 export function normalizeCommunities(cs: readonly string[]): string[] {
-  return [...new Set(cs.map((c) => u32ToCommunity(communityToU32(c))))].sort(compareCommunity);
-}
-
-function compareCommunity(a: string, b: string): number {
-  return communityToU32(a) - communityToU32(b);
+  for (const c of cs) communityToU32(c);
+  return normalizeCommunityList(cs);
 }
 
 // ---------------------------------------------------------------- paths

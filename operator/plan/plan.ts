@@ -6,8 +6,8 @@ import type { BGPPeerSpec } from '../api/bgppeer.js';
 import { ASN_LABEL, ROUTER_ID_ANNOTATION, type FabricConfigSpec } from '../api/fabricconfig.js';
 import type { Advertisement, DirectRoute, NodeFabricSpec, PlannedPeer } from '../api/nodefabric.js';
 import { cidrContainsIP, formatCidr, normalizeIP, parseCidr, parseIP, type Family } from '../lib/ip.js';
-import { selectorMatches } from '../lib/selector.js';
-import type { Allocation } from './ipam.js';
+import { selectorMatches } from '../api/selector.js';
+import type { Allocation } from '../ipam/ipam.js';
 
 export const MAX_DIRECT_ROUTES = 2048;
 

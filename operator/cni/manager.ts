@@ -12,7 +12,7 @@
  */
 import { join } from 'node:path';
 import type { FabricConfigSpec } from '../api/fabricconfig.js';
-import { buildConflist, pluginsPresent, writeConfigAtomic } from './cni.js';
+import { buildConflist, pluginsPresent, writeConfigAtomic } from './conflist.js';
 
 export const CONFLIST_NAME = '10-podfabric.conflist';
 

@@ -1,0 +1,95 @@
+/**
+ * Report: the NodeFabric status the agent observed, built purely, and the heartbeat that decides when
+ * it is written. A status is written when it differs from the last one this process wrote (conditions
+ * compared without their transition times), or when the heartbeat is due; never in between. Each next
+ * heartbeat is STATUS_HEARTBEAT_SECONDS away, jittered by ±STATUS_HEARTBEAT_JITTER.
+ */
+import type { Condition } from '../api/common.js';
+import { STATUS_HEARTBEAT_JITTER, STATUS_HEARTBEAT_SECONDS, type NodeFabricSpec, type NodeFabricStatus } from '../api/nodefabric.js';
+import type { PeerStatus } from '../gobgp/speaker.js';
+import { stableStringify } from '../lib/stable.js';
+import type { KernelRoute } from '../routes/model.js';
+import type { Uplink } from './routes-apply.js';
+import { sessionHint, type ObservedSession } from './status.js';
+
+export interface ReportInput {
+  generation: number;
+  spec: NodeFabricSpec;
+  uplinks: Map<4 | 6, Uplink>;
+  observed: ObservedSession[];
+  /** The sessions gobgpd listed this sync (counters and establishedAt). */
+  live: PeerStatus[];
+  installed: KernelRoute[];
+  cni?: { written: boolean; reason?: string; path?: string };
+}
+
+const rfc3339 = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/** The agent-owned status fields (conditions and lastSyncTime are added when written). */
+export function buildReport(i: ReportInput): NodeFabricStatus {
+  const up = i.uplinks.get(4) ?? i.uplinks.get(6);
+  return {
+    observedGeneration: i.generation,
+    ...(up ? { uplink: up.dev } : {}),
+    l2Subnets: [i.uplinks.get(4)?.subnet, i.uplinks.get(6)?.subnet].filter((x): x is string => !!x),
+    sessions: i.observed.map((s) => {
+      const live = i.live.find((x) => x.address === s.address);
+      return {
+        address: s.address,
+        ...(s.name ? { name: s.name } : {}),
+        state: (s.state as 'Unknown') ?? 'Unknown',
+        ...(live?.establishedAt && s.state === 'Established' ? { establishedSince: rfc3339(live.establishedAt) } : {}),
+        prefixesSent: live?.prefixesSent ?? 0,
+        prefixesReceived: live?.prefixesReceived ?? 0,
+        ...(s.state !== 'Established' ? { lastError: sessionHint(s).slice(0, 1024) } : {}),
+      };
+    }),
+    sessionsEstablished: i.observed.filter((s) => s.state === 'Established').length,
+    sessionsTotal: i.observed.length,
+    advertised: (i.spec.advertisements ?? []).map((a) => a.prefix),
+    routesInstalled: i.installed.length,
+    routes: i.installed.slice(0, 2048).map((r) => ({ destination: r.dst, via: r.via })),
+    ...(i.cni ? { cni: i.cni } : {}),
+  };
+}
+
+/** The next heartbeat interval in ms: the documented interval, jittered by ±jitter (random in [0,1)). */
+export function heartbeatDelayMs(random: () => number, seconds = STATUS_HEARTBEAT_SECONDS, jitter = STATUS_HEARTBEAT_JITTER): number {
+  return Math.round(seconds * 1000 * (1 + jitter * (2 * random() - 1)));
+}
+
+/** When to write the status: on a change, or when the heartbeat is due. */
+export class StatusHeartbeat {
+  private lastSig = '';
+  private dueAt = 0;
+
+  constructor(
+    private readonly now: () => number,
+    private readonly random: () => number = Math.random,
+    private readonly seconds = STATUS_HEARTBEAT_SECONDS,
+  ) {}
+
+  /** The signature of what would be written (object identity, status, conditions without times). */
+  static signature(uid: string | undefined, status: NodeFabricStatus, conditions: Condition[]): string {
+    return stableStringify({ uid, status, conditions: conditions.map(({ lastTransitionTime: _t, ...c }) => c) });
+  }
+
+  /** Why a write is due now ('changed' | 'heartbeat'), or null. */
+  due(sig: string): 'changed' | 'heartbeat' | null {
+    if (sig !== this.lastSig) return 'changed';
+    return this.now() >= this.dueAt ? 'heartbeat' : null;
+  }
+
+  /** Records a successful write; returns ms until the next heartbeat. */
+  written(sig: string): number {
+    this.lastSig = sig;
+    const delay = heartbeatDelayMs(this.random, this.seconds);
+    this.dueAt = this.now() + delay;
+    return delay;
+  }
+
+  /** ms until the next heartbeat is due (0 when overdue). */
+  untilDue(): number {
+    return Math.max(0, this.dueAt - this.now());
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * `kubectl fabric node NAME`: plan against reality for one node, a pure builder from a FabricSnapshot to
+ * a report and from a report to text. No I/O, no clock: `now` is given.
+ */
+import { canonIP, canonPrefix, formatAge, naturalCompare, rackOf, sessionsOf, ageSeconds, type FabricSnapshot, type SessionState } from './model.js';
+import { conditionViews, syncState, type ConditionView, type ViewOptions } from './status-report.js';
+import { clip, section, yesNo } from './table.js';
+
+
+/** ok: plan and node agree; missing: planned, not on the node; extra: on the node, not planned; down: session not Established; mismatch: same key, other value. */
+export type Verdict = 'ok' | 'missing' | 'extra' | 'down' | 'mismatch';
+
+export interface SessionLine {
+  address: string;
+  peer: string;
+  planned: boolean;
+  state: SessionState | null;
+  establishedSince: string | null;
+  prefixesSent: number | null;
+  prefixesReceived: number | null;
+  lastError: string | null;
+  verdict: Verdict;
+}
+
+export interface PrefixLine {
+  prefix: string;
+  nextHop: string | null;
+  verdict: Verdict;
+}
+
+export interface RouteLine {
+  destination: string;
+  node: string | null;
+  plannedVia: string | null;
+  installedVia: string | null;
+  reason: string | null;
+  verdict: Verdict;
+}
+
+export interface NodeReport {
+  name: string;
+  found: { node: boolean; nodeFabric: boolean; status: boolean };
+  podCIDRs: { plan: string[]; node: string[]; verdict: Verdict };
+  rack: string;
+  asn: number | null;
+  routerId: string | null;
+  lastSyncTime: string | null;
+  syncAgeSeconds: number | null;
+  stale: boolean;
+  sessions: SessionLine[];
+  advertisements: PrefixLine[];
+  routes: RouteLine[];
+  conditions: Array<ConditionView & { ok: boolean }>;
+  cni: { written: boolean | null; path: string | null; reason: string | null; ok: boolean };
+  /** Every discrepancy, one line each. Empty = the node has exactly its plan. */
+  discrepancies: string[];
+}
+
+function diffKeys<T>(planned: Map<string, T>, observed: Map<string, T>): Array<{ key: string; plan?: T; seen?: T }> {
+  const keys = [...new Set([...planned.keys(), ...observed.keys()])].sort(naturalCompare);
+  return keys.map((key) => ({ key, ...(planned.has(key) ? { plan: planned.get(key) } : {}), ...(observed.has(key) ? { seen: observed.get(key) } : {}) }));
+}
+
+export function buildNodeReport(name: string, s: FabricSnapshot, o: ViewOptions): NodeReport {
+  const node = s.nodes.find((n) => n.metadata.name === name);
+  const nf = s.nodeFabrics.find((n) => n.metadata.name === name);
+  const st = nf?.status;
+  const d: string[] = [];
+  if (!node) d.push(`no Node ${name}`);
+  if (!nf) d.push(`no NodeFabric ${name}: the controller has not planned this node`);
+  else if (!st) d.push('no status: the node agent has not reported yet');
+
+  const sessions: SessionLine[] = (nf ? sessionsOf(nf) : []).map((x) => {
+    const verdict: Verdict = !x.planned ? 'extra' : !x.observed ? 'missing' : x.state === 'Established' ? 'ok' : 'down';
+    return {
+      address: x.address,
+      peer: x.peerName ?? '-',
+      planned: x.planned,
+      state: x.observed ? x.state : null,
+      establishedSince: x.establishedSince ?? null,
+      prefixesSent: x.prefixesSent ?? null,
+      prefixesReceived: x.prefixesReceived ?? null,
+      lastError: x.lastError ?? null,
+      verdict,
+    };
+  });
+  for (const x of sessions) {
+    if (x.verdict === 'missing') d.push(`session to ${x.peer} ${x.address}: planned but the agent reports no session`);
+    if (x.verdict === 'extra') d.push(`session to ${x.address}: on the node but not planned`);
+    if (x.verdict === 'down') d.push(`session to ${x.peer} ${x.address}: ${x.state}${x.lastError ? ` (${x.lastError})` : ''}`);
+  }
+
+  const advertisements: PrefixLine[] = diffKeys(
+    new Map((nf?.spec.advertisements ?? []).map((a) => [canonPrefix(a.prefix), a.nextHop])),
+    new Map((st?.advertised ?? []).map((p) => [canonPrefix(p), ''])),
+  ).map(({ key, plan, seen }) => ({ prefix: key, nextHop: plan ?? null, verdict: plan === undefined ? 'extra' : seen === undefined ? 'missing' : 'ok' }));
+  for (const a of advertisements) if (a.verdict !== 'ok') d.push(`advertisement ${a.prefix}: ${a.verdict === 'missing' ? 'planned but not advertised' : 'advertised but not planned'}`);
+
+  const planRoutes = new Map((nf?.spec.directRoutes ?? []).map((r) => [canonPrefix(r.destination), r]));
+  const routes: RouteLine[] = diffKeys<{ via: string }>(planRoutes, new Map((st?.routes ?? []).map((r) => [canonPrefix(r.destination), r]))).map(({ key, plan, seen }) => {
+    const p = planRoutes.get(key);
+    const verdict: Verdict = !plan ? 'extra' : !seen ? 'missing' : canonIP(plan.via) === canonIP(seen.via) ? 'ok' : 'mismatch';
+    return {
+      destination: key,
+      node: p?.node ?? null,
+      plannedVia: plan ? canonIP(plan.via) : null,
+      installedVia: seen ? canonIP(seen.via) : null,
+      reason: p?.reason ?? null,
+      verdict,
+    };
+  });
+  for (const r of routes) {
+    if (r.verdict === 'missing') d.push(`route ${r.destination} via ${r.plannedVia} (to ${r.node}): planned but not in the kernel`);
+    if (r.verdict === 'extra') d.push(`route ${r.destination} via ${r.installedVia}: in the kernel but not planned`);
+    if (r.verdict === 'mismatch') d.push(`route ${r.destination}: planned via ${r.plannedVia}, installed via ${r.installedVia}`);
+  }
+
+  // Every NodeFabric condition (agent's and controller's) is positive: anything but True is wrong.
+  const conditions = conditionViews(st?.conditions).map((c) => ({ ...c, ok: c.status === 'True' }));
+  for (const c of conditions) if (!c.ok) d.push(`condition ${c.type}=${c.status} (${c.reason}): ${c.message}`);
+
+  const cni = { written: st?.cni ? st.cni.written : null, path: st?.cni?.path ?? null, reason: st?.cni?.reason ?? null, ok: st?.cni?.written === true };
+  if (st && !cni.ok) d.push(`CNI configuration not written${cni.reason ? `: ${cni.reason}` : ''}`);
+
+  const plan = (nf?.spec.podCIDRs ?? []).map(canonPrefix);
+  const onNode = (node?.spec?.podCIDRs ?? (node?.spec?.podCIDR ? [node.spec.podCIDR] : [])).map(canonPrefix);
+  const same = plan.length === onNode.length && plan.every((c, i) => c === onNode[i]);
+  const podVerdict: Verdict = same ? 'ok' : plan.length === 0 ? 'extra' : onNode.length === 0 ? 'missing' : 'mismatch';
+  if (nf && node && !same) d.push(`pod CIDRs: planned ${plan.join(',') || 'none'}, Node.spec.podCIDRs ${onNode.join(',') || 'none'}`);
+
+  const { age, stale, problem: staleProblem } = syncState(st, o);
+  if (staleProblem) d.push(staleProblem);
+
+  return {
+    name,
+    found: { node: !!node, nodeFabric: !!nf, status: !!st },
+    podCIDRs: { plan, node: onNode, verdict: podVerdict },
+    rack: rackOf(node, nf),
+    asn: nf?.spec.asn ?? null,
+    routerId: nf?.spec.routerId ?? null,
+    lastSyncTime: st?.lastSyncTime ?? null,
+    syncAgeSeconds: age,
+    stale,
+    sessions,
+    advertisements,
+    routes,
+    conditions,
+    cni,
+    discrepancies: d,
+  };
+}
+
+const MARK: Record<Verdict, string> = { ok: 'ok', missing: '!! MISSING', extra: '!! EXTRA', down: '!! DOWN', mismatch: '!! MISMATCH' };
+
+export function renderNodeReport(r: NodeReport, now: Date): string {
+  const since = (t: string | null) => (t ? `${formatAge(ageSeconds(t, now))} ago` : '-');
+  const num = (n: number | null) => (n === null ? '-' : String(n));
+  const out: string[] = [
+    `NODE ${r.name}  rack ${r.rack}  ASN ${r.asn ?? '-'}  router ID ${r.routerId ?? '-'}  last sync ${since(r.lastSyncTime)}${r.stale ? '  !! STALE' : ''}`,
+    `POD CIDRS  plan ${r.podCIDRs.plan.join(',') || '-'}  Node.spec.podCIDRs ${r.podCIDRs.node.join(',') || '-'}  ${MARK[r.podCIDRs.verdict]}`,
+    ...section(
+      'SESSIONS (plan: spec.peers, node: status.sessions)',
+      ['PEER', 'ADDRESS', 'PLANNED', 'STATE', 'SINCE', 'SENT', 'RECEIVED', 'LAST ERROR', ''],
+      r.sessions.map((x) => [x.peer, x.address, x.planned ? 'yes' : 'no', x.state ?? '-', since(x.establishedSince), num(x.prefixesSent), num(x.prefixesReceived), clip(x.lastError ?? '-', 60), MARK[x.verdict]]),
+      '(none planned, none seen)',
+    ),
+    ...section(
+      'ADVERTISEMENTS (plan: spec.advertisements, node: status.advertised)',
+      ['PREFIX', 'NEXT HOP', ''],
+      r.advertisements.map((a) => [a.prefix, a.nextHop ?? '-', MARK[a.verdict]]),
+    ),
+    ...section(
+      'DIRECT ROUTES (plan: spec.directRoutes, node: status.routes)',
+      ['DESTINATION', 'TO NODE', 'PLANNED VIA', 'INSTALLED VIA', 'REASON', ''],
+      r.routes.map((x) => [x.destination, x.node ?? '-', x.plannedVia ?? '-', x.installedVia ?? '-', x.reason ?? '-', MARK[x.verdict]]),
+    ),
+    ...section(
+      'CONDITIONS',
+      ['TYPE', 'STATUS', 'REASON', 'MESSAGE', ''],
+      r.conditions.map((c) => [c.type, c.status, c.reason, clip(c.message, 100), c.ok ? 'ok' : '!! NOT TRUE']),
+    ),
+    '',
+    `CNI  written ${yesNo(r.cni.written)}${r.cni.path ? `  ${r.cni.path}` : ''}${r.cni.reason ? `  (${r.cni.reason})` : ''}  ${r.cni.ok ? 'ok' : '!! NOT WRITTEN'}`,
+    '',
+    r.discrepancies.length === 0 ? 'NO DISCREPANCIES: the node has exactly its plan' : `DISCREPANCIES (${r.discrepancies.length})`,
+    ...r.discrepancies.map((x) => `  ! ${clip(x, 300)}`),
+  ];
+  return `${out.join('\n')}\n`;
+}

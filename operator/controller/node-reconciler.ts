@@ -1,0 +1,165 @@
+/**
+ * One node: decide its blocks (ipam), plan its fabric (plan), write the NodeFabric spec when it differs,
+ * mirror the blocks into Node.spec.podCIDRs when empty, and write the controller's conditions. A deleted
+ * node's record is deleted first, then its blocks are freed. Returns the other keys it made stale
+ * (segment neighbours, peers whose selection changed, pools whose usage changed).
+ */
+import { API_PATH as API } from '../api/common.js';
+import { NodeFabric, type NodeFabricObj } from '../api/kinds.js';
+import type { NodeFabricSpec } from '../api/nodefabric.js';
+import type { KObj } from '../kube/informer.js';
+import { isNotFound } from '../kube/rest.js';
+import { carryEnqueue, type ReconcileContext, type ReconcileResult } from '../kube/workqueue.js';
+import type { Allocation } from '../ipam/ipam.js';
+import { computePlan, inferL2Subnets, nodeIPs, segmentKey, type PeerInfo, type PlanNode } from '../plan/plan.js';
+import { stableStringify } from '../lib/stable.js';
+import { blockingProblems, nodeConditions } from './conditions.js';
+import { FIELD_MANAGER, nfRef, nodePodCIDRs, nodeRef, type ControllerState, type KNode, type RawFabric } from './state.js';
+
+const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'podfabric' };
+type Enqueue = NonNullable<ReconcileResult['enqueue']>;
+
+export class NodeReconciler {
+  constructor(private readonly s: ControllerState) {}
+
+  /** The plan's view of a node: its addresses, blocks and L2 subnets (reported, else inferred). */
+  planNode(n: KNode, allocations: Allocation[]): PlanNode {
+    const f = this.s.stores.fabrics.get(n.metadata.name);
+    const reported = (f?.status?.l2Subnets as string[] | undefined) ?? [];
+    const ips = nodeIPs(n.status?.addresses);
+    return {
+      name: n.metadata.name,
+      labels: n.metadata.labels ?? {},
+      annotations: n.metadata.annotations ?? {},
+      ips,
+      allocations,
+      l2Subnets: reported.length ? reported : inferL2Subnets(ips, this.s.segments.knownSubnets()),
+    };
+  }
+
+  /** Peers that are valid (their own reconcile said so) and decode. */
+  validPeers(): PeerInfo[] {
+    const out: PeerInfo[] = [];
+    for (const p of this.s.stores.peers.list()) {
+      const name = p.metadata.name!;
+      if (this.s.peerVerdicts.get(name)?.invalid.length) continue;
+      const d = this.s.stores.peers.decoded(name);
+      if (d?.ok) out.push({ name: d.value.metadata.name, spec: d.value.spec, creationTimestamp: d.value.metadata.creationTimestamp ?? '' });
+      // an undecodable peer is reported by the peer's own reconcile
+    }
+    return out;
+  }
+
+  async reconcile(name: string, ctx: ReconcileContext): Promise<ReconcileResult> {
+    const s = this.s;
+    const node = s.stores.nodes.get(name);
+    const fabric = s.stores.fabrics.get(name);
+    const enqueue: Enqueue = [];
+    if (!node) {
+      await this.release(name, fabric, enqueue, ctx);
+      return { enqueue };
+    }
+    const previous = s.ipam.claimsOf(name);
+    const decision = s.ipam.decide({ name, labels: node.metadata.labels ?? {}, podCIDRs: nodePodCIDRs(node) });
+    // Claim synchronously, before any await: no other reconcile can decide on these blocks.
+    s.ipam.commit(name, decision.allocations);
+
+    const me = this.planNode(node, decision.allocations);
+    const keys = [4, 6].map((fam) => segmentKey(me, fam as 4 | 6, s.config)).filter((k): k is string => !!k);
+    for (const m of s.segments.update(name, keys)) enqueue.push({ key: `node:${m}` });
+    const neighbours: PlanNode[] = [];
+    for (const m of s.segments.othersOf(name)) {
+      const mn = s.stores.nodes.get(m);
+      if (mn) neighbours.push(this.planNode(mn, s.ipam.claimsOf(m)));
+    }
+    const validPeers = this.validPeers();
+    const plan = computePlan(me, { config: s.config, validPeers, neighbours, nodesWithBlocks: s.ipam.owners().length });
+    const lost = new Set(plan.conflicts.map((c) => c.peer));
+    for (const p of validPeers) {
+      const selected = plan.spec.peers?.some((x) => x.name === p.name) ?? false;
+      if (s.peerIndex.setSelected(p.name, name, selected)) enqueue.push({ key: `peer:${p.name}`, afterMs: 1000 });
+    }
+    for (const p of validPeers) if (s.peerIndex.setConflict(p.name, name, lost.has(p.name))) enqueue.push({ key: `peer:${p.name}`, afterMs: 500 });
+
+    try {
+      let current = fabric as RawFabric;
+      if (!fabric || stableStringify(fabric.spec) !== stableStringify(plan.spec)) {
+        try {
+          current = await this.applyNodeFabric(node, plan.spec);
+        } catch (e) {
+          s.ipam.commit(name, previous); // nothing was recorded: give the blocks back
+          throw e;
+        }
+        for (const a of decision.allocated) {
+          s.metrics.allocations.inc({ pool: a.pool, how: 'allocated' });
+          s.events.emit(nfRef(current), 'Normal', 'Allocated', `allocated ${a.cidr} from IPPool ${a.pool} (lowest free block)`);
+        }
+        for (const a of decision.adopted) {
+          s.metrics.allocations.inc({ pool: a.pool, how: 'adopted' });
+          s.events.emit(nfRef(current), 'Normal', 'Adopted', `adopted Node.spec.podCIDRs ${a.cidr} (inside IPPool ${a.pool})`);
+        }
+        for (const a of [...decision.allocated, ...decision.adopted]) enqueue.push({ key: `pool:${a.pool}`, afterMs: 500 });
+        if (stableStringify(fabric?.spec?.podCIDRs) !== stableStringify(plan.spec.podCIDRs)) for (const m of s.segments.othersOf(name)) enqueue.push({ key: `node:${m}` });
+      }
+
+      if (s.opts.mirrorNodePodCIDRs !== false && nodePodCIDRs(node).length === 0 && decision.allocations.length > 0) {
+        const cidrs = decision.allocations.map((a) => a.cidr);
+        await s.rest.request('PATCH', `/api/v1/nodes/${name}`, { spec: { podCIDR: cidrs[0], podCIDRs: cidrs } }, 'application/merge-patch+json');
+      }
+
+      const conds = nodeConditions(decision, plan);
+      if (await s.status.writeIfChanged(NodeFabric, current, conds, current.metadata.generation as number | undefined)) {
+        for (const p of blockingProblems(decision)) {
+          s.events.emit(nfRef(current), 'Warning', p.reason, p.message);
+          s.events.emit(nodeRef(node), 'Warning', p.reason, p.message);
+          for (const pool of p.pools ?? []) enqueue.push({ key: `pool:${pool}`, afterMs: 200 });
+        }
+        for (const c of plan.conflicts) s.events.emit(nfRef(current), 'Warning', 'PeerConflict', `BGPPeer ${c.peer} has the same address ${c.address} as ${c.winner}; using ${c.winner}`);
+      }
+    } catch (e) {
+      throw carryEnqueue(e, enqueue);
+    }
+    return { enqueue };
+  }
+
+  private async release(name: string, fabric: RawFabric | undefined, enqueue: Enqueue, ctx: ReconcileContext): Promise<void> {
+    const s = this.s;
+    // Delete the durable record first (even if the cache has not seen it yet), then free the blocks.
+    if (fabric || s.ipam.claimsOf(name).length) {
+      try {
+        await s.rest.request('DELETE', `${API}/nodefabrics/${name}`, {
+          kind: 'DeleteOptions',
+          apiVersion: 'v1',
+          ...(fabric?.metadata.uid ? { preconditions: { uid: fabric.metadata.uid } } : {}),
+        });
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+    }
+    const released = s.ipam.release(name);
+    s.segments.remove(name);
+    // The peers it had selected count one node less (before the split, only a resync told them).
+    for (const p of s.peerIndex.forgetNode(name)) enqueue.push({ key: `peer:${p}`, afterMs: 200 });
+    for (const a of released) {
+      s.metrics.releases.inc({ pool: a.pool });
+      s.events.emit({ apiVersion: 'v1', kind: 'Node', name }, 'Normal', 'Released', `node deleted: released ${a.cidr} back to IPPool ${a.pool}`);
+      enqueue.push({ key: `pool:${a.pool}`, afterMs: 200 });
+    }
+    if (released.length) ctx.log.info({ kind: 'Node', name, released: released.map((a) => a.cidr) }, 'released blocks');
+  }
+
+  private async applyNodeFabric(node: KNode, spec: NodeFabricSpec): Promise<NodeFabricObj & KObj> {
+    const name = node.metadata.name;
+    const body = {
+      apiVersion: 'podfabric.io/v1alpha1',
+      kind: 'NodeFabric',
+      metadata: {
+        name,
+        labels: MANAGED_BY,
+        ...(node.metadata.uid ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid }] } : {}),
+      },
+      spec,
+    };
+    return this.s.rest.apply<NodeFabricObj & KObj>(`${API}/nodefabrics/${name}`, body, FIELD_MANAGER);
+  }
+}

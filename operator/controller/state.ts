@@ -1,0 +1,113 @@
+/**
+ * What the controller's reconcilers share: the typed stores (informer caches), the IPAM and the two
+ * indexes, the current FabricConfig, and the writers (REST, status, events, metrics). Each reconciler
+ * owns its own logic; this is only the house they live in.
+ */
+import { fabricConfigSpec, type FabricConfigSpec } from '../api/fabricconfig.js';
+import type { BGPPeerObj, FabricConfigObj, IPPoolObj, NodeFabricObj } from '../api/kinds.js';
+import type { ObjectRef, EventSink } from '../kube/events.js';
+import type { Decoded, KObj } from '../kube/informer.js';
+import type { KubeRest } from '../kube/rest.js';
+import type { StatusWriter } from '../kube/status.js';
+import { stableStringify } from '../lib/stable.js';
+import { Ipam, type PoolInfo } from '../ipam/ipam.js';
+import { log } from '../lib/log.js';
+import type { PeerVerdict } from '../plan/plan.js';
+import type { ControllerMetrics } from './metrics.js';
+import { PeerIndex } from './peer-index.js';
+import { SegmentIndex } from './segment-index.js';
+
+export const FIELD_MANAGER = 'podfabric-controller';
+export const POOL_FINALIZER = 'podfabric.io/blocks-in-use';
+
+export interface KNode extends KObj {
+  metadata: { name: string; uid?: string; labels?: Record<string, string>; annotations?: Record<string, string>; resourceVersion?: string; creationTimestamp?: string };
+  spec?: { podCIDR?: string; podCIDRs?: string[] };
+  status?: { addresses?: Array<{ type: string; address: string }> };
+}
+
+/** A read-only cache (an Informer in production, a map in unit tests). */
+export interface Store<T, D = T> {
+  get(name: string): T | undefined;
+  list(): T[];
+  size(): number;
+  decoded(name: string): Decoded<D> | undefined;
+}
+
+export type RawPool = IPPoolObj & KObj;
+export type RawPeer = BGPPeerObj & KObj;
+export type RawFabric = NodeFabricObj & KObj;
+
+export interface Stores {
+  nodes: Store<KNode>;
+  fabrics: Store<RawFabric>;
+  pools: Store<RawPool, IPPoolObj>;
+  peers: Store<RawPeer, BGPPeerObj>;
+  configs: Store<KObj, FabricConfigObj>;
+}
+
+export class ControllerState {
+  readonly ipam = new Ipam();
+  readonly segments = new SegmentIndex();
+  readonly peerIndex = new PeerIndex();
+  readonly peerVerdicts = new Map<string, PeerVerdict>();
+  config: FabricConfigSpec = fabricConfigSpec.parse({});
+  /** Caches are synced and allocations loaded: reconcilers may fan out to other keys. */
+  ready = false;
+
+  constructor(
+    readonly stores: Stores,
+    readonly rest: KubeRest,
+    readonly status: StatusWriter,
+    readonly events: EventSink,
+    readonly metrics: ControllerMetrics,
+    readonly opts: { mirrorNodePodCIDRs?: boolean } = {},
+  ) {}
+
+  /** The pools as IPAM sees them (decoded on arrival; an undecodable pool is skipped, with a warning). */
+  poolInfos(): PoolInfo[] {
+    const out: PoolInfo[] = [];
+    for (const raw of this.stores.pools.list()) {
+      const d = this.stores.pools.decoded(raw.metadata.name!);
+      if (!d?.ok) {
+        log.warn({ kind: 'IPPool', name: raw.metadata.name, err: d?.error }, 'unreadable IPPool skipped');
+        continue;
+      }
+      const p = d.value;
+      out.push({
+        name: p.metadata.name,
+        cidr: p.spec.cidr,
+        ...(p.spec.blockSize !== undefined ? { blockSize: p.spec.blockSize } : {}),
+        ...(p.spec.nodeSelector ? { nodeSelector: p.spec.nodeSelector } : {}),
+        disabled: p.spec.disabled,
+        deleting: !!p.metadata.deletionTimestamp,
+      });
+    }
+    return out;
+  }
+
+  nodeKeys(): Array<{ key: string }> {
+    return this.stores.nodes.list().map((n) => ({ key: `node:${n.metadata.name}` }));
+  }
+}
+
+export function nodePodCIDRs(n: KNode): string[] {
+  return n.spec?.podCIDRs?.length ? n.spec.podCIDRs : n.spec?.podCIDR ? [n.spec.podCIDR] : [];
+}
+
+/** Whether a Node update changes anything the plan reads (labels, router-id, addresses, podCIDRs). */
+export function sameNodeInputs(a: KNode, b: KNode): boolean {
+  return (
+    stableStringify(a.metadata.labels) === stableStringify(b.metadata.labels) &&
+    stableStringify(a.metadata.annotations?.['podfabric.io/router-id']) === stableStringify(b.metadata.annotations?.['podfabric.io/router-id']) &&
+    stableStringify(a.status?.addresses) === stableStringify(b.status?.addresses) &&
+    stableStringify(nodePodCIDRs(a)) === stableStringify(nodePodCIDRs(b))
+  );
+}
+
+const ref = (kind: string) => (o: KObj): ObjectRef => ({ apiVersion: 'podfabric.io/v1alpha1', kind, name: o.metadata.name!, ...(o.metadata.uid ? { uid: o.metadata.uid } : {}) });
+export const nfRef = ref('NodeFabric');
+export const poolRef = ref('IPPool');
+export const peerRef = ref('BGPPeer');
+export const configRef = ref('FabricConfig');
+export const nodeRef = (n: KNode): ObjectRef => ({ apiVersion: 'v1', kind: 'Node', name: n.metadata.name, ...(n.metadata.uid ? { uid: n.metadata.uid } : {}) });

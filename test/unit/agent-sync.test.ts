@@ -1,0 +1,180 @@
+/**
+ * The agent's decisions, end to end through one sync, with a fake BGP speaker, a fake route table and a
+ * fake clock: what it programs, what it installs, what it reports, and when it writes its status.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { fabricConfigSpec } from '../../operator/api/fabricconfig.js';
+import { STATUS_HEARTBEAT_JITTER, STATUS_HEARTBEAT_SECONDS, type NodeFabricSpec } from '../../operator/api/nodefabric.js';
+import { heartbeatDelayMs } from '../../operator/agent/report.js';
+import { agentMetrics, AgentSync } from '../../operator/agent/sync.js';
+import { FakeClock } from '../../operator/lib/clock.js';
+import { log } from '../../operator/lib/log.js';
+import { newRegistry } from '../../operator/lib/metrics.js';
+import { FakeRouteTable, FakeSpeaker } from '../support/fakes.js';
+import { nodeFabric, plannedPeer } from '../support/objects.js';
+
+const config = fabricConfigSpec.parse({});
+const UPLINK = { dev: 'eth0', address: '10.0.1.11', subnet: '10.0.1.0/24' };
+
+function rig(opts: { uplink?: boolean; passwords?: Record<string, string> } = {}) {
+  const clock = new FakeClock(1_000_000);
+  const speaker = new FakeSpeaker();
+  const table = new FakeRouteTable();
+  const writes: Array<Record<string, any>> = [];
+  const events: string[] = [];
+  const passwords = new Map(Object.entries(opts.passwords ?? {}));
+  const sync = new AgentSync({
+    router: speaker,
+    routes: { open: () => table },
+    detectUplink: async () => (opts.uplink === false ? null : UPLINK),
+    passwords: (ref) => passwords.get(ref.name),
+    writeStatus: async (s) => void writes.push(s),
+    event: (_t, reason) => void events.push(reason),
+    kick: () => undefined,
+    metrics: agentMetrics(newRegistry('agent-test', false)),
+    clock,
+    random: () => 0.5, // no jitter: heartbeats exactly STATUS_HEARTBEAT_SECONDS apart
+  });
+  return { clock, speaker, table, writes, events, passwords, sync, run: (nf = nodeFabric('n1')) => sync.run(nf, config, log) };
+}
+
+const NEIGHBOUR = { destination: '10.244.2.0/24', via: '10.0.1.12', node: 'n2', reason: 'SameSubnet' as const };
+
+describe('agent sync: what it programs and installs (table)', () => {
+  const cases: Array<{ name: string; spec: Partial<NodeFabricSpec>; uplink?: boolean; expect: (r: ReturnType<typeof rig>) => void }> = [
+    {
+      name: 'a planned node: BGP started, peer added, its block advertised, the neighbour route installed, Ready',
+      spec: { directRoutes: [NEIGHBOUR] },
+      expect: (r) => {
+        expect(r.speaker.writes()).toEqual(['startBgp', 'addPeer', 'addAdvertisements']);
+        expect(r.table.routes).toEqual([{ dst: '10.244.2.0/24', via: '10.0.1.12', dev: 'eth0' }]);
+        expect(r.sync.ready).toBe(true);
+        expect(r.writes[0]!.conditions.find((c: { type: string }) => c.type === 'Ready')).toMatchObject({ status: 'True' });
+      },
+    },
+    {
+      name: 'not planned yet (no ASN): gobgpd untouched, not Ready',
+      spec: { asn: undefined, routerId: undefined },
+      expect: (r) => {
+        expect(r.speaker.writes()).toEqual([]);
+        expect(r.sync.ready).toBe(false);
+      },
+    },
+    {
+      name: 'no uplink for the route family: nothing installed, the error reported',
+      spec: { directRoutes: [NEIGHBOUR] },
+      uplink: false,
+      expect: (r) => {
+        expect(r.table.routes).toEqual([]);
+        expect(r.sync.ready).toBe(false);
+        expect(r.events).toContain('ApplyFailed');
+      },
+    },
+    {
+      name: 'a peer whose Secret is not there yet is added without a password and reported so',
+      spec: { peers: [plannedPeer('10.0.1.1', { passwordSecretRef: { namespace: 'ns', name: 'absent', key: 'password' } })] },
+      expect: (r) => {
+        expect(r.speaker.peers.get('10.0.1.1')!.password).toBeUndefined();
+      },
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const r = rig(c.uplink === undefined ? {} : { uplink: c.uplink });
+      await r.run(nodeFabric('n1', c.spec));
+      c.expect(r);
+    });
+  }
+
+  it('a second sync with nothing changed changes nothing (idempotent)', async () => {
+    const r = rig();
+    const nf = nodeFabric('n1', { directRoutes: [NEIGHBOUR] });
+    await r.run(nf);
+    const calls = r.speaker.calls.length;
+    const applies = r.table.applies;
+    await r.run(nf);
+    expect(r.speaker.calls.length).toBe(calls);
+    expect(r.table.applies).toBe(applies);
+  });
+
+  it('a withdrawn neighbour route and peer are removed; the password comes from the lookup', async () => {
+    const r = rig({ passwords: { 'bgp-tor': 's3cret' } });
+    await r.run(nodeFabric('n1', { directRoutes: [NEIGHBOUR], peers: [plannedPeer('10.0.1.1'), plannedPeer('10.0.1.2', { passwordSecretRef: { namespace: 'ns', name: 'bgp-tor', key: 'password' } })] }));
+    expect(r.speaker.peers.get('10.0.1.2')!.password).toBe('s3cret');
+    await r.run(nodeFabric('n1', { directRoutes: [], peers: [plannedPeer('10.0.1.1')] }));
+    expect(r.table.routes).toEqual([]);
+    expect([...r.speaker.peers.keys()]).toEqual(['10.0.1.1']);
+    expect(r.speaker.writes()).toContain('deletePeer');
+  });
+
+  it('a changed password is re-applied to the peer (updatePeer), nothing else touched', async () => {
+    const r = rig({ passwords: { 'bgp-tor': 'one' } });
+    const nf = nodeFabric('n1', { peers: [plannedPeer('10.0.1.2', { passwordSecretRef: { namespace: 'ns', name: 'bgp-tor', key: 'password' } })] });
+    await r.run(nf);
+    r.speaker.calls = [];
+    r.passwords.set('bgp-tor', 'two');
+    await r.run(nf);
+    expect(r.speaker.writes()).toEqual(['updatePeer']);
+    expect(r.speaker.peers.get('10.0.1.2')!.password).toBe('two');
+  });
+
+  it('a session down is reported with how long it has been down (fake clock)', async () => {
+    const r = rig();
+    r.speaker.states.set('10.0.1.1', 'Active');
+    await r.run();
+    r.clock.advance(40_000);
+    await r.run();
+    const s = r.writes.at(-1)!.sessions[0];
+    expect(s).toMatchObject({ address: '10.0.1.1', state: 'Active' });
+    expect(s.lastError).toMatch(/Active/);
+    expect(r.sync.ready).toBe(false);
+  });
+});
+
+describe('agent status heartbeat', () => {
+  const HB = STATUS_HEARTBEAT_SECONDS * 1000;
+  let r: ReturnType<typeof rig>;
+  beforeEach(async () => {
+    r = rig();
+    await r.run();
+    expect(r.writes).toHaveLength(1); // the first sync writes
+  });
+
+  it('no status write while idle between heartbeats, however often it syncs', async () => {
+    for (let i = 0; i < 10; i++) {
+      r.clock.advance(HB / 20);
+      await r.run();
+    }
+    expect(r.writes).toHaveLength(1);
+  });
+
+  it('a heartbeat does arrive once the interval has passed, with a newer lastSyncTime', async () => {
+    r.clock.advance(HB);
+    await r.run();
+    expect(r.writes).toHaveLength(2);
+    expect(Date.parse(r.writes[1]!.lastSyncTime) - Date.parse(r.writes[0]!.lastSyncTime)).toBe(HB);
+  });
+
+  it('the sync asks to come back when the heartbeat is due (the heartbeat needs no other trigger)', async () => {
+    r.clock.advance(HB / 4);
+    const res = await r.run();
+    expect(res).toEqual({ requeueAfterMs: HB - HB / 4 });
+  });
+
+  it('a change is written at once, not at the next heartbeat', async () => {
+    r.clock.advance(1000);
+    r.speaker.emit('10.0.1.1', 'Idle');
+    await r.run();
+    expect(r.writes).toHaveLength(2);
+    expect(r.writes[1]!.sessions[0].state).toBe('Idle');
+  });
+
+  it('heartbeats are jittered within ±STATUS_HEARTBEAT_JITTER of the interval', () => {
+    const lo = heartbeatDelayMs(() => 0);
+    const hi = heartbeatDelayMs(() => 0.999999);
+    expect(lo).toBe(Math.round(HB * (1 - STATUS_HEARTBEAT_JITTER)));
+    expect(hi).toBeLessThanOrEqual(HB * (1 + STATUS_HEARTBEAT_JITTER));
+    expect(hi).toBeGreaterThan(HB * (1 + STATUS_HEARTBEAT_JITTER) - 1);
+    expect(heartbeatDelayMs(() => 0.5)).toBe(HB);
+  });
+});

@@ -1,0 +1,195 @@
+/**
+ * Each controller reconciler on a fake client (FakeRest) and in-memory stores: what it writes, what
+ * it reports and which other keys it hands back to the queue. The real-apiserver behaviour is in
+ * test/integration/controller.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { API_PATH } from '../../operator/api/common.js';
+import { BGPPeer, FabricConfig, IPPool, parseObject } from '../../operator/api/kinds.js';
+import { ConfigReconciler } from '../../operator/controller/config-reconciler.js';
+import { controllerMetrics } from '../../operator/controller/metrics.js';
+import { NodeReconciler } from '../../operator/controller/node-reconciler.js';
+import { PeerReconciler, SECRET_RECHECK_MS } from '../../operator/controller/peer-reconciler.js';
+import { PoolReconciler } from '../../operator/controller/pool-reconciler.js';
+import { ControllerState, FIELD_MANAGER, POOL_FINALIZER, type KNode, type Stores } from '../../operator/controller/state.js';
+import { MemoryEventSink } from '../../operator/kube/events.js';
+import { StatusWriter } from '../../operator/kube/status.js';
+import { TerminalError, type ReconcileContext } from '../../operator/kube/workqueue.js';
+import { log } from '../../operator/lib/log.js';
+import { newRegistry } from '../../operator/lib/metrics.js';
+import { FakeRest, MapStore } from '../support/fakes.js';
+
+const ctx: ReconcileContext = { log, reconcileId: 't' };
+const obj = (kind: string, name: string, spec: unknown, meta: Record<string, unknown> = {}) => ({ apiVersion: 'podfabric.io/v1alpha1', kind, metadata: { name, generation: 1, ...meta }, spec }) as any;
+const node = (name: string, ip: string, labels: Record<string, string> = {}): KNode => ({ metadata: { name, uid: `uid-${name}`, labels }, status: { addresses: [{ type: 'InternalIP', address: ip }] } });
+
+function rig() {
+  const rest = new FakeRest();
+  const events = new MemoryEventSink();
+  const stores = {
+    nodes: new MapStore<KNode>(),
+    fabrics: new MapStore<any>(),
+    pools: new MapStore<any, any>((o) => parseObject(IPPool, o)),
+    peers: new MapStore<any, any>((o) => parseObject(BGPPeer, o)),
+    configs: new MapStore<any, any>((o) => parseObject(FabricConfig, o)),
+  };
+  const state = new ControllerState(stores as unknown as Stores, rest.asRest(), new StatusWriter(rest.asRest(), FIELD_MANAGER), events, controllerMetrics(newRegistry('ctl-unit', false), () => 0, () => 0));
+  const syncPools = () => state.ipam.setPools(state.poolInfos());
+  return { rest, events, stores, state, syncPools };
+}
+
+const statusOf = (rest: FakeRest, path: RegExp) => rest.calls.filter((c) => c.method === 'APPLY' && path.test(c.path)).map((c) => (c.body as { status: any }).status);
+
+describe('NodeReconciler (fake client)', () => {
+  it('allocates, writes the plan, mirrors Node.spec.podCIDRs, reports Allocated and hands back the pool', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.syncPools();
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    const res = await new NodeReconciler(r.state).reconcile('n1', ctx);
+    const applied = r.rest.calls.find((c) => c.method === 'APPLY' && c.path === `${API_PATH}/nodefabrics/n1`)!.body as any;
+    expect(applied.spec.podCIDRs).toEqual(['10.244.0.0/24']);
+    expect(applied.metadata.ownerReferences[0]).toMatchObject({ kind: 'Node', name: 'n1', uid: 'uid-n1' });
+    expect(r.rest.calls.find((c) => c.method === 'PATCH' && c.path === '/api/v1/nodes/n1')!.body).toEqual({ spec: { podCIDR: '10.244.0.0/24', podCIDRs: ['10.244.0.0/24'] } });
+    expect(statusOf(r.rest, /nodefabrics\/n1\/status$/)[0].conditions.find((c: any) => c.type === 'Allocated')).toMatchObject({ status: 'True', reason: 'Allocated' });
+    expect(r.events.events.map((e) => e.reason)).toEqual(['Allocated']);
+    expect(res.enqueue).toEqual([{ key: 'pool:v4', afterMs: 500 }]);
+  });
+
+  it('with no pool for the node: Allocated=False NoMatchingPool, a Warning, nothing written to the Node', async () => {
+    const r = rig();
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    await new NodeReconciler(r.state).reconcile('n1', ctx);
+    expect(statusOf(r.rest, /nodefabrics\/n1\/status$/)[0].conditions.find((c: any) => c.type === 'Allocated')).toMatchObject({ status: 'False', reason: 'NoMatchingPool' });
+    expect(r.rest.count('PATCH', /\/api\/v1\/nodes\//)).toBe(0);
+    expect(r.events.events.every((e) => e.type === 'Warning')).toBe(true);
+  });
+
+  it('a deleted node: its record is deleted first, then its blocks are released; the pool and its peers are handed back', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.stores.peers.put(obj('BGPPeer', 'tor', { peerAddress: '10.0.1.1', peerASN: 65001 }));
+    r.syncPools();
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    const rec = new NodeReconciler(r.state);
+    await rec.reconcile('n1', ctx);
+    expect(r.state.peerIndex.selectedBy('tor')).toEqual(['n1']);
+    r.stores.nodes.delete('n1');
+    const res = await rec.reconcile('n1', ctx);
+    expect(r.rest.calls.at(-1)).toMatchObject({ method: 'DELETE', path: `${API_PATH}/nodefabrics/n1` });
+    expect(r.state.ipam.claimsOf('n1')).toEqual([]);
+    expect(res.enqueue).toEqual([{ key: 'peer:tor', afterMs: 200 }, { key: 'pool:v4', afterMs: 200 }]);
+  });
+
+  it('a failed status write still hands back the keys its index changes called for', async () => {
+    const r = rig();
+    r.stores.peers.put(obj('BGPPeer', 'tor', { peerAddress: '10.0.1.1', peerASN: 65001 }));
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    r.rest.failApply = new Error('apiserver down');
+    const err = await new NodeReconciler(r.state).reconcile('n1', ctx).catch((e) => e);
+    expect(err.message).toBe('apiserver down');
+    expect(err.enqueue).toEqual([{ key: 'peer:tor', afterMs: 1000 }]);
+  });
+});
+
+describe('PoolReconciler (fake client)', () => {
+  it('adds its finalizer to a live pool and reports Ready/Serving with counters', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }, { resourceVersion: '7' }));
+    r.syncPools();
+    await new PoolReconciler(r.state).reconcile('v4', ctx);
+    expect(r.rest.calls[0]).toMatchObject({ method: 'PATCH', path: `${API_PATH}/ippools/v4`, body: { metadata: { finalizers: [POOL_FINALIZER], resourceVersion: '7' } } });
+    const st = statusOf(r.rest, /ippools\/v4\/status$/)[0];
+    expect(st).toMatchObject({ blocksTotal: 256, blocksAllocated: 0, blocksFree: 256 });
+    expect(st.conditions.find((c: any) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'Serving' });
+  });
+
+  it('a deleting pool with no blocks in use: the finalizer goes, an Event says so, no status write', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }, { finalizers: [POOL_FINALIZER, 'other'], deletionTimestamp: '2026-01-01T00:00:00Z', resourceVersion: '3' }));
+    r.syncPools();
+    await new PoolReconciler(r.state).reconcile('v4', ctx);
+    expect(r.rest.calls).toEqual([expect.objectContaining({ method: 'PATCH', body: { metadata: { finalizers: ['other'], resourceVersion: '3' } } })]);
+    expect(r.events.events.map((e) => e.reason)).toEqual(['Deleted']);
+  });
+
+  it('a deleting pool with blocks in use keeps its finalizer and says DeletionBlocked', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.syncPools();
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    await new NodeReconciler(r.state).reconcile('n1', ctx);
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }, { finalizers: [POOL_FINALIZER], deletionTimestamp: '2026-01-01T00:00:00Z' }));
+    r.syncPools();
+    r.rest.calls = [];
+    await new PoolReconciler(r.state).reconcile('v4', ctx);
+    expect(r.rest.count('PATCH', /ippools\/v4$/)).toBe(0);
+    expect(statusOf(r.rest, /ippools\/v4\/status$/)[0].conditions.find((c: any) => c.type === 'Ready')).toMatchObject({ reason: 'DeletionBlocked' });
+  });
+
+  it('an undecodable pool: Ready=False Invalid written, then a terminal error (no retry until it changes)', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'bad', { cidr: 42 }));
+    const err = await new PoolReconciler(r.state).reconcile('bad', ctx).catch((e) => e);
+    expect(err).toBeInstanceOf(TerminalError);
+    expect(statusOf(r.rest, /ippools\/bad\/status$/)[0].conditions[0]).toMatchObject({ type: 'Ready', status: 'False', reason: 'Invalid' });
+  });
+});
+
+describe('PeerReconciler (fake client)', () => {
+  it('a missing password Secret: Valid=False SecretMissing, a Warning, looked at again later', async () => {
+    const r = rig();
+    r.stores.peers.put(obj('BGPPeer', 'tor', { peerAddress: '10.0.1.1', peerASN: 65001, passwordSecretRef: { namespace: 'net', name: 'absent' } }));
+    const res = await new PeerReconciler(r.state).reconcile('tor', ctx);
+    expect(statusOf(r.rest, /bgppeers\/tor\/status$/)[0].conditions.find((c: any) => c.type === 'Valid')).toMatchObject({ status: 'False', reason: 'SecretMissing' });
+    expect(r.events.events.map((e) => e.reason)).toEqual(['SecretMissing']);
+    expect(res).toMatchObject({ requeueAfterMs: SECRET_RECHECK_MS });
+  });
+
+  it('counts selected and established nodes; a changed verdict re-plans every node once ready', async () => {
+    const r = rig();
+    r.state.ready = true;
+    r.stores.nodes.put(node('n1', '10.0.1.11'), node('n2', '10.0.1.12'));
+    r.stores.peers.put(obj('BGPPeer', 'tor', { peerAddress: '10.0.1.1', peerASN: 65001 }));
+    r.state.peerIndex.setSelected('tor', 'n1', true);
+    r.state.peerIndex.setSelected('tor', 'n2', true);
+    r.stores.fabrics.put({ metadata: { name: 'n1' }, status: { sessions: [{ name: 'tor', address: '10.0.1.1', state: 'Established' }] } });
+    const res = await new PeerReconciler(r.state).reconcile('tor', ctx);
+    const st = statusOf(r.rest, /bgppeers\/tor\/status$/)[0];
+    expect(st).toMatchObject({ nodesSelected: 2, nodesEstablished: 1 });
+    expect(st.conditions.find((c: any) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'NotEstablished' });
+    expect(res!.enqueue).toEqual([{ key: 'node:n1' }, { key: 'node:n2' }]);
+    // Same verdict the second time: no fan-out.
+    expect((await new PeerReconciler(r.state).reconcile('tor', ctx))!.enqueue).toEqual([]);
+  });
+});
+
+describe('ConfigReconciler (fake client)', () => {
+  it('a valid config is applied (Ready=True Applied, Normal event) and every node re-planned', async () => {
+    const r = rig();
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    r.stores.configs.put(obj('FabricConfig', 'default', { routeProtocol: 202 }));
+    const res = await new ConfigReconciler(r.state).reconcile(ctx);
+    expect(r.state.config.routeProtocol).toBe(202);
+    expect(res.enqueue).toEqual([{ key: 'node:n1' }]);
+    expect(r.events.events.map((e) => `${e.type} ${e.reason}`)).toEqual(['Normal Applied']);
+  });
+
+  it('an invalid config keeps the previous one and says Invalid', async () => {
+    const r = rig();
+    r.stores.configs.put(obj('FabricConfig', 'default', { routeProtocol: 'x' }));
+    const res = await new ConfigReconciler(r.state).reconcile(ctx);
+    expect(r.state.config.routeProtocol).toBe(201);
+    expect(res.enqueue).toEqual([]);
+    expect(statusOf(r.rest, /fabricconfigs\/default\/status$/)[0].conditions[0]).toMatchObject({ status: 'False', reason: 'Invalid' });
+  });
+
+  it('a failed status write does not lose the re-plan of every node', async () => {
+    const r = rig();
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    r.stores.configs.put(obj('FabricConfig', 'default', { routeProtocol: 202 }));
+    r.rest.failApply = new Error('down');
+    const err = await new ConfigReconciler(r.state).reconcile(ctx).catch((e) => e);
+    expect(err.enqueue).toEqual([{ key: 'node:n1' }]);
+  });
+});
