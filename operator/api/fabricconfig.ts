@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { asn, cel, conditions } from './common.js';
+import { servicesConfig } from './services.js';
 
 /** Route protocol numbers owned by others (iproute2's rt_protos and well-known daemons). */
 export const RESERVED_ROUTE_PROTOCOLS = [0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 42, 99, 186, 187, 188, 189, 192];
@@ -64,6 +65,7 @@ export const fabricConfigSpec = z.object({
         .meta({ description: "Write the node's CNI configuration only once its BGP sessions are up and its routes are installed." }),
     })
     .default({ confDir: '/etc/cni/net.d', bridge: 'cni0', waitForFabric: true }),
+  services: servicesConfig.optional(),
 });
 
 export const fabricConfigStatus = z.object({
