@@ -124,7 +124,7 @@ describe('LoadBalancer allocation', () => {
     expect(byName(run([scoped], [svc('w', { ns: 'team-a' })]), 'w').condition.reason).toBe('NoPool');
   });
 
-  it.each([
+  it.each<[string, { k: string; ports: Array<{ port: number; protocol: string }>; etp?: string }, boolean]>([
     ['same key, other ports', { k: 'web', ports: [{ port: 443, protocol: 'TCP' }] }, true],
     ['same key, same port on UDP', { k: 'web', ports: [{ port: 80, protocol: 'UDP' }] }, true],
     ['same key, same TCP port', { k: 'web', ports: [{ port: 80, protocol: 'TCP' }] }, false],
