@@ -157,11 +157,13 @@ export const LoadBalancerPool = {
 
 // ---------------------------------------------------------------- NodeFabric status.services
 
+// Written by the agent from validated input: no CEL here (4,096 routes x a rule each would exceed the
+// apiserver's CEL cost budget), plain patterns only.
 export const serviceRouteStatus = z.object({
-  prefix: cidr,
+  prefix: z.string().max(49).regex(/^[0-9a-fA-F:.]+\/[0-9]{1,3}$/),
   services: z.array(z.string().max(317)).max(64).meta({ description: 'namespace/name of the Services behind this prefix (ClusterIP aggregate: none).' }),
   class: z.enum(['ClusterIP', 'ExternalIP', 'LoadBalancer']),
-  communities: communities.optional(),
+  communities: z.array(z.string().max(11).regex(/^[0-9]{1,5}:[0-9]{1,5}$/)).max(33).optional(),
 });
 
 export const nodeServicesStatus = z.object({

@@ -42,7 +42,7 @@ export interface ServicePatch {
     apiVersion: 'v1';
     kind: 'Service';
     metadata: { name: string; namespace: string };
-    status: { loadBalancer: { ingress: Array<{ ip: string }> }; conditions: Condition[] };
+    status: { loadBalancer: { ingress: Array<{ ip: string; ipMode: 'VIP' }> }; conditions: Condition[] };
   };
   events: ServiceEvent[];
 }
@@ -76,7 +76,7 @@ export function planLoadBalancers(i: { config: ServicesConfigInput | undefined; 
       return {
         namespace: d.namespace,
         name: d.name,
-        body: { apiVersion: 'v1', kind: 'Service', metadata: { name: d.name, namespace: d.namespace }, status: { loadBalancer: { ingress: d.ingress.map((ip) => ({ ip })) }, conditions } },
+        body: { apiVersion: 'v1', kind: 'Service', metadata: { name: d.name, namespace: d.namespace }, status: { loadBalancer: { ingress: d.ingress.map((ip) => ({ ip, ipMode: 'VIP' as const })) }, conditions } },
         events: d.events,
       };
     });

@@ -20,8 +20,8 @@ describe('controller entry point: planLoadBalancers', () => {
     const pools = [lbPool('lb', { cidrs: ['192.0.2.0/31'] })];
     const r = planLoadBalancers({ config: undefined, pools, services: [rawService('a'), rawService('b', { metadata: { name: 'b', namespace: 'web', creationTimestamp: '2026-12-04T16:00:01Z' } }), rawService('c', { metadata: { name: 'c', namespace: 'web', creationTimestamp: '2026-12-04T16:00:02Z' } })], now });
     expect(r.servicePatches.map((p) => [p.name, p.body.status.loadBalancer.ingress])).toEqual([
-      ['a', [{ ip: '192.0.2.0' }]],
-      ['b', [{ ip: '192.0.2.1' }]],
+      ['a', [{ ip: '192.0.2.0', ipMode: 'VIP' }]],
+      ['b', [{ ip: '192.0.2.1', ipMode: 'VIP' }]],
       ['c', []],
     ]);
     expect(r.servicePatches[0]!.body).toEqual({
@@ -29,7 +29,7 @@ describe('controller entry point: planLoadBalancers', () => {
       kind: 'Service',
       metadata: { name: 'a', namespace: 'web' },
       status: {
-        loadBalancer: { ingress: [{ ip: '192.0.2.0' }] },
+        loadBalancer: { ingress: [{ ip: '192.0.2.0', ipMode: 'VIP' }] },
         conditions: [{ type: LB_CONDITION, status: 'True', reason: 'Assigned', message: '192.0.2.0 (pool lb)', observedGeneration: 1, lastTransitionTime: '2026-12-04T17:00:00Z' }],
       },
     });
