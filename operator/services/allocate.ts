@@ -22,10 +22,10 @@
  *   family. RequireDualStack gets both families or no new address.
  */
 import type { ConditionInput } from '../lib/conditions.js';
-import { LB_CONDITION, LB_POOL_ANNOTATION, type ServicesConfig } from '../api/services.js';
+import { LB_CONDITION, LB_POOL_ANNOTATION, LB_SHARING_ANNOTATION, type ServicesConfig } from '../api/services.js';
 import { parseIP, type Family } from '../lib/ip.js';
 import { familyOf, serviceKey, type IPFamilyName, type ServiceInfo } from './model.js';
-import { lowestFree, overlappingPools, poolCapacity, poolContains, poolHasFamily, poolOf, poolServes, type PoolInfo } from './pools.js';
+import { UsedAddresses, overlappingPools, poolCapacity, poolContains, poolHasFamily, poolOf, poolServes, type PoolInfo } from './pools.js';
 import { classMatches, requestedAddresses, served, sharingConflict } from './requests.js';
 
 export interface ServiceEvent {
@@ -94,31 +94,45 @@ function byAge(a: ServiceInfo, b: ServiceInfo): number {
   return serviceKey(a).localeCompare(serviceKey(b));
 }
 
-/** Address → Services holding it, in claim order. */
+/** Address → Services holding it, in claim order; the addresses in use; addresses per sharing key. */
 class Claims {
   private owners = new Map<string, ServiceInfo[]>();
   /** Addresses in the status of Services of another implementation: never handed out, never shared. */
   private foreign = new Map<string, ServiceInfo>();
+  private byKey = new Map<string, Set<string>>();
+  readonly used = new UsedAddresses();
+
   addForeign(ip: string, svc: ServiceInfo): void {
-    if (!this.foreign.has(ip)) this.foreign.set(ip, svc);
+    if (this.foreign.has(ip)) return;
+    this.foreign.set(ip, svc);
+    this.used.add(ip);
   }
   holders(ip: string): ServiceInfo[] {
     return this.owners.get(ip) ?? [];
   }
   add(ip: string, svc: ServiceInfo): void {
     this.owners.set(ip, [...this.holders(ip), svc]);
+    this.used.add(ip);
+    const k = svc.annotations[LB_SHARING_ANNOTATION];
+    if (k) this.byKey.set(k, (this.byKey.get(k) ?? new Set()).add(ip));
   }
   remove(ip: string, svc: ServiceInfo): void {
     const rest = this.holders(ip).filter((s) => s !== svc);
     if (rest.length) this.owners.set(ip, rest);
-    else this.owners.delete(ip);
+    else {
+      this.owners.delete(ip);
+      if (!this.foreign.has(ip)) this.used.remove(ip);
+    }
+    const k = svc.annotations[LB_SHARING_ANNOTATION];
+    if (k && !rest.some((s) => s.annotations[LB_SHARING_ANNOTATION] === k)) this.byKey.get(k)?.delete(ip);
   }
-  used(): Set<string> {
-    return new Set([...this.owners.keys(), ...this.foreign.keys()]);
+  /** Every address in use (podfabric's and foreign). */
+  all(): string[] {
+    return [...new Set([...this.owners.keys(), ...this.foreign.keys()])];
   }
-  /** Addresses held by podfabric's Services (shareable candidates), lowest first per family. */
-  ours(): string[] {
-    return [...this.owners.keys()].sort(compareIP);
+  /** Addresses held by Services carrying this sharing key, lowest first. */
+  sharedUnder(key: string | undefined): string[] {
+    return key ? [...(this.byKey.get(key) ?? [])].sort(compareIP) : [];
   }
   /** Why svc may not take ip (null: free, or shareable with every holder). */
   blocker(ip: string, svc: ServiceInfo): string | null {
@@ -225,9 +239,8 @@ export function allocateLoadBalancerAddresses(input: AllocationInput): Allocatio
     }
     const shared = shareableAddress(svc, f, candidates);
     if (shared) return shared;
-    const used = claims.used();
     for (const p of candidates) {
-      const ip = lowestFree(p, f, used);
+      const ip = claims.used.lowestFree(p, f);
       if (ip) return ip;
     }
     for (const p of candidates) starved.add(p.name);
@@ -236,7 +249,7 @@ export function allocateLoadBalancerAddresses(input: AllocationInput): Allocatio
   }
 
   function shareableAddress(svc: ServiceInfo, f: Family, candidates: PoolInfo[]): string | null {
-    const ips = claims.ours().filter((ip) => parseIP(ip)?.family === f && candidates.some((p) => poolContains(p, ip)));
+    const ips = claims.sharedUnder(svc.annotations[LB_SHARING_ANNOTATION]).filter((ip) => parseIP(ip)?.family === f && candidates.some((p) => poolContains(p, ip)));
     return ips.find((ip) => claims.holders(ip).every((h) => !sharingConflict(svc, h))) ?? null;
   }
 
@@ -249,10 +262,10 @@ export function allocateLoadBalancerAddresses(input: AllocationInput): Allocatio
     decisions.push(release(svc, ours));
   }
 
-  const used = claims.used();
+  const used = claims.all();
   const usage = poolsByName.map((p): PoolUsage => {
     const total = poolCapacity(p);
-    const assigned = [...used].filter((ip) => poolContains(p, ip)).length;
+    const assigned = used.filter((ip) => poolContains(p, ip)).length;
     const free = Math.max(0, total - assigned);
     return { name: p.name, total, assigned, free, exhausted: free === 0 || starved.has(p.name), overlapping: overlappingPools(p, pools) };
   });

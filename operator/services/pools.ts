@@ -63,26 +63,76 @@ export function poolOf(pools: readonly PoolInfo[], ip: string): PoolInfo | undef
   return pools.find((p) => poolContains(p, ip));
 }
 
-/** Lowest address of `family` in the pool that is not in `used` (canonical text) and not avoided. */
-export function lowestFree(pool: PoolInfo, family: Family, used: ReadonlySet<string>): string | null {
-  const usedVals: bigint[] = [];
-  for (const u of used) {
-    const p = parseIP(u);
-    if (p && p.family === family) usedVals.push(p.value);
+function lowerBound(arr: readonly bigint[], v: bigint): number {
+  let lo = 0;
+  let hi = arr.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (arr[mid]! < v) lo = mid + 1;
+    else hi = mid;
   }
-  usedVals.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  for (const c of pool.cidrs) {
-    if (c.family !== family) continue;
-    const last = lastAddress(c);
-    let i = 0;
-    for (let v = c.network; v <= last; v++) {
-      if (avoided(pool, family, v)) continue;
-      while (i < usedVals.length && usedVals[i]! < v) i++;
-      if (i < usedVals.length && usedVals[i] === v) continue;
-      return formatIP(family, v);
+  return lo;
+}
+
+/**
+ * The addresses in use (sorted per family) and the lowest free address of a pool, in O(log n) plus
+ * the addresses skipped, amortised: a per-CIDR hint remembers where the last search stopped (every
+ * address below it is in use or avoided), so handing out n addresses in a row costs O(n log n), not
+ * O(n²). A release clears the hints.
+ */
+export class UsedAddresses {
+  private sorted: Record<Family, bigint[]> = { 4: [], 6: [] };
+  private hints = new Map<string, bigint>();
+
+  has(ip: string): boolean {
+    const p = parseIP(ip);
+    if (!p) return false;
+    const arr = this.sorted[p.family];
+    const i = lowerBound(arr, p.value);
+    return arr[i] === p.value;
+  }
+  add(ip: string): void {
+    const p = parseIP(ip);
+    if (!p) return;
+    const arr = this.sorted[p.family];
+    const i = lowerBound(arr, p.value);
+    if (arr[i] !== p.value) arr.splice(i, 0, p.value);
+  }
+  remove(ip: string): void {
+    const p = parseIP(ip);
+    if (!p) return;
+    const arr = this.sorted[p.family];
+    const i = lowerBound(arr, p.value);
+    if (arr[i] === p.value) arr.splice(i, 1);
+    this.hints.clear();
+  }
+  /** Lowest address of `family` in the pool that is not in use and not avoided. */
+  lowestFree(pool: PoolInfo, family: Family): string | null {
+    const arr = this.sorted[family];
+    for (const [k, c] of pool.cidrs.entries()) {
+      if (c.family !== family) continue;
+      const key = `${pool.name}\u0000${k}`;
+      const last = lastAddress(c);
+      let v = this.hints.get(key) ?? c.network;
+      let i = lowerBound(arr, v);
+      for (; v <= last; v++) {
+        if (avoided(pool, family, v)) continue;
+        while (i < arr.length && arr[i]! < v) i++;
+        if (i < arr.length && arr[i] === v) continue;
+        this.hints.set(key, v);
+        return formatIP(family, v);
+      }
+      this.hints.set(key, last + 1n);
     }
+    return null;
   }
-  return null;
+}
+
+/** Lowest address of `family` in the pool that is not in `used` (canonical text) and not avoided. */
+export function lowestFree(pool: PoolInfo, family: Family, used: Iterable<string>): string | null {
+  const u = new UsedAddresses();
+  for (const ip of used) u.add(ip);
+  return u.lowestFree(pool, family);
 }
 
 /** Addresses of a CIDR skipped by avoidBuggyIPs (IPv4 .0 and .255). */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LB_CONDITION, LB_IPS_ANNOTATION, LB_POOL_ANNOTATION, LB_SHARING_ANNOTATION, loadBalancerPoolSpec } from '../../operator/api/services.js';
 import { allocateLoadBalancerAddresses, type AllocationResult } from '../../operator/services/allocate.js';
 import { serviceFromJson, type ServiceInfo } from '../../operator/services/model.js';
-import { lowestFree, poolCapacity, poolFromSpec, type PoolInfo } from '../../operator/services/pools.js';
+import { UsedAddresses, lowestFree, poolCapacity, poolFromSpec, type PoolInfo } from '../../operator/services/pools.js';
 
 const config = { loadBalancerClass: 'podfabric.io/bgp', handleUnclassed: true };
 
@@ -188,6 +188,34 @@ describe('LoadBalancer allocation', () => {
 });
 
 describe('pool arithmetic', () => {
+  it('UsedAddresses hands out addresses in order and finds a released one again (its search hint is reset)', () => {
+    const p = pool('p', { cidrs: ['192.0.2.0/30', '198.51.100.0/31'] });
+    const u = new UsedAddresses();
+    const got: Array<string | null> = [];
+    for (let k = 0; k < 5; k++) {
+      const ip = u.lowestFree(p, 4);
+      got.push(ip);
+      if (ip) u.add(ip);
+    }
+    expect(got).toEqual(['192.0.2.0', '192.0.2.1', '192.0.2.2', '192.0.2.3', '198.51.100.0']);
+    u.remove('192.0.2.1');
+    expect(u.has('192.0.2.1')).toBe(false);
+    expect(u.lowestFree(p, 4)).toBe('192.0.2.1');
+    u.add('192.0.2.1');
+    u.add('198.51.100.1');
+    expect(u.lowestFree(p, 4)).toBeNull();
+  });
+
+  it('an address released by a changed request in the same pass goes to the next Service needing one', () => {
+    const mover = svc('mover', { created: at(1), ingress: ['192.0.2.0'], annotations: { [LB_IPS_ANNOTATION]: '192.0.2.3' } });
+    const r = run([v4], [mover, svc('a', { created: at(2), ingress: ['192.0.2.1'] }), svc('b', { created: at(3) })]);
+    expect(r.decisions.map((d) => [d.name, d.ingress])).toEqual([
+      ['mover', ['192.0.2.3']],
+      ['a', ['192.0.2.1']],
+      ['b', ['192.0.2.0']],
+    ]);
+  });
+
   it('avoidBuggyIPs skips .0 and .255 and counts them out', () => {
     const p = pool('p', { cidrs: ['10.0.0.0/23'], avoidBuggyIPs: true });
     expect(lowestFree(p, 4, new Set())).toBe('10.0.0.1');
