@@ -11,7 +11,10 @@
 import { LoadBalancerPool } from '../operator/api/services.js';
 import { parseObject } from '../operator/api/kinds.js';
 import { planLoadBalancers, planNodeServices } from '../operator/services/index.js';
-import { endpointSliceFromJson, serviceFromJson } from '../operator/services/model.js';
+import { endpointSliceFromJson, nodeFromJson, serviceFromJson } from '../operator/services/model.js';
+import { mergeNodeRoutes, serviceContribution, type NodeContext } from '../operator/services/advertise.js';
+import { poolFromSpec } from '../operator/services/pools.js';
+import { resolveServicesConfig } from '../operator/api/services.js';
 import { percentile, round } from './stats.js';
 
 const N = Number(process.env.BENCH_SERVICES ?? 10_000);
@@ -53,6 +56,15 @@ export async function main() {
   const advertise = time(() => {
     routes = planNodeServices({ node, config: undefined, pools, services: assigned, endpointSlices: slices, now: Date.now() }).advertisements.length;
   });
+  // The agent's incremental path: one Service's EndpointSlice changed → its contribution, then the merge.
+  const ctx: NodeContext = { node: nodeFromJson(node), config: resolveServicesConfig(undefined), pools: pools.map((p) => poolFromSpec(p.metadata.name, p.spec)) };
+  const parsedSvcs = assigned.map(serviceFromJson);
+  const parsedSlices = slices.map(endpointSliceFromJson);
+  const cache = parsedSvcs.map((svc, k) => serviceContribution(ctx, svc, [parsedSlices[k]!]));
+  const incremental = time(() => {
+    cache[1] = serviceContribution(ctx, parsedSvcs[1]!, [parsedSlices[1]!]);
+    mergeNodeRoutes(ctx, cache, undefined, Date.now());
+  });
   const floorSvc = time(() => assigned.forEach(serviceFromJson));
   const floorNode = time(() => {
     assigned.forEach(serviceFromJson);
@@ -67,6 +79,7 @@ export async function main() {
     allocateFloorMsP50: p50(floorSvc),
     nodeAdvertiseMsP50: p50(advertise),
     nodeAdvertiseFloorMsP50: p50(floorNode),
+    nodeIncrementalMsP50: p50(incremental),
     nodeRoutes: routes,
     assigned: first.decisions.filter((d) => d.ingress.length).length,
   };
@@ -76,5 +89,6 @@ export async function main() {
   console.log(`  floor: parsing the Services:     ${result.allocateFloorMsP50} ms`);
   console.log(`  agent, one node of ${NODES}, ${N * 10} endpoints: ${result.nodeAdvertiseMsP50} ms → ${routes} routes`);
   console.log(`  floor: parsing Services + EndpointSlices: ${result.nodeAdvertiseFloorMsP50} ms`);
+  console.log(`  agent, incremental (one Service's endpoints changed, then merge): ${result.nodeIncrementalMsP50} ms`);
   return result;
 }

@@ -98,61 +98,91 @@ export function nodeEligible(node: NodeInfo, config: ServicesConfig): boolean {
   return !(EXCLUDE_LB_LABEL in node.labels) && selectorMatches(config.nodeSelector, node.labels);
 }
 
-export function nodeServiceAdvertisements(i: NodeAdvertisementInput): NodeAdvertisements {
-  const { node, config } = i;
+/** What one evaluation needs besides the Services: the node, the resolved config and the pools. */
+export interface NodeContext {
+  node: NodeInfo;
+  config: ServicesConfig;
+  pools: readonly PoolInfo[];
+}
+
+/** One Service's (or the ClusterIP range's) routes on this node, before merging and the drain. */
+export type Contribution = ServiceRoute[];
+
+function route(node: NodeInfo, prefix: string, cls: ServiceClass, communities: string[], svc: ServiceInfo | null, local: boolean): ServiceRoute[] {
+  const nh = nextHopFor(node, parseCidr(prefix)!.family === 4 ? 'IPv4' : 'IPv6');
+  return nh ? [{ prefix, class: cls, nextHop: nh, communities, services: svc ? [serviceKey(svc)] : [], local }] : [];
+}
+
+/** The ClusterIP aggregate(s), when enabled. */
+export function clusterIPContribution(ctx: NodeContext): Contribution {
+  const { node, config } = ctx;
+  if (!config.clusterIP.advertise) return [];
+  return config.clusterIP.cidrs.flatMap((c) => {
+    const p = parseCidr(c, { strict: false });
+    return p ? route(node, formatCidr(p), 'ClusterIP', config.clusterIP.communities, null, false) : [];
+  });
+}
+
+/**
+ * One Service's routes on this node from its own EndpointSlices only. The agent may keep these per
+ * Service key and recompute just the Service an event is about (O(its endpoints)), then merge.
+ */
+export function serviceContribution(ctx: NodeContext, svc: ServiceInfo, slices: readonly EndpointSliceInfo[]): Contribution {
+  const { node, config } = ctx;
+  if (SERVICE_PROXY_NAME_LABEL in svc.labels || svc.clusterIPs.length === 0) return [];
+  const wanted: Array<{ ip: string; cls: ServiceClass; communities: string[] }> = [];
+  if (config.loadBalancer.advertise && served(config, svc)) {
+    for (const ip of svc.ingressIPs) {
+      const pool = poolOf(ctx.pools, ip);
+      if (pool) wanted.push({ ip, cls: 'LoadBalancer', communities: [...config.loadBalancer.communities, ...pool.communities] });
+    }
+  }
+  if (config.externalIPs.advertise && svc.externalIPs.length) {
+    const allowed = config.externalIPs.allowedCIDRs.map((c) => parseCidr(c, { strict: false })).filter((c): c is Cidr => c !== null);
+    for (const ip of svc.externalIPs) {
+      const p = parseIP(ip)!;
+      if (allowed.some((c) => cidrContainsIP(c, p.family, p.value))) wanted.push({ ip, cls: 'ExternalIP', communities: config.externalIPs.communities });
+    }
+  }
+  if (!wanted.length) return [];
+  const ready = indexEndpoints(slices.filter((sl) => sl.namespace === svc.namespace && sl.serviceName === svc.name));
+  const local = svc.externalTrafficPolicy === 'Local';
+  return wanted.flatMap((w) => {
+    const fam = familyOf(w.ip);
+    const eps = ready.get(sliceKey(svc.namespace, svc.name, fam));
+    const ok = local ? !!eps?.nodes.has(node.name) : (eps?.ready ?? 0) > 0;
+    return ok ? route(node, `${w.ip}/${fam === 'IPv4' ? 32 : 128}`, w.cls, w.communities, svc, local) : [];
+  });
+}
+
+/**
+ * Merges contributions (one route per prefix: communities and Services united, LoadBalancer class
+ * first) and applies eligibility and the drain phase. O(routes).
+ */
+export function mergeNodeRoutes(ctx: NodeContext, contributions: Iterable<Contribution>, cordonedSince: number | undefined, now: number): NodeAdvertisements {
+  const { node, config } = ctx;
   if (!nodeEligible(node, config)) return { phase: 'Excluded', routes: [], advertisements: [] };
-  const drain = drainState({ unschedulable: node.unschedulable, now: i.now, drain: config.drain, ...(i.cordonedSince !== undefined ? { cordonedSince: i.cordonedSince } : {}) });
+  const drain = drainState({ unschedulable: node.unschedulable, now, drain: config.drain, ...(cordonedSince !== undefined ? { cordonedSince } : {}) });
   const base = { phase: drain.phase, ...(drain.cordonedSince !== undefined ? { cordonedSince: drain.cordonedSince } : {}), ...(drain.nextWakeAt !== undefined ? { nextWakeAt: drain.nextWakeAt } : {}) };
   if (drain.phase === 'Drained') return { ...base, routes: [], advertisements: [] };
-
   const routes = new Map<string, ServiceRoute>();
-  const add = (prefix: string, cls: ServiceClass, communities: string[], svc: ServiceInfo | null, local: boolean) => {
-    const nh = nextHopFor(node, parseCidr(prefix)!.family === 4 ? 'IPv4' : 'IPv6');
-    if (!nh) return;
-    const cur = routes.get(prefix);
-    routes.set(prefix, {
-      prefix,
-      class: cur && cur.class === 'LoadBalancer' ? cur.class : cls,
-      nextHop: nh,
-      communities: [...(cur?.communities ?? []), ...communities],
-      services: [...(cur?.services ?? []), ...(svc ? [serviceKey(svc)] : [])],
-      local: (cur?.local ?? false) || local,
-    });
-  };
-
-  if (config.clusterIP.advertise) {
-    for (const c of config.clusterIP.cidrs) {
-      const p = parseCidr(c, { strict: false });
-      if (p) add(formatCidr(p), 'ClusterIP', config.clusterIP.communities, null, false);
+  for (const c of contributions) {
+    for (const r of c) {
+      const cur = routes.get(r.prefix);
+      routes.set(
+        r.prefix,
+        cur
+          ? {
+              ...cur,
+              class: cur.class === 'LoadBalancer' ? cur.class : r.class,
+              communities: [...cur.communities, ...r.communities],
+              services: [...cur.services, ...r.services],
+              local: cur.local || r.local,
+            }
+          : r,
+      );
     }
   }
-
-  const ready = indexEndpoints(i.endpointSlices);
-  const allowed = config.externalIPs.allowedCIDRs.map((c) => parseCidr(c, { strict: false })).filter((c): c is Cidr => c !== null);
-  for (const svc of i.services) {
-    if (SERVICE_PROXY_NAME_LABEL in svc.labels || svc.clusterIPs.length === 0) continue;
-    const wanted: Array<{ ip: string; cls: ServiceClass; communities: string[] }> = [];
-    if (config.loadBalancer.advertise && served(config, svc)) {
-      for (const ip of svc.ingressIPs) {
-        const pool = poolOf(i.pools, ip);
-        if (pool) wanted.push({ ip, cls: 'LoadBalancer', communities: [...config.loadBalancer.communities, ...pool.communities] });
-      }
-    }
-    if (config.externalIPs.advertise) {
-      for (const ip of svc.externalIPs) {
-        const p = parseIP(ip)!;
-        if (allowed.some((c) => cidrContainsIP(c, p.family, p.value))) wanted.push({ ip, cls: 'ExternalIP', communities: config.externalIPs.communities });
-      }
-    }
-    for (const w of wanted) {
-      const fam = familyOf(w.ip);
-      const eps = ready.get(sliceKey(svc.namespace, svc.name, fam));
-      const local = svc.externalTrafficPolicy === 'Local';
-      const ok = local ? !!eps?.nodes.has(node.name) : (eps?.ready ?? 0) > 0;
-      if (ok) add(`${w.ip}/${fam === 'IPv4' ? 32 : 128}`, w.cls, w.communities, svc, local);
-    }
-  }
-
   const out = [...routes.values()]
     .map((r) => ({
       ...r,
@@ -161,4 +191,19 @@ export function nodeServiceAdvertisements(i: NodeAdvertisementInput): NodeAdvert
     }))
     .sort((a, b) => compareCidr(parseCidr(a.prefix)!, parseCidr(b.prefix)!));
   return { ...base, routes: out, advertisements: out.map((r) => ({ prefix: r.prefix, nextHop: r.nextHop, communities: r.communities })) };
+}
+
+/** The whole evaluation at once (what mergeNodeRoutes over every contribution gives). */
+export function nodeServiceAdvertisements(i: NodeAdvertisementInput): NodeAdvertisements {
+  const ctx: NodeContext = { node: i.node, config: i.config, pools: i.pools };
+  if (!nodeEligible(i.node, i.config)) return { phase: 'Excluded', routes: [], advertisements: [] };
+  const bySvc = new Map<string, EndpointSliceInfo[]>();
+  for (const sl of i.endpointSlices) {
+    const k = `${sl.namespace}/${sl.serviceName}`;
+    const list = bySvc.get(k);
+    if (list) list.push(sl);
+    else bySvc.set(k, [sl]);
+  }
+  const contributions = [clusterIPContribution(ctx), ...i.services.map((svc) => serviceContribution(ctx, svc, bySvc.get(serviceKey(svc)) ?? []))];
+  return mergeNodeRoutes(ctx, contributions, i.cordonedSince, i.now);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EXCLUDE_LB_LABEL, loadBalancerPoolSpec, resolveServicesConfig, type ServicesConfigInput } from '../../operator/api/services.js';
-import { nodeServiceAdvertisements, type NodeAdvertisementInput } from '../../operator/services/advertise.js';
+import { clusterIPContribution, mergeNodeRoutes, nodeServiceAdvertisements, serviceContribution, type NodeAdvertisementInput, type NodeContext } from '../../operator/services/advertise.js';
 import { drainState } from '../../operator/services/drain.js';
 import { endpointSliceFromJson, nodeFromJson, serviceFromJson } from '../../operator/services/model.js';
 import { poolFromSpec } from '../../operator/services/pools.js';
@@ -139,6 +139,22 @@ describe('who advertises what', () => {
     const svc = service('s', { ingress: ['192.0.2.1'], externalIPs: ['198.51.100.7'] });
     const r = run({ config: resolveServicesConfig(undefined), services: [svc], endpointSlices: [slice('s', [{ node: 'n1' }])] });
     expect(r.advertisements).toEqual([{ prefix: '192.0.2.1/32', nextHop: '172.20.1.11', communities: ['65000:7'] }]);
+  });
+});
+
+describe('incremental evaluation', () => {
+  it('per-Service contributions merged give exactly the whole evaluation, and one Service can be recomputed alone', () => {
+    const services = [service('a', { etp: 'Local', ingress: ['192.0.2.1'] }), service('b', { ingress: ['192.0.2.1'] }), service('c', { externalIPs: ['198.51.100.9'] })];
+    const slices = [slice('a', [{ node: 'n1' }]), slice('b', [{ node: 'n2' }]), slice('c', [{ node: 'n3' }])];
+    const ctx: NodeContext = { node: node(), config, pools };
+    const cache = new Map(services.map((s) => [s.name, serviceContribution(ctx, s, slices)]));
+    const merged = () => mergeNodeRoutes(ctx, [clusterIPContribution(ctx), ...cache.values()], undefined, 0);
+    expect(merged()).toEqual(run({ services, endpointSlices: slices, now: 0 }));
+    // a's last local endpoint goes: only a is recomputed; the shared prefix stays for b (Cluster)
+    const gone = [slice('a', [{ node: 'n1', ready: false, terminating: true }]), ...slices.slice(1)];
+    cache.set('a', serviceContribution(ctx, services[0]!, gone));
+    expect(merged()).toEqual(run({ services, endpointSlices: gone, now: 0 }));
+    expect(merged().routes.find((r) => r.prefix === '192.0.2.1/32')).toMatchObject({ services: ['web/b'], local: false });
   });
 });
 
