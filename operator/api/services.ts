@@ -21,6 +21,8 @@ export const LB_IPS_ANNOTATION = 'podfabric.io/load-balancer-ips';
 export const LB_POOL_ANNOTATION = 'podfabric.io/load-balancer-pool';
 /** Services carrying the same value may share an address (ports must not overlap; see README). */
 export const LB_SHARING_ANNOTATION = 'podfabric.io/allow-shared-ip';
+/** Held on every LoadBalancerPool while Services hold its addresses (deletion waits for them). */
+export const LB_POOL_FINALIZER = 'podfabric.io/addresses-in-use';
 /** The condition the controller sets on each Service it serves. */
 export const LB_CONDITION = 'podfabric.io/LoadBalancerAddress';
 /** RFC 8326 GRACEFUL_SHUTDOWN (GoBGP: planned-shut). */

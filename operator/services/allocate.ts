@@ -59,6 +59,8 @@ export interface PoolUsage {
   /** No free address, or a Service that could only be served by this pool went without. */
   exhausted: boolean;
   overlapping: string[];
+  /** namespace/name of the Services podfabric gave addresses of this pool (sorted): they hold its deletion. */
+  holders: string[];
 }
 
 export interface AllocationInput {
@@ -267,7 +269,8 @@ export function allocateLoadBalancerAddresses(input: AllocationInput): Allocatio
     const total = poolCapacity(p);
     const assigned = used.filter((ip) => poolContains(p, ip)).length;
     const free = Math.max(0, total - assigned);
-    return { name: p.name, total, assigned, free, exhausted: free === 0 || starved.has(p.name), overlapping: overlappingPools(p, pools) };
+    const holders = [...new Set(used.filter((ip) => poolContains(p, ip)).flatMap((ip) => claims.holders(ip).map(serviceKey)))].sort();
+    return { name: p.name, total, assigned, free, exhausted: free === 0 || starved.has(p.name), overlapping: overlappingPools(p, pools), holders };
   });
   return { decisions, pools: usage };
 }

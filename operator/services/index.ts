@@ -8,7 +8,8 @@
  *   const r = planLoadBalancers({ config: fabricConfig.spec.services, pools, services, now });
  *   for (const p of r.servicePatches) SSA p.body on /api/v1/namespaces/{ns}/services/{name}/status
  *                                     (fieldManager podfabric-controller, force), then emit p.events;
- *   for (const p of r.poolStatuses)  SSA status of LoadBalancerPool p.name (skip when p.changed false).
+ *   for (const p of r.poolStatuses)  SSA status of LoadBalancerPool p.name (skip when p.changed false);
+ *                                     p.finalizer 'add'/'remove': merge-patch metadata.finalizers.
  *
  * Agent (every node), on any change of its Node, Services, EndpointSlices, LoadBalancerPools or
  * FabricConfig, and at result.nextWakeAt:
@@ -24,7 +25,7 @@
  */
 import type { Condition } from '../api/common.js';
 import type { IPPoolObj, LoadBalancerPoolObj } from '../api/kinds.js';
-import { resolveServicesConfig, type NodeServicesStatus, type ServicesConfigInput } from '../api/services.js';
+import { LB_POOL_FINALIZER, resolveServicesConfig, type NodeServicesStatus, type ServicesConfigInput } from '../api/services.js';
 import { setConditions, type ConditionInput } from '../lib/conditions.js';
 import { stableStringify } from '../lib/stable.js';
 import { allocateLoadBalancerAddresses, type PoolUsage, type ServiceDecision, type ServiceEvent } from './allocate.js';
@@ -52,6 +53,8 @@ export interface PoolStatusPatch {
   status: { observedGeneration?: number; addressesTotal: number; addressesAssigned: number; addressesFree: number; conditions: Condition[] };
   /** False when the stored status already says the same (no write needed). */
   changed: boolean;
+  /** Finalizer podfabric.io/addresses-in-use to add (pool without it) or remove (deleted pool, no holder left). */
+  finalizer: 'add' | 'remove' | null;
   events: Array<{ type: 'Normal' | 'Warning'; reason: string; message: string }>;
 }
 
@@ -64,7 +67,8 @@ export interface LoadBalancerPlan {
 
 export function planLoadBalancers(i: { config: ServicesConfigInput | undefined; pools: readonly LoadBalancerPoolObj[]; services: readonly unknown[]; now: Date }): LoadBalancerPlan {
   const config = resolveServicesConfig(i.config);
-  const pools = i.pools.map((p) => poolFromSpec(p.metadata.name, p.spec));
+  // A pool being deleted gives no new address (its finalizer holds it while Services keep theirs).
+  const pools = i.pools.map((p) => ({ ...poolFromSpec(p.metadata.name, p.spec), ...(p.metadata.deletionTimestamp ? { disabled: true } : {}) }));
   const services = i.services.map(serviceFromJson).filter((s) => s.name !== '');
   const r = allocateLoadBalancerAddresses({ config, pools, services });
   const byKey = new Map(services.map((s) => [`${s.namespace}/${s.name}`, s]));
@@ -90,10 +94,18 @@ function sameConditionsAnyOrder(a: Condition[] | undefined, b: Condition[]): boo
 }
 
 function poolStatus(u: PoolUsage, obj: LoadBalancerPoolObj, now: Date): PoolStatusPatch {
-  const updates: ConditionInput[] = [
-    obj.spec.disabled
+  const deleting = !!obj.metadata.deletionTimestamp;
+  const held = (obj.metadata.finalizers ?? []).includes(LB_POOL_FINALIZER);
+  const names = `${u.holders.slice(0, 10).join(', ')}${u.holders.length > 10 ? ` and ${u.holders.length - 10} more` : ''}`;
+  const ready: ConditionInput = deleting
+    ? u.holders.length
+      ? { type: 'Ready', status: 'False', reason: 'DeletionBlocked', message: `${u.holders.length} Service(s) hold addresses of this pool: ${names}; delete them or change their type` }
+      : { type: 'Ready', status: 'False', reason: 'Deleting', message: 'no Service holds an address of this pool' }
+    : obj.spec.disabled
       ? { type: 'Ready', status: 'False', reason: 'Disabled', message: 'no new addresses; assigned ones are kept' }
-      : { type: 'Ready', status: 'True', reason: 'Serving', message: `${u.free} of ${u.total} addresses free` },
+      : { type: 'Ready', status: 'True', reason: 'Serving', message: `${u.free} of ${u.total} addresses free` };
+  const updates: ConditionInput[] = [
+    ready,
     u.exhausted
       ? { type: 'Exhausted', status: 'True', reason: 'NoFreeAddress', message: `${u.assigned} of ${u.total} addresses assigned; a Service went without` }
       : { type: 'Exhausted', status: 'False', reason: 'FreeAddresses', message: `${u.free} free` },
@@ -114,7 +126,8 @@ function poolStatus(u: PoolUsage, obj: LoadBalancerPoolObj, now: Date): PoolStat
     !old || old.addressesTotal !== u.total || old.addressesAssigned !== u.assigned || old.addressesFree !== u.free || old.observedGeneration !== status.observedGeneration || !sameConditionsAnyOrder(old.conditions, conditions);
   const wasExhausted = old?.conditions?.find((c) => c.type === 'Exhausted')?.status === 'True';
   const events = u.exhausted && !wasExhausted ? [{ type: 'Warning' as const, reason: 'PoolExhausted', message: updates[1]!.message }] : [];
-  return { name: u.name, status, changed, events };
+  const finalizer = !deleting && !held ? 'add' : deleting && held && !u.holders.length ? 'remove' : null;
+  return { name: u.name, status, changed, events, finalizer };
 }
 
 export interface NodeServicesPlan {

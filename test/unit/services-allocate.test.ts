@@ -53,7 +53,7 @@ describe('LoadBalancer allocation', () => {
     expect(d.ingressChanged).toBe(true);
     expect(d.condition).toMatchObject({ type: LB_CONDITION, status: 'True', reason: 'Assigned', message: '192.0.2.0 (pool a-v4)' });
     expect(d.events).toEqual([{ type: 'Normal', reason: 'AddressAssigned', message: 'assigned 192.0.2.0' }]);
-    expect(r.pools).toEqual([{ name: 'a-v4', total: 4, assigned: 2, free: 2, exhausted: false, overlapping: [] }]);
+    expect(r.pools).toEqual([{ name: 'a-v4', total: 4, assigned: 2, free: 2, exhausted: false, overlapping: [], holders: ['default/old', 'default/young'] }]);
   });
 
   it.each([

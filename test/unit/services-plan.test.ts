@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { IPPool, parseObject, type LoadBalancerPoolObj } from '../../operator/api/kinds.js';
-import { LB_CONDITION, LoadBalancerPool, type ServicesConfigInput } from '../../operator/api/services.js';
+import { LB_CONDITION, LB_POOL_FINALIZER, LoadBalancerPool, type ServicesConfigInput } from '../../operator/api/services.js';
 import { planLoadBalancers, planNat, planNodeServices, serviceRoutePrefixes } from '../../operator/services/index.js';
 
 const now = new Date('2026-12-04T17:00:00Z');
@@ -53,6 +53,25 @@ describe('controller entry point: planLoadBalancers', () => {
     expect(again.servicePatches).toEqual([]);
     expect(again.poolStatuses[0]!.status).toEqual(st.status);
     expect(again.poolStatuses[0]).toMatchObject({ changed: false, events: [] });
+  });
+});
+
+describe('LoadBalancerPool deletion', () => {
+  const held = (extra: Record<string, unknown>) =>
+    parseObject(LoadBalancerPool, { apiVersion: 'podfabric.io/v1alpha1', kind: 'LoadBalancerPool', metadata: { name: 'lb', finalizers: [LB_POOL_FINALIZER], ...extra }, spec: { cidrs: ['192.0.2.0/30'] } });
+  const holder = rawService('a', { status: { loadBalancer: { ingress: [{ ip: '192.0.2.1' }] } } });
+
+  it('a new pool gets the finalizer; a deleted pool in use keeps it, names the holders and gives no new address; released when unused', () => {
+    expect(planLoadBalancers({ config: undefined, pools: [lbPool('lb', { cidrs: ['192.0.2.0/30'] })], services: [], now }).poolStatuses[0]!.finalizer).toBe('add');
+    expect(planLoadBalancers({ config: undefined, pools: [held({})], services: [], now }).poolStatuses[0]!.finalizer).toBeNull();
+    const deleting = held({ deletionTimestamp: '2026-12-04T16:59:00Z' });
+    const r = planLoadBalancers({ config: undefined, pools: [deleting], services: [holder, rawService('b')], now });
+    expect(r.poolStatuses[0]!.finalizer).toBeNull();
+    expect(r.poolStatuses[0]!.status.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'DeletionBlocked', message: '1 Service(s) hold addresses of this pool: web/a; delete them or change their type' });
+    expect(r.decisions.find((d) => d.name === 'a')!.ingress).toEqual(['192.0.2.1']);
+    expect(r.decisions.find((d) => d.name === 'b')).toMatchObject({ ingress: [], condition: { reason: 'NoPool' } });
+    const gone = planLoadBalancers({ config: undefined, pools: [deleting], services: [], now });
+    expect(gone.poolStatuses[0]).toMatchObject({ finalizer: 'remove', status: { addressesAssigned: 0 } });
   });
 });
 
