@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { asn, cel, conditions } from './common.js';
+import { servicesConfig } from './services.js';
 
 // The kernel's route-protocol facts live with the route model (pure); the schema's CEL rule uses the same list.
 import { RESERVED_ROUTE_PROTOCOLS } from '../routes/model.js';
@@ -65,6 +66,7 @@ export const fabricConfigSpec = z.object({
         .meta({ description: "Write the node's CNI configuration only once its BGP sessions are up and its routes are installed." }),
     })
     .default({ confDir: '/etc/cni/net.d', bridge: 'cni0', waitForFabric: true }),
+  services: servicesConfig.optional(),
 });
 
 export const fabricConfigStatus = z.object({

@@ -15,6 +15,7 @@ export const ipPoolSpec = cel(
       .meta({ description: 'Prefix length of the block each node gets. Default /24 for IPv4, /64 for IPv6.' }),
     nodeSelector: labelSelector.optional(),
     disabled: z.boolean().default(false).meta({ description: 'No new blocks are allocated from a disabled pool; existing ones are kept.' }),
+    natOutgoing: z.boolean().optional().meta({ description: "Masquerade traffic from this pool's pods to destinations outside the cluster's pod and Service ranges to the node's address (default false: the outside sees pod addresses)." }),
   }),
   [
     {

@@ -4,6 +4,7 @@ import { bgpPeerSpec, bgpPeerStatus } from './bgppeer.js';
 import { fabricConfigSpec, fabricConfigStatus } from './fabricconfig.js';
 import { ipPoolSpec, ipPoolStatus } from './ippool.js';
 import { nodeFabricSpec, nodeFabricStatus } from './nodefabric.js';
+import { LoadBalancerPool } from './services.js';
 
 export interface PrinterColumn {
   name: string;
@@ -119,7 +120,7 @@ export const NodeFabric = {
   ],
 } satisfies KindDef;
 
-export const ALL_KINDS = [IPPool, BGPPeer, FabricConfig, NodeFabric] as const;
+export const ALL_KINDS = [IPPool, BGPPeer, FabricConfig, NodeFabric, LoadBalancerPool] as const;
 
 /** A podfabric object as stored in the apiserver. */
 export interface Obj<K extends KindDef> {
@@ -134,6 +135,7 @@ export type IPPoolObj = Obj<typeof IPPool>;
 export type BGPPeerObj = Obj<typeof BGPPeer>;
 export type FabricConfigObj = Obj<typeof FabricConfig>;
 export type NodeFabricObj = Obj<typeof NodeFabric>;
+export type LoadBalancerPoolObj = Obj<typeof LoadBalancerPool>;
 
 /** Parses an object read from the apiserver (applies zod defaults; throws a ZodError naming the bad field). */
 export function parseObject<K extends KindDef>(def: K, raw: unknown): Obj<K> {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { asn, cel, cidr, conditions, ipAddress, listMap } from './common.js';
 import { community } from './bgppeer.js';
+import { nodeServicesStatus } from './services.js';
 
 export const plannedPeer = z.object({
   address: ipAddress,
@@ -78,6 +79,7 @@ export const nodeFabricStatus = z.object({
     })
     .optional(),
   lastSyncTime: z.iso.datetime().optional(),
+  services: nodeServicesStatus.optional().meta({ description: 'Service prefixes this node advertises (see FabricConfig spec.services).' }),
 });
 
 /**

@@ -47,8 +47,8 @@ describe('generated CRDs', () => {
     ).toThrow(/must be required or defaulted/);
   });
 
-  it('ALL_KINDS covers the four kinds', () => {
-    expect(ALL_KINDS.map((k) => k.kind).sort()).toEqual(['BGPPeer', 'FabricConfig', 'IPPool', 'NodeFabric']);
+  it('ALL_KINDS covers the five kinds', () => {
+    expect(ALL_KINDS.map((k) => k.kind).sort()).toEqual(['BGPPeer', 'FabricConfig', 'IPPool', 'LoadBalancerPool', 'NodeFabric']);
   });
 });
 
