@@ -5,7 +5,7 @@
  */
 import type { NodeFabricObj } from '../api/kinds.js';
 import { naturalCompare } from './model.js';
-import { table } from './views.js';
+import { table } from './table.js';
 
 export interface ServicePrefixView {
   prefix: string;

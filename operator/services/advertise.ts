@@ -20,7 +20,7 @@
  */
 import { EXCLUDE_LB_LABEL, GRACEFUL_SHUTDOWN, type ServicesConfig } from '../api/services.js';
 import { cidrContainsIP, compareCidr, formatCidr, parseCidr, parseIP, type Cidr } from '../lib/ip.js';
-import { selectorMatches } from '../lib/selector.js';
+import { selectorMatches } from '../api/selector.js';
 import { drainState, type DrainPhase } from './drain.js';
 import { familyOf, serviceKey, type EndpointSliceInfo, type IPFamilyName, type NodeInfo, type ServiceInfo } from './model.js';
 import { poolOf, type PoolInfo } from './pools.js';

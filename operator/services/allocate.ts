@@ -21,7 +21,7 @@
  *   serves the Service (annotation podfabric.io/load-balancer-pool restricts to one pool) and has the
  *   family. RequireDualStack gets both families or no new address.
  */
-import type { ConditionInput } from '../lib/conditions.js';
+import type { ConditionInput } from '../api/conditions.js';
 import { LB_CONDITION, LB_POOL_ANNOTATION, LB_SHARING_ANNOTATION, type ServicesConfig } from '../api/services.js';
 import { parseIP, type Family } from '../lib/ip.js';
 import { familyOf, serviceKey, type IPFamilyName, type ServiceInfo } from './model.js';

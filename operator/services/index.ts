@@ -26,7 +26,7 @@
 import type { Condition } from '../api/common.js';
 import type { IPPoolObj, LoadBalancerPoolObj } from '../api/kinds.js';
 import { LB_POOL_FINALIZER, resolveServicesConfig, type NodeServicesStatus, type ServicesConfigInput } from '../api/services.js';
-import { setConditions, type ConditionInput } from '../lib/conditions.js';
+import { setConditions, type ConditionInput } from '../api/conditions.js';
 import { stableStringify } from '../lib/stable.js';
 import { allocateLoadBalancerAddresses, type PoolUsage, type ServiceDecision, type ServiceEvent } from './allocate.js';
 import { nodeServiceAdvertisements, type NodeAdvertisements } from './advertise.js';

@@ -6,7 +6,7 @@
 import type { LabelSelector } from '../api/common.js';
 import type { LoadBalancerPoolSpec } from '../api/services.js';
 import { cidrContainsIP, cidrSize, cidrsOverlap, compareCidr, formatIP, lastAddress, parseCidr, parseIP, type Cidr, type Family } from '../lib/ip.js';
-import { selectorMatches } from '../lib/selector.js';
+import { selectorMatches } from '../api/selector.js';
 import type { ServiceInfo } from './model.js';
 
 export interface PoolInfo {

@@ -12,8 +12,8 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffBgp } from '../../operator/agent/bgp-diff.js';
-import { createGoBgpRouter } from '../../operator/agent/gobgp/client.js';
-import type { Advertisement, PeerConfig, Router } from '../../operator/agent/router.js';
+import { createGoBgpRouter } from '../../operator/gobgp/client.js';
+import type { Advertisement, PeerConfig, Router } from '../../operator/gobgp/speaker.js';
 import { LoadBalancerPool, type ServicesConfigInput } from '../../operator/api/services.js';
 import { parseObject } from '../../operator/api/kinds.js';
 import { planNodeServices, type NodeAdvertisements } from '../../operator/services/index.js';

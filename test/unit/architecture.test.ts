@@ -50,10 +50,13 @@ const MAY_IMPORT: Record<string, string[]> = {
   kube: ['api', 'lib'],
   controller: ['api', 'ipam', 'plan', 'kube', 'lib'],
   agent: ['api', 'kube', 'lib', 'gobgp', 'routes', 'host', 'cni'],
-  cli: ['api', 'plan', 'kube', 'lib'],
+  cli: ['api', 'plan', 'kube', 'lib', 'services'],
+  services: ['api', 'lib'], // pure: Service address allocation and per-node advertisement decisions
+  policy: ['api', 'lib'], // pure: NetworkPolicy model, evaluator, compiler to nftables objects
+  nftables: ['lib'], // the nft applier: knows no Kubernetes
 };
 /** Rooms that decide and do no I/O: no Node I/O modules, no network clients. */
-const PURE = ['api', 'ipam', 'plan'];
+const PURE = ['api', 'ipam', 'plan', 'services', 'policy'];
 const IO_MODULES = /^(node:(fs|fs\/promises|child_process|net|http|https|dgram|dns)|@grpc\/|@kubernetes\/)/;
 
 const all = files(OPERATOR);
