@@ -27,12 +27,20 @@ export interface Readiness {
   reason: string;
 }
 
-export function fabricReadiness(nf: ReadinessInput): Readiness {
+/** Why the agent's Ready says nothing about the current plan (it was written for an older generation), or null. */
+export function staleReady(nf: ReadinessInput): string | null {
   const gen = nf.metadata.generation ?? 0;
   const ready = nf.status?.conditions?.find((c) => c.type === 'Ready');
+  const seen = ready?.observedGeneration ?? nf.status?.observedGeneration;
+  // No generation recorded at all (not written by podfabric's agent, which always stamps it): nothing to judge.
+  return ready && seen !== undefined && seen < gen ? `the agent has not synced the current plan yet (its Ready is for generation ${seen}, the plan is at ${gen})` : null;
+}
+
+export function fabricReadiness(nf: ReadinessInput): Readiness {
+  const ready = nf.status?.conditions?.find((c) => c.type === 'Ready');
   if (!ready) return { ready: false, reason: 'the agent has not reported yet' };
-  const seen = ready.observedGeneration ?? nf.status?.observedGeneration ?? 0;
-  if (seen < gen) return { ready: false, reason: `the agent has not synced the current plan yet (its Ready is for generation ${seen}, the plan is at ${gen})` };
+  const stale = staleReady(nf);
+  if (stale) return { ready: false, reason: stale };
   if (ready.status !== 'True') return { ready: false, reason: ready.message ?? ready.reason ?? 'not ready' };
   const planned = nf.spec?.peers?.length ?? 0;
   const established = nf.status?.sessionsEstablished ?? 0;

@@ -6,6 +6,7 @@ import type { Condition } from '../api/common.js';
 import type { BGPPeerObj, FabricConfigObj, IPPoolObj, NodeFabricObj } from '../api/kinds.js';
 import type { SessionStatus } from '../api/nodefabric.js';
 import { findCondition } from '../api/conditions.js';
+import { staleReady } from '../api/readiness.js';
 import { normalizeCidr, normalizeIP } from '../lib/ip.js';
 
 /** Node label that names a node's rack (the map groups by it first). */
@@ -62,6 +63,8 @@ export function nodeReady(nf: NodeFabricObj | undefined): ReadyView {
   if (!nf.status) return { status: 'Unknown', reason: 'NoStatus', message: 'the node agent has not written status yet' };
   const c = findCondition(nf.status.conditions, 'Ready');
   if (!c) return { status: 'Unknown', reason: 'NoReadyCondition', message: 'status has no Ready condition' };
+  const stale = staleReady(nf);
+  if (stale) return { status: 'Unknown', reason: 'PlanNotSynced', message: stale };
   return { status: c.status, reason: c.reason, message: c.message };
 }
 

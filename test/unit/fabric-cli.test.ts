@@ -213,6 +213,17 @@ describe('status', () => {
       problem: /bgppeer tor2: Conflict=True \(DuplicateAddress\)/,
     },
     { name: 'no pools', mutate: (s) => void (s.pools = []), ready: false, problem: /no IPPool/ },
+    {
+      // The agent's Ready describes the plan it synced; the controller has since changed the plan.
+      name: 'a Ready written for an older plan (the spec moved on to generation 3)',
+      mutate: (s) => {
+        const nf = s.nodeFabrics[0]!;
+        nf.metadata.generation = 3;
+        for (const c of nf.status!.conditions!) c.observedGeneration = 2;
+      },
+      ready: false,
+      problem: /r1n1.*PlanNotSynced.*generation 2, the plan is at 3/,
+    },
   ];
   it.each(cases)('$name', ({ mutate, ready, problem, check }) => {
     const s = fabric();

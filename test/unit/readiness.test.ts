@@ -44,6 +44,12 @@ describe('fabricReadiness', () => {
       false,
       /generation 3/,
     ],
+    [
+      'no generation recorded anywhere: Ready is taken as it is',
+      { metadata: { generation: 4 }, spec: { peers: [] }, status: { conditions: [{ type: 'Ready', status: 'True' }] } },
+      true,
+      '',
+    ],
   ];
   for (const [name, nf, want, why] of cases) {
     it(name, () => {
