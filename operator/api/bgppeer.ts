@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { asn, cel, conditions, ipAddress, labelSelector } from './common.js';
+import { secretKey, secretKeyRef } from './names.js';
 
 export const community = cel(z.string().max(11).regex(/^[0-9]{1,5}:[0-9]{1,5}$/), [
   { rule: "self.split(':').all(p, int(p) <= 65535)", message: 'each half of a community must be 0-65535 (e.g. 65000:100)' },
@@ -10,12 +11,8 @@ export const bgpPeerSpec = z.object({
   peerASN: asn,
   localASN: asn.optional().meta({ description: "The nodes' ASN for this session; default: FabricConfig asn or the node's podfabric.io/asn label." }),
   nodeSelector: labelSelector.optional(),
-  passwordSecretRef: z
-    .object({
-      namespace: z.string().min(1).max(63),
-      name: z.string().min(1).max(253),
-      key: z.string().min(1).max(253).default('password'),
-    })
+  passwordSecretRef: secretKeyRef
+    .extend({ key: secretKey.default('password') })
     .optional()
     .meta({ description: 'TCP MD5 password (RFC 2385) taken from this Secret key. Never logged.' }),
   timers: cel(

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { cel, listMap } from './cel.js';
+import { badLabelKey, labelKey, labelKeysOfMap, labelValue } from './names.js';
 
 export const GROUP = 'podfabric.io';
 export const VERSION = 'v1alpha1';
@@ -6,16 +8,7 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 /** REST path prefix of the podfabric kinds. */
 export const API_PATH = `/apis/${API_VERSION}`;
 
-/** Attach Kubernetes CEL validation rules to a schema node. */
-export function cel<T extends z.ZodType>(schema: T, rules: Array<{ rule: string; message: string; fieldPath?: string; reason?: string }>): T {
-  const existing = (schema.meta()?.['x-kubernetes-validations'] as unknown[] | undefined) ?? [];
-  return schema.meta({ 'x-kubernetes-validations': [...existing, ...rules] }) as T;
-}
-
-/** A list treated by server-side apply as a map keyed by `keys` (entries must carry them). */
-export function listMap<T extends z.ZodType>(schema: T, keys: string[]): T {
-  return schema.meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': keys }) as T;
-}
+export { cel, listMap, type CelRule } from './cel.js';
 
 export const ipAddress = cel(z.string().max(45), [{ rule: 'isIP(self)', message: 'must be an IPv4 or IPv6 address' }]);
 export const cidr = cel(z.string().max(49), [
@@ -24,18 +17,23 @@ export const cidr = cel(z.string().max(49), [
 ]);
 export const asn = z.number().int().min(1).max(4294967295).meta({ description: 'Autonomous system number, 1-4294967295 (4-byte ASNs allowed).' });
 
-const labelKey = z.string().min(1).max(317);
 /** metav1.LabelSelector. An empty selector selects everything. */
 export const labelSelector = z
   .object({
-    matchLabels: z.record(labelKey, z.string().max(63)).optional(),
+    matchLabels: cel(
+      z
+        .record(z.string(), labelValue)
+        .refine((m) => badLabelKey(m) === undefined, { message: 'every key must be a label key' })
+        .meta({ maxProperties: 64 }),
+      [labelKeysOfMap],
+    ).optional(),
     matchExpressions: z
       .array(
         cel(
           z.object({
             key: labelKey,
             operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
-            values: z.array(z.string().max(63)).max(64).optional(),
+            values: z.array(labelValue).max(64).optional(),
           }),
           [
             {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { asn, cel, conditions } from './common.js';
+import { labelKey } from './names.js';
 
 /** Route protocol numbers owned by others (iproute2's rt_protos and well-known daemons). */
 export const RESERVED_ROUTE_PROTOCOLS = [0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 42, 99, 186, 187, 188, 189, 192];
@@ -26,10 +27,7 @@ export const fabricConfigSpec = z.object({
         .boolean()
         .default(true)
         .meta({ description: 'Treat nodes whose agents report the same uplink subnet as L2-adjacent.' }),
-      segmentLabel: z
-        .string()
-        .min(1)
-        .max(317)
+      segmentLabel: labelKey
         .default(DEFAULT_SEGMENT_LABEL)
         .meta({ description: 'Node label naming an L2 segment; nodes with equal values are adjacent, and the label overrides detection.' }),
     })
