@@ -7,7 +7,12 @@ export const community = cel(z.string().max(11).regex(/^[0-9]{1,5}:[0-9]{1,5}$/)
 ]);
 
 export const bgpPeerSpec = z.object({
-  peerAddress: ipAddress.meta({ description: "The router's address (e.g. the ToR's address on the node's subnet)." }),
+  peerAddress: cel(ipAddress, [
+    {
+      rule: "!isIP(self) || !(ip(self).isUnspecified() || cidr('224.0.0.0/4').containsIP(ip(self)) || cidr('240.0.0.0/4').containsIP(ip(self)) || cidr('ff00::/8').containsIP(ip(self)))",
+      messageExpression: `'"' + self + '" cannot be a BGP neighbour: unspecified (0.0.0.0, ::), multicast (224.0.0.0/4, ff00::/8) and reserved (240.0.0.0/4) addresses are refused'`,
+    },
+  ]).meta({ description: "The router's address (e.g. the ToR's address on the node's subnet). Not unspecified, multicast or 240.0.0.0/4." }),
   peerASN: asn,
   localASN: asn.optional().meta({ description: "The nodes' ASN for this session; default: FabricConfig asn or the node's podfabric.io/asn label." }),
   nodeSelector: labelSelector.optional(),

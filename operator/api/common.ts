@@ -10,9 +10,11 @@ export const API_PATH = `/apis/${API_VERSION}`;
 
 export { cel, listMap, type CelRule } from './cel.js';
 
-export const ipAddress = cel(z.string().max(45), [{ rule: 'isIP(self)', message: 'must be an IPv4 or IPv6 address' }]);
+// The apiserver's CEL ip/cidr libraries refuse IPv4-mapped IPv6 (::ffff:a.b.c.d): say so rather than "not an address".
+const mapped = (expected: string) => `self.matches('(?i)^(::ffff:|(0+:){5}ffff:)') ? 'IPv4-mapped IPv6 ("' + self + '") is not accepted: write the IPv4 form' : '${expected}'`;
+export const ipAddress = cel(z.string().max(45), [{ rule: 'isIP(self)', messageExpression: mapped('must be an IPv4 or IPv6 address') }]);
 export const cidr = cel(z.string().max(49), [
-  { rule: 'isCIDR(self)', message: 'must be a CIDR such as 10.244.0.0/16 or fd00:10:244::/56' },
+  { rule: 'isCIDR(self)', messageExpression: mapped('must be a CIDR such as 10.244.0.0/16 or fd00:10:244::/56') },
   { rule: '!isCIDR(self) || cidr(self).masked() == cidr(self)', message: 'must not have host bits set (use the network address)' },
 ]);
 export const asn = z.number().int().min(1).max(4294967295).meta({ description: 'Autonomous system number, 1-4294967295 (4-byte ASNs allowed).' });

@@ -66,22 +66,23 @@ function rule(kind: Kind): CelRule {
   return { rule: celCheck[kind]('self'), messageExpression: `'"' + self + '" is not ${EXPECTED[kind]}'` };
 }
 
-function referenceString(kind: Kind, max: number, min: number): z.ZodString {
-  const base = min > 0 ? z.string().min(min) : z.string();
-  const s = base.max(max).refine((v) => jsCheck[kind](v), { message: `must be ${EXPECTED[kind]}` });
+// No minLength: the apiserver would report an empty value twice (minLength and the CEL rule, which still
+// runs after a minLength failure); every regex but the label value's already refuses "".
+function referenceString(kind: Kind, max: number): z.ZodString {
+  const s = z.string().max(max).refine((v) => jsCheck[kind](v), { message: `must be ${EXPECTED[kind]}` });
   return cel(s as unknown as z.ZodString, [rule(kind)]);
 }
 
 /** A label key, e.g. `podfabric.io/rack`. */
-export const labelKey = referenceString('labelKey', LIMITS.labelKey, 1);
+export const labelKey = referenceString('labelKey', LIMITS.labelKey);
 /** A label value (may be empty). */
-export const labelValue = referenceString('labelValue', LIMITS.labelValue, 0);
+export const labelValue = referenceString('labelValue', LIMITS.labelValue);
 /** The name of an object (Secret, Node, IPPool, BGPPeer...): a DNS-1123 subdomain. */
-export const objectName = referenceString('dnsSubdomain', LIMITS.dnsSubdomain, 1);
+export const objectName = referenceString('dnsSubdomain', LIMITS.dnsSubdomain);
 /** A namespace name: a DNS-1123 label. */
-export const namespaceName = referenceString('dnsLabel', LIMITS.dnsLabel, 1);
+export const namespaceName = referenceString('dnsLabel', LIMITS.dnsLabel);
 /** A key of a Secret's data. */
-export const secretKey = referenceString('secretKey', LIMITS.secretKey, 1);
+export const secretKey = referenceString('secretKey', LIMITS.secretKey);
 
 /** CEL rule for a map whose keys must be label keys (map keys carry no schema of their own). */
 export const labelKeysOfMap: CelRule = {

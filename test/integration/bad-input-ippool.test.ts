@@ -1,0 +1,67 @@
+/**
+ * IPPool bad input against the real apiserver: what is not a usable pod range or block is refused with
+ * one error naming the field; the valid edges next to each refused range are accepted.
+ */
+import { badInputSuite, type BadCase, type GoodCase } from '../support/bad-input.js';
+
+const L63 = 'a'.repeat(63);
+const sel = (nodeSelector: unknown) => ({ cidr: '10.244.0.0/16', nodeSelector });
+
+const bad: BadCase[] = [
+  { what: 'cidr that is no CIDR', spec: { cidr: '10.244.0.0' }, field: 'spec.cidr', message: /must be a CIDR/ },
+  { what: 'cidr with host bits', spec: { cidr: '10.244.0.1/16' }, field: 'spec.cidr', message: /host bits/ },
+  { what: 'cidr in IPv4-mapped form', spec: { cidr: '::ffff:10.0.0.0/104' }, field: 'spec.cidr', message: /IPv4-mapped .* write the IPv4 form/ },
+  { what: 'loopback 127.0.0.0/16', spec: { cidr: '127.0.0.0/16' }, field: 'spec.cidr', message: /"127.0.0.0\/16" is not usable pod address space: it overlaps loopback/ },
+  { what: '0.0.0.0/0 (covers everything)', spec: { cidr: '0.0.0.0/0' }, field: 'spec.cidr', message: /overlaps "this network" \(0.0.0.0\/8\)/ },
+  { what: '"this network" 0.0.0.0/16', spec: { cidr: '0.0.0.0/16' }, field: 'spec.cidr', message: /"this network"/ },
+  { what: 'a /7 around loopback', spec: { cidr: '126.0.0.0/7' }, field: 'spec.cidr', message: /loopback \(127.0.0.0\/8\)/ },
+  { what: 'link-local 169.254.0.0/20', spec: { cidr: '169.254.0.0/20' }, field: 'spec.cidr', message: /link-local \(169.254.0.0\/16\)/ },
+  { what: 'multicast 239.0.0.0/16', spec: { cidr: '239.0.0.0/16' }, field: 'spec.cidr', message: /multicast \(224.0.0.0\/4\)/ },
+  { what: 'reserved 240.0.0.0/8', spec: { cidr: '240.0.0.0/8' }, field: 'spec.cidr', message: /reserved \(240.0.0.0\/4/ },
+  { what: 'the block holding the broadcast address', spec: { cidr: '255.255.255.0/24' }, field: 'spec.cidr', message: /broadcast address 255.255.255.255/ },
+  { what: 'IPv6 ::/0 (covers ::)', spec: { cidr: '::/0' }, field: 'spec.cidr', message: /the unspecified address/ },
+  { what: 'IPv6 around the IPv4-mapped block', spec: { cidr: '::fffe:0:0/95' }, field: 'spec.cidr', message: /IPv4-mapped addresses \(::\/80/ },
+  { what: 'IPv6 link-local fe80::/64', spec: { cidr: 'fe80::/64' }, field: 'spec.cidr', message: /link-local \(fe80::\/10\)/ },
+  { what: 'IPv6 multicast ff02::/16', spec: { cidr: 'ff02::/16' }, field: 'spec.cidr', message: /multicast \(ff00::\/8\)/ },
+  { what: 'IPv4 blockSize 31 (no room for a pod)', spec: { cidr: '10.244.0.0/16', blockSize: 31 }, field: 'spec.blockSize', message: /no address for pods .* \/30 or larger \(IPv4\)/ },
+  { what: 'IPv4 blockSize 32', spec: { cidr: '10.244.0.0/16', blockSize: 32 }, field: 'spec.blockSize', message: /no address for pods/ },
+  { what: 'IPv6 blockSize 127', spec: { cidr: 'fd00:10:244::/56', blockSize: 127 }, field: 'spec.blockSize', message: /\/126 or larger \(IPv6\)/ },
+  { what: 'IPv6 blockSize 128', spec: { cidr: 'fd00:10:244::/56', blockSize: 128 }, field: 'spec.blockSize', message: /no address for pods/ },
+  { what: 'a /31 pool without blockSize is its own block', spec: { cidr: '10.244.0.0/31' }, field: 'spec.cidr', message: /without blockSize this pool is its own block/ },
+  { what: 'a /127 IPv6 pool without blockSize', spec: { cidr: 'fd00::/127' }, field: 'spec.cidr', message: /its own block/ },
+  { what: 'blockSize shorter than the pool', spec: { cidr: '10.244.0.0/24', blockSize: 16 }, field: 'spec.blockSize', message: /must not be shorter than the pool prefix/ },
+  { what: 'blockSize 33 for IPv4 (one error, not two)', spec: { cidr: '10.244.0.0/16', blockSize: 33 }, field: 'spec.blockSize', message: /at most 32 for an IPv4 pool/ },
+  { what: 'matchLabels key with a space', spec: sel({ matchLabels: { 'my rack': 'r1' } }), field: 'spec.nodeSelector.matchLabels', message: /every key must be a label key/ },
+  { what: 'matchLabels key with an uppercase prefix', spec: sel({ matchLabels: { 'Example.com/rack': 'r1' } }), field: 'spec.nodeSelector.matchLabels', message: /label key/ },
+  { what: 'matchLabels key with a 64-character name', spec: sel({ matchLabels: { [`podfabric.io/${'a'.repeat(64)}`]: 'r1' } }), field: 'spec.nodeSelector.matchLabels', message: /at most 63 characters/ },
+  { what: 'matchLabels with an empty key', spec: sel({ matchLabels: { '': 'r1' } }), field: 'spec.nodeSelector.matchLabels', message: /every key must be a label key/ },
+  { what: 'matchExpressions with an empty key', spec: sel({ matchExpressions: [{ key: '', operator: 'Exists' }] }), field: 'spec.nodeSelector.matchExpressions[0].key', message: /"" is not a label key/ },
+  { what: 'matchLabels value ending in a dash', spec: sel({ matchLabels: { rack: 'r1-' } }), field: 'spec.nodeSelector.matchLabels[rack]', message: /"r1-" is not a label value/ },
+  { what: 'matchLabels value of 64 characters (only "Too long")', spec: sel({ matchLabels: { rack: `${L63}b` } }), field: 'spec.nodeSelector.matchLabels.rack', message: /Too long: may not be more than 63/ },
+  { what: 'matchExpressions key ending in a slash', spec: sel({ matchExpressions: [{ key: 'example.com/', operator: 'Exists' }] }), field: 'spec.nodeSelector.matchExpressions[0].key', message: /"example.com\/" is not a label key/ },
+  { what: 'matchExpressions key with two slashes', spec: sel({ matchExpressions: [{ key: 'a/b/c', operator: 'Exists' }] }), field: 'spec.nodeSelector.matchExpressions[0].key', message: /is not a label key/ },
+  { what: 'matchExpressions value with a slash', spec: sel({ matchExpressions: [{ key: 'rack', operator: 'In', values: ['r1', 'r/2'] }] }), field: 'spec.nodeSelector.matchExpressions[0].values[1]', message: /"r\/2" is not a label value/ },
+  { what: 'In without values', spec: sel({ matchExpressions: [{ key: 'rack', operator: 'In' }] }), field: 'spec.nodeSelector.matchExpressions[0]', message: /In and NotIn need a non-empty values list/ },
+];
+
+const good: GoodCase[] = [
+  { what: 'the smallest IPv4 pool: a /30 (gateway + one pod)', spec: { cidr: '10.244.0.0/30' } },
+  { what: 'the smallest IPv6 pool: a /126', spec: { cidr: 'fd00::/126' } },
+  { what: 'IPv4 blockSize 30 and IPv6 blockSize 126', spec: { cidr: '10.244.0.0/16', blockSize: 30 } },
+  { what: 'IPv6 blockSize 126', spec: { cidr: 'fd00:10:244::/56', blockSize: 126 } },
+  { what: 'right below loopback: 126.255.255.0/24', spec: { cidr: '126.255.255.0/24' } },
+  { what: 'right after "this network": 1.0.0.0/8', spec: { cidr: '1.0.0.0/8' } },
+  { what: 'right below multicast: 223.255.255.0/24', spec: { cidr: '223.255.255.0/24' } },
+  { what: 'CGNAT space 100.64.0.0/10', spec: { cidr: '100.64.0.0/10' } },
+  { what: 'IPv6 ULA fc00::/7 as one pool', spec: { cidr: 'fc00::/7' } },
+  { what: 'IPv6 fe00::/9 (next to link-local)', spec: { cidr: 'fe00::/9' } },
+  {
+    what: 'selector with prefixed keys, empty value and 63-character names',
+    spec: sel({
+      matchLabels: { 'podfabric.io/rack': 'r1', [L63]: '', 'a.b-c.d/E_f.G-h': L63 },
+      matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: ['', 'n1', 'N_1.a-b'] }, { key: 'x', operator: 'DoesNotExist' }],
+    }),
+  },
+];
+
+badInputSuite({ kind: 'IPPool', plural: 'ippools', defaultName: 'bad-input-pool', bad, good });
