@@ -2,7 +2,12 @@
  * IPPool bad input against the real apiserver: what is not a usable pod range or block is refused with
  * one error naming the field; the valid edges next to each refused range are accepted.
  */
-import { badInputSuite, type BadCase, type GoodCase } from '../support/bad-input.js';
+import { App } from 'cdk8s';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHART_ID, PodfabricChart } from '../../cdk8s/chart.js';
+import { POOL_WARNINGS_POLICY } from '../../cdk8s/warnings.js';
+import { badInputSuite, object, type BadCase, type GoodCase } from '../support/bad-input.js';
+import { applyObjects, kubectl, waitFor } from '../support/kube.js';
 
 const L63 = 'a'.repeat(63);
 const sel = (nodeSelector: unknown) => ({ cidr: '10.244.0.0/16', nodeSelector });
@@ -65,3 +70,53 @@ const good: GoodCase[] = [
 ];
 
 badInputSuite({ kind: 'IPPool', plural: 'ippools', defaultName: 'bad-input-pool', bad, good });
+
+/**
+ * Flagged, not refused: the install chart's Warn-mode ValidatingAdmissionPolicy (cdk8s/warnings.ts),
+ * installed here as the chart builds it. The pool is accepted and kubectl prints a Warning naming the field.
+ */
+describe('IPPool: accepted but flagged by the install chart warning policy', () => {
+  const policy = new PodfabricChart(new App({ outdir: 'dist' }), CHART_ID, {}).toJson().filter((o: { metadata: { name: string } }) => o.metadata.name === POOL_WARNINGS_POLICY);
+  const create = (spec: Record<string, unknown>) =>
+    kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(object('IPPool', 'flag-probe', spec)) });
+
+  beforeAll(async () => {
+    expect(policy.map((o: { kind: string }) => o.kind).sort()).toEqual(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    await applyObjects(policy);
+    // The policy takes effect once the apiserver's admission plugin has loaded it.
+    await waitFor('the warning policy to take effect', async () => /Warning:/.test((await create({ cidr: '192.0.2.0/24' })).stderr), 30_000, 200);
+  });
+  afterAll(async () => {
+    await kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', POOL_WARNINGS_POLICY, '--ignore-not-found']);
+  });
+
+  const flagged: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['documentation range 192.0.2.0/24', { cidr: '192.0.2.0/24', blockSize: 25 }, /spec.cidr "192.0.2.0\/24" overlaps space set aside for documentation/],
+    ['documentation range 2001:db8::/48', { cidr: '2001:db8::/48' }, /documentation or benchmarking/],
+    ['benchmarking range 198.18.0.0/15', { cidr: '198.18.0.0/15' }, /documentation or benchmarking/],
+    ['public IPv4 8.8.0.0/16', { cidr: '8.8.0.0/16' }, /spec.cidr "8.8.0.0\/16" is public IPv4 space/],
+    ['deprecated site-local fec0::/10', { cidr: 'fec0::/10' }, /outside unique-local \(fc00::\/7\) and global unicast/],
+    ['IPv4 /26 blocks', { cidr: '10.244.0.0/16', blockSize: 26 }, /spec.blockSize: a \/26 block holds fewer than 110 pod addresses/],
+    ['a /28 pool without blockSize', { cidr: '10.244.0.0/28' }, /a \/28 block \(no blockSize: the pool itself\) holds fewer than 110/],
+    ['IPv6 /122 blocks', { cidr: 'fd00:10:244::/56', blockSize: 122 }, /a \/122 block/],
+  ];
+  it.each(flagged)('%s', async (_what, spec, warning) => {
+    const r = await create(spec);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/created \(server dry run\)/);
+    expect(r.stderr).toMatch(/Warning: .*podfabric-ippool-warnings/);
+    expect(r.stderr).toMatch(warning);
+  });
+
+  const clean: Array<[string, Record<string, unknown>]> = [
+    ['private IPv4 with /24 blocks', { cidr: '10.244.0.0/16' }],
+    ['CGNAT space with /25 blocks', { cidr: '100.64.0.0/10', blockSize: 25 }],
+    ['IPv6 ULA with /64 blocks', { cidr: 'fd00:10:244::/56' }],
+    ['IPv6 global unicast with /121 blocks', { cidr: '2a01:db9::/48', blockSize: 121 }],
+  ];
+  it.each(clean)('%s: no warning', async (_what, spec) => {
+    const r = await create(spec);
+    expect(r.code).toBe(0);
+    expect(r.stderr).not.toMatch(/Warning/);
+  });
+});
