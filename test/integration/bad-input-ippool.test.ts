@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHART_ID, PodfabricChart } from '../../cdk8s/chart.js';
 import { POOL_WARNINGS_POLICY } from '../../cdk8s/warnings.js';
 import { badInputSuite, object, type BadCase, type GoodCase } from '../support/bad-input.js';
-import { applyObjects, kubectl, waitFor } from '../support/kube.js';
+import { applyObjects, kubectl, testRest, waitFor } from '../support/kube.js';
+import { API_PATH } from '../../operator/api/common.js';
+import type { KubeError } from '../../operator/kube/rest.js';
 
 const L63 = 'a'.repeat(63);
 const sel = (nodeSelector: unknown) => ({ cidr: '10.244.0.0/16', nodeSelector });
@@ -70,6 +72,29 @@ const good: GoodCase[] = [
 ];
 
 badInputSuite({ kind: 'IPPool', plural: 'ippools', defaultName: 'bad-input-pool', bad, good });
+
+describe('IPPool: an update is checked too', () => {
+  const rest = testRest();
+  const path = `${API_PATH}/ippools/bad-input-immutable`;
+  afterAll(async () => {
+    await rest.request('DELETE', path).catch(() => undefined);
+  });
+
+  it('changing cidr is refused with one error on spec.cidr, even to a valid range', async () => {
+    await rest.request('POST', `${API_PATH}/ippools`, object('IPPool', 'bad-input-immutable', { cidr: '10.250.0.0/16' }));
+    const err = await rest
+      .request('PATCH', `${path}?dryRun=All`, { spec: { cidr: '10.251.0.0/16' } }, 'application/merge-patch+json')
+      .then(() => null, (e: KubeError) => e);
+    expect(err?.code).toBe(422);
+    const causes = (err!.details as { causes: Array<{ field: string; message: string }> }).causes;
+    expect(causes.map((c) => c.field)).toEqual(['spec.cidr']);
+    expect(causes[0]!.message).toMatch(/cidr is immutable: create a new pool and disable this one/);
+    // blockSize may change; a block size with no room for pods may not.
+    await rest.request('PATCH', `${path}?dryRun=All`, { spec: { blockSize: 26 } }, 'application/merge-patch+json');
+    const tiny = await rest.request('PATCH', `${path}?dryRun=All`, { spec: { blockSize: 32 } }, 'application/merge-patch+json').then(() => null, (e: KubeError) => e);
+    expect((tiny!.details as { causes: Array<{ field: string }> }).causes.map((c) => c.field)).toEqual(['spec.blockSize']);
+  });
+});
 
 /**
  * Flagged, not refused: the install chart's Warn-mode ValidatingAdmissionPolicy (cdk8s/warnings.ts),
