@@ -8,6 +8,7 @@ import { App, Chart, type ChartProps } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-34';
 import type { Construct } from 'constructs';
 import { addNodeNamePolicy } from './admission.js';
+import { addPoolWarningPolicy } from './warnings.js';
 import { addCrds, addFabricObjects } from './fabric.js';
 import { resolveOptions, VERSION, type ChartOptions, type ResolvedOptions } from './options.js';
 import { addRbac } from './rbac.js';
@@ -31,6 +32,7 @@ export class PodfabricChart extends Chart {
     addCrds(this, labels('crds'));
     addRbac(this, o, labels);
     if (o.nodeNamePolicy) addNodeNamePolicy(this, o, labels('agent'));
+    if (o.poolWarnings) addPoolWarningPolicy(this, labels('crds'));
     addController(this, o, labels('controller'), selector('controller'));
     addAgent(this, o, labels('agent'), selector('agent'));
     addFabricObjects(this, o, labels('config'));

@@ -93,6 +93,8 @@ export const chartOptions = z
     cniBinDir: z.string().regex(/^\//).default('/opt/cni/bin'),
     /** A ValidatingAdmissionPolicy that lets each agent write only its own node's NodeFabric (Kubernetes >= 1.32). */
     nodeNamePolicy: z.boolean().default(true),
+    /** A ValidatingAdmissionPolicy in Warn mode that flags doubtful IPPools (Kubernetes >= 1.30). */
+    poolWarnings: z.boolean().default(true),
     resources: z
       .object({
         controller: resources.default({ requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } }),

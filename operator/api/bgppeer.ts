@@ -1,21 +1,23 @@
 import { z } from 'zod';
 import { asn, cel, conditions, ipAddress, labelSelector } from './common.js';
+import { secretKey, secretKeyRef } from './names.js';
 
 export const community = cel(z.string().max(11).regex(/^[0-9]{1,5}:[0-9]{1,5}$/), [
   { rule: "self.split(':').all(p, int(p) <= 65535)", message: 'each half of a community must be 0-65535 (e.g. 65000:100)' },
 ]);
 
 export const bgpPeerSpec = z.object({
-  peerAddress: ipAddress.meta({ description: "The router's address (e.g. the ToR's address on the node's subnet)." }),
+  peerAddress: cel(ipAddress, [
+    {
+      rule: "!isIP(self) || !(ip(self).isUnspecified() || cidr('224.0.0.0/4').containsIP(ip(self)) || cidr('240.0.0.0/4').containsIP(ip(self)) || cidr('ff00::/8').containsIP(ip(self)))",
+      messageExpression: `'"' + self + '" cannot be a BGP neighbour: unspecified (0.0.0.0, ::), multicast (224.0.0.0/4, ff00::/8) and reserved (240.0.0.0/4) addresses are refused'`,
+    },
+  ]).meta({ description: "The router's address (e.g. the ToR's address on the node's subnet). Not unspecified, multicast or 240.0.0.0/4." }),
   peerASN: asn,
   localASN: asn.optional().meta({ description: "The nodes' ASN for this session; default: FabricConfig asn or the node's podfabric.io/asn label." }),
   nodeSelector: labelSelector.optional(),
-  passwordSecretRef: z
-    .object({
-      namespace: z.string().min(1).max(63),
-      name: z.string().min(1).max(253),
-      key: z.string().min(1).max(253).default('password'),
-    })
+  passwordSecretRef: secretKeyRef
+    .extend({ key: secretKey.default('password') })
     .optional()
     .meta({ description: 'TCP MD5 password (RFC 2385) taken from this Secret key. Never logged.' }),
   timers: cel(

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { cel, listMap } from './cel.js';
+import { badLabelKey, labelKey, labelKeysOfMap, labelValue } from './names.js';
 
 export const GROUP = 'podfabric.io';
 export const VERSION = 'v1alpha1';
@@ -6,36 +8,34 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 /** REST path prefix of the podfabric kinds. */
 export const API_PATH = `/apis/${API_VERSION}`;
 
-/** Attach Kubernetes CEL validation rules to a schema node. */
-export function cel<T extends z.ZodType>(schema: T, rules: Array<{ rule: string; message: string; fieldPath?: string; reason?: string }>): T {
-  const existing = (schema.meta()?.['x-kubernetes-validations'] as unknown[] | undefined) ?? [];
-  return schema.meta({ 'x-kubernetes-validations': [...existing, ...rules] }) as T;
-}
+export { cel, listMap, type CelRule } from './cel.js';
 
-/** A list treated by server-side apply as a map keyed by `keys` (entries must carry them). */
-export function listMap<T extends z.ZodType>(schema: T, keys: string[]): T {
-  return schema.meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': keys }) as T;
-}
-
-export const ipAddress = cel(z.string().max(45), [{ rule: 'isIP(self)', message: 'must be an IPv4 or IPv6 address' }]);
+// The apiserver's CEL ip/cidr libraries refuse IPv4-mapped IPv6 (::ffff:a.b.c.d): say so rather than "not an address".
+const mapped = (expected: string) => `self.matches('(?i)^(::ffff:|(0+:){5}ffff:)') ? 'IPv4-mapped IPv6 ("' + self + '") is not accepted: write the IPv4 form' : '${expected}'`;
+export const ipAddress = cel(z.string().max(45), [{ rule: 'isIP(self)', messageExpression: mapped('must be an IPv4 or IPv6 address') }]);
 export const cidr = cel(z.string().max(49), [
-  { rule: 'isCIDR(self)', message: 'must be a CIDR such as 10.244.0.0/16 or fd00:10:244::/56' },
+  { rule: 'isCIDR(self)', messageExpression: mapped('must be a CIDR such as 10.244.0.0/16 or fd00:10:244::/56') },
   { rule: '!isCIDR(self) || cidr(self).masked() == cidr(self)', message: 'must not have host bits set (use the network address)' },
 ]);
 export const asn = z.number().int().min(1).max(4294967295).meta({ description: 'Autonomous system number, 1-4294967295 (4-byte ASNs allowed).' });
 
-const labelKey = z.string().min(1).max(317);
 /** metav1.LabelSelector. An empty selector selects everything. */
 export const labelSelector = z
   .object({
-    matchLabels: z.record(labelKey, z.string().max(63)).optional(),
+    matchLabels: cel(
+      z
+        .record(z.string(), labelValue)
+        .refine((m) => badLabelKey(m) === undefined, { message: 'every key must be a label key' })
+        .meta({ maxProperties: 64 }),
+      [labelKeysOfMap],
+    ).optional(),
     matchExpressions: z
       .array(
         cel(
           z.object({
             key: labelKey,
             operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
-            values: z.array(z.string().max(63)).max(64).optional(),
+            values: z.array(labelValue).max(64).optional(),
           }),
           [
             {

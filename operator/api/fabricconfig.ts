@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { asn, cel, conditions } from './common.js';
 import { servicesConfig } from './services.js';
+import { labelKey } from './names.js';
 
 // The kernel's route-protocol facts live with the route model (pure); the schema's CEL rule uses the same list.
 import { RESERVED_ROUTE_PROTOCOLS } from '../routes/model.js';
@@ -28,10 +29,7 @@ export const fabricConfigSpec = z.object({
         .boolean()
         .default(true)
         .meta({ description: 'Treat nodes whose agents report the same uplink subnet as L2-adjacent.' }),
-      segmentLabel: z
-        .string()
-        .min(1)
-        .max(317)
+      segmentLabel: labelKey
         .default(DEFAULT_SEGMENT_LABEL)
         .meta({ description: 'Node label naming an L2 segment; nodes with equal values are adjacent, and the label overrides detection.' }),
     })

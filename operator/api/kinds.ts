@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { API_VERSION, GROUP, VERSION, objectMeta, type ObjectMeta } from './common.js';
+import { API_VERSION, GROUP, VERSION, objectMeta, type CelRule, type ObjectMeta } from './common.js';
 import { bgpPeerSpec, bgpPeerStatus } from './bgppeer.js';
 import { fabricConfigSpec, fabricConfigStatus } from './fabricconfig.js';
 import { ipPoolSpec, ipPoolStatus } from './ippool.js';
@@ -24,7 +24,7 @@ export interface KindDef<S extends z.ZodType = z.ZodType, T extends z.ZodType = 
   spec: S;
   status: T;
   /** Extra rules on the whole object (may use self.metadata.name). */
-  rootRules?: Array<{ rule: string; message: string }>;
+  rootRules?: CelRule[];
   /** Whether spec is required. */
   specRequired: boolean;
   printerColumns: PrinterColumn[];
@@ -89,7 +89,8 @@ export const FabricConfig = {
   spec: fabricConfigSpec,
   status: fabricConfigStatus,
   specRequired: false,
-  rootRules: [{ rule: "self.metadata.name == 'default'", message: "there is one FabricConfig and it must be named 'default'" }],
+  // A root rule gets no field path from the apiserver ("<nil>"), so the message names it.
+  rootRules: [{ rule: "self.metadata.name == 'default'", messageExpression: `'metadata.name: there is one FabricConfig and it must be named \\'default\\', not "' + self.metadata.name + '"'` }],
   printerColumns: [
     { name: 'ASN', type: 'integer', jsonPath: '.spec.asn' },
     { name: 'RouterID', type: 'string', jsonPath: '.spec.routerIdSource' },

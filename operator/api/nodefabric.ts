@@ -2,10 +2,11 @@ import { z } from 'zod';
 import { asn, cel, cidr, conditions, ipAddress, listMap } from './common.js';
 import { community } from './bgppeer.js';
 import { nodeServicesStatus } from './services.js';
+import { objectName, secretKeyRef } from './names.js';
 
 export const plannedPeer = z.object({
   address: ipAddress,
-  name: z.string().max(253).meta({ description: 'The BGPPeer this session comes from.' }),
+  name: objectName.meta({ description: 'The BGPPeer this session comes from.' }),
   peerASN: asn,
   localASN: asn,
   holdTime: z.number().int().min(0).max(65535),
@@ -13,7 +14,7 @@ export const plannedPeer = z.object({
   connectRetry: z.number().int().min(1).max(65535),
   gracefulRestart: z.object({ enabled: z.boolean(), restartTime: z.number().int().min(1).max(4095) }).optional(),
   ebgpMultihop: z.number().int().min(1).max(255).optional(),
-  passwordSecretRef: z.object({ namespace: z.string().max(63), name: z.string().max(253), key: z.string().max(253) }).optional(),
+  passwordSecretRef: secretKeyRef.optional(),
 });
 
 export const advertisement = z.object({
@@ -25,14 +26,14 @@ export const advertisement = z.object({
 export const directRoute = z.object({
   destination: cidr.meta({ description: "The neighbour node's pod CIDR." }),
   via: ipAddress.meta({ description: "The neighbour node's IP on the shared segment." }),
-  node: z.string().max(253),
+  node: objectName,
   reason: z.enum(['SameSubnet', 'SegmentLabel']),
   detail: z.string().max(512).optional(),
 });
 
 export const nodeFabricSpec = z.object({
   podCIDRs: z.array(cidr).max(2).optional().meta({ description: 'One block per address family.' }),
-  allocations: listMap(z.array(z.object({ cidr, pool: z.string().max(253) })).max(2), ['cidr'])
+  allocations: listMap(z.array(z.object({ cidr, pool: objectName })).max(2), ['cidr'])
     .optional()
     .meta({ description: 'Which pool each block came from: the durable IPAM record.' }),
   nodeIPs: z.array(ipAddress).max(2).optional(),
@@ -52,7 +53,7 @@ export const nodeFabricSpec = z.object({
 
 export const sessionStatus = z.object({
   address: ipAddress,
-  name: z.string().max(253).optional(),
+  name: objectName.optional(),
   state: z.enum(['Unknown', 'Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established']),
   establishedSince: z.iso.datetime().optional(),
   prefixesSent: z.number().int().min(0).optional(),

@@ -246,7 +246,17 @@ describe('install chart: objects', () => {
     expect(vap.spec.matchConditions[0].expression).toContain('system:serviceaccount:podfabric-system:podfabric-agent');
     expect(vap.spec.validations[0].expression).toContain("request.userInfo.extra['authentication.kubernetes.io/node-name'][0] == request.name");
     expect(find('ValidatingAdmissionPolicyBinding', 'podfabric-agent-own-nodefabric').spec.validationActions).toEqual(['Deny']);
-    expect(synth({ nodeNamePolicy: false }).some((o) => o.kind.startsWith('ValidatingAdmissionPolicy'))).toBe(false);
+    const policies = (o: ChartOptions) => synth(o).filter((x) => x.kind.startsWith('ValidatingAdmissionPolicy')).map((x) => x.metadata.name);
+    expect(policies({ nodeNamePolicy: false })).not.toContain('podfabric-agent-own-nodefabric');
+  });
+
+  it('emits the IPPool warning policy in Warn mode (never Deny, failure ignored), only when enabled', () => {
+    const vap = find('ValidatingAdmissionPolicy', 'podfabric-ippool-warnings');
+    expect(vap.spec.failurePolicy).toBe('Ignore');
+    expect(vap.spec.matchConstraints.resourceRules[0].resources).toEqual(['ippools']);
+    expect(vap.spec.validations.length).toBeGreaterThanOrEqual(4);
+    expect(find('ValidatingAdmissionPolicyBinding', 'podfabric-ippool-warnings').spec.validationActions).toEqual(['Warn']);
+    expect(synth({ poolWarnings: false, nodeNamePolicy: false }).some((o) => o.kind.startsWith('ValidatingAdmissionPolicy'))).toBe(false);
   });
 });
 
