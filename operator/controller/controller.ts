@@ -23,7 +23,7 @@ import { controllerMetrics } from './metrics.js';
 import { NodeReconciler } from './node-reconciler.js';
 import { PeerReconciler } from './peer-reconciler.js';
 import { PoolReconciler } from './pool-reconciler.js';
-import { ControllerState, FIELD_MANAGER, nfRef, sameNodeInputs, type KNode, type RawFabric, type RawPeer, type RawPool } from './state.js';
+import { claimUnrecordedPodCIDRs, ControllerState, FIELD_MANAGER, nfRef, sameNodeInputs, type KNode, type RawFabric, type RawPeer, type RawPool } from './state.js';
 
 export { FIELD_MANAGER, POOL_FINALIZER, type KNode } from './state.js';
 
@@ -231,6 +231,7 @@ export class FabricController {
         this.opts.events.emit(nfRef(f), 'Warning', 'DuplicateBlock', `${d.cidr} is also held by node ${owner}; this node gets another block`);
       }
     }
+    claimUnrecordedPodCIDRs(this.state.ipam, this.nodes.list());
   }
 }
 

@@ -111,3 +111,22 @@ export const poolRef = ref('IPPool');
 export const peerRef = ref('BGPPeer');
 export const configRef = ref('FabricConfig');
 export const nodeRef = (n: KNode): ObjectRef => ({ apiVersion: 'v1', kind: 'Node', name: n.metadata.name, ...(n.metadata.uid ? { uid: n.metadata.uid } : {}) });
+
+/**
+ * Blocks already on Nodes that have no record yet — podCIDRs set before podfabric ran, or a controller
+ * killed between writing Node.spec.podCIDRs and the NodeFabric — are claimed at start-up before anything
+ * is allocated (as kube-controller-manager's range allocator does), so no other node is handed a block a
+ * Node already carries. Oldest Node first on a clash; each node's reconcile then records its blocks.
+ */
+export function claimUnrecordedPodCIDRs(ipam: Ipam, nodes: KNode[]): string[] {
+  const claimed: string[] = [];
+  const unrecorded = nodes
+    .filter((n) => ipam.claimsOf(n.metadata.name).length === 0 && nodePodCIDRs(n).length > 0)
+    .sort((a, b) => String(a.metadata.creationTimestamp ?? '').localeCompare(String(b.metadata.creationTimestamp ?? '')) || a.metadata.name.localeCompare(b.metadata.name));
+  for (const n of unrecorded) {
+    const d = ipam.decide({ name: n.metadata.name, labels: n.metadata.labels ?? {}, podCIDRs: nodePodCIDRs(n) });
+    if (d.adopted.length) ipam.commit(n.metadata.name, d.adopted);
+    claimed.push(...d.adopted.map((a) => a.cidr));
+  }
+  return claimed;
+}

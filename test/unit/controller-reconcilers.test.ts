@@ -11,7 +11,7 @@ import { controllerMetrics } from '../../operator/controller/metrics.js';
 import { NodeReconciler } from '../../operator/controller/node-reconciler.js';
 import { PeerReconciler, SECRET_RECHECK_MS } from '../../operator/controller/peer-reconciler.js';
 import { PoolReconciler } from '../../operator/controller/pool-reconciler.js';
-import { ControllerState, FIELD_MANAGER, POOL_FINALIZER, type KNode, type Stores } from '../../operator/controller/state.js';
+import { claimUnrecordedPodCIDRs, ControllerState, FIELD_MANAGER, POOL_FINALIZER, type KNode, type Stores } from '../../operator/controller/state.js';
 import { MemoryEventSink } from '../../operator/kube/events.js';
 import { StatusWriter } from '../../operator/kube/status.js';
 import { TerminalError, type ReconcileContext } from '../../operator/kube/workqueue.js';
@@ -191,5 +191,25 @@ describe('ConfigReconciler (fake client)', () => {
     r.rest.failApply = new Error('down');
     const err = await new ConfigReconciler(r.state).reconcile(ctx).catch((e) => e);
     expect(err.enqueue).toEqual([{ key: 'node:n1' }]);
+  });
+});
+
+describe('start-up claims of blocks already on Nodes (kill -9 between the Node patch and the NodeFabric)', () => {
+  it("a Node's podCIDRs with no NodeFabric record are claimed before any allocation: a new node never gets them", async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.syncPools();
+    // n1 carries the pool's lowest block on its Node (written just before a crash), with no NodeFabric yet.
+    const n1: KNode = { ...node('n1', '10.0.1.11'), spec: { podCIDR: '10.244.0.0/24', podCIDRs: ['10.244.0.0/24'] } } as KNode;
+    r.stores.nodes.put(n1);
+    r.stores.nodes.put(node('n2', '10.0.1.12'));
+    expect(claimUnrecordedPodCIDRs(r.state.ipam, [n1, r.stores.nodes.get('n2')!])).toEqual(['10.244.0.0/24']);
+    // n2 is reconciled first: it must not be handed n1's block.
+    await new NodeReconciler(r.state).reconcile('n2', ctx);
+    const n2Plan = r.rest.calls.find((c) => c.method === 'APPLY' && c.path === `${API_PATH}/nodefabrics/n2`)!.body as any;
+    expect(n2Plan.spec.podCIDRs).toEqual(['10.244.1.0/24']);
+    await new NodeReconciler(r.state).reconcile('n1', ctx);
+    const n1Plan = r.rest.calls.find((c) => c.method === 'APPLY' && c.path === `${API_PATH}/nodefabrics/n1`)!.body as any;
+    expect(n1Plan.spec.podCIDRs).toEqual(['10.244.0.0/24']);
   });
 });
