@@ -61,6 +61,16 @@ export const sessionStatus = z.object({
   lastError: z.string().max(1024).optional(),
 });
 
+/**
+ * Status liveness. The agent writes its NodeFabric status when something in it changed, and otherwise
+ * once per heartbeat: every STATUS_HEARTBEAT_SECONDS, each interval jittered by ±STATUS_HEARTBEAT_JITTER
+ * so thousands of agents do not write in the same second. Only a heartbeat moves lastSyncTime on an
+ * idle node, so a status is stale (the agent is not running) once two heartbeats are missed.
+ */
+export const STATUS_HEARTBEAT_SECONDS = 60;
+export const STATUS_HEARTBEAT_JITTER = 0.25;
+export const STATUS_STALE_AFTER_SECONDS = Math.ceil(2 * STATUS_HEARTBEAT_SECONDS * (1 + STATUS_HEARTBEAT_JITTER));
+
 export const nodeFabricStatus = z.object({
   observedGeneration: z.number().int().min(0).optional(),
   conditions: conditions.optional(),
@@ -79,19 +89,14 @@ export const nodeFabricStatus = z.object({
       reason: z.string().max(1024).optional(),
     })
     .optional(),
-  lastSyncTime: z.iso.datetime().optional(),
+  lastSyncTime: z.iso
+    .datetime()
+    .optional()
+    .meta({
+      description: `When the agent last wrote this status: on every change, and otherwise every ${STATUS_HEARTBEAT_SECONDS} s (±${STATUS_HEARTBEAT_JITTER * 100} %). Older than ${STATUS_STALE_AFTER_SECONDS} s means the agent is not running.`,
+    }),
   services: nodeServicesStatus.optional().meta({ description: 'Service prefixes this node advertises (see FabricConfig spec.services).' }),
 });
-
-/**
- * Status liveness. The agent writes its NodeFabric status when something in it changed, and otherwise
- * once per heartbeat: every STATUS_HEARTBEAT_SECONDS, each interval jittered by ±STATUS_HEARTBEAT_JITTER
- * so thousands of agents do not write in the same second. Only a heartbeat moves lastSyncTime on an
- * idle node, so a status is stale (the agent is not running) once two heartbeats are missed.
- */
-export const STATUS_HEARTBEAT_SECONDS = 60;
-export const STATUS_HEARTBEAT_JITTER = 0.25;
-export const STATUS_STALE_AFTER_SECONDS = Math.ceil(2 * STATUS_HEARTBEAT_SECONDS * (1 + STATUS_HEARTBEAT_JITTER));
 
 export type PlannedPeer = z.infer<typeof plannedPeer>;
 export type Advertisement = z.infer<typeof advertisement>;
