@@ -1,8 +1,9 @@
 /**
  * BGP apply: the plan's global settings, peers and advertisements → what gobgpd should have, diffed
  * (pure diffBgp) against what it has, and only the delta applied. A changed ASN/router ID/port restarts
- * BGP; a gobgpd found unconfigured after this process programmed it is a sidecar restart, and its
- * graceful-restart peers are re-added as restarting so the routers keep this node's routes meanwhile.
+ * BGP; a gobgpd found unconfigured after this process programmed it (a sidecar restart), or while the
+ * NodeFabric's status lists prefixes a previous agent advertised (the whole pod replaced), is a restart:
+ * its graceful-restart peers are re-added as restarting so the routers keep this node's routes meanwhile.
  */
 import type { NodeFabricSpec, PlannedPeer } from '../api/nodefabric.js';
 import type { Advertisement, PeerConfig, PeerStatus, Router } from '../gobgp/speaker.js';
@@ -89,7 +90,11 @@ export class BgpApplier {
           if (advertisements.length) await r.addAdvertisements(advertisements);
           changes += 1 + peers.length + advertisements.length;
         } else {
-          const restarting = !!diff.startBgp && this.programmed;
+          // gobgpd unconfigured (fresh) while this node has advertised before — this process programmed
+          // it (a sidecar crash), or the NodeFabric's status says a previous agent did (the whole pod was
+          // replaced, as a DaemonSet rolling update does): graceful-restart peers are added with the
+          // Restart State bit, so the routers keep this node's routes until End-of-RIB.
+          const restarting = !!diff.startBgp && (this.programmed || previouslyAdvertised.length > 0);
           if (diff.startBgp) {
             log.info({ asn: desiredGlobal.asn, routerId: desiredGlobal.routerId, restarting }, 'starting BGP (gobgpd was unconfigured)');
             await r.startBgp(diff.startBgp);

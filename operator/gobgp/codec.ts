@@ -145,7 +145,10 @@ export function peerMessage(p: PeerConfig, globalAsn: number): Record<string, un
     transport: { local_address: addr.family === 4 ? '0.0.0.0' : '::' },
     afi_safis: [afiSafi],
     graceful_restart: gr
-      ? { enabled: true, restart_time: gr.restartTime || p.holdTime, deferral_time: GR_DEFERRAL_DEFAULT }
+      ? // notification_enabled: RFC 8538's N bit. gobgpd's own shutdown (SIGTERM, as the kubelet sends on
+        // a rolling update) closes every session with a Cease NOTIFICATION; with the N bit negotiated the
+        // router treats that as a graceful restart and keeps the node's routes, as it does for a crash.
+        { enabled: true, restart_time: gr.restartTime || p.holdTime, deferral_time: GR_DEFERRAL_DEFAULT, notification_enabled: true }
       : { enabled: false },
     ebgp_multihop: p.ebgpMultihop ? { enabled: true, multihop_ttl: p.ebgpMultihop } : { enabled: false, multihop_ttl: 0 },
   };

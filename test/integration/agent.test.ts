@@ -301,6 +301,43 @@ describe('node agent (real gobgpd, FRR, kernel)', () => {
     expect((await torFib('pf-ag-tor')).some((l) => l.startsWith(cidr))).toBe(true);
     await applyObjects([torPeer(false)]);
   });
+  it('rolling upgrade: the whole agent pod (agent and gobgpd) terminated and started again, as a DaemonSet update does — graceful restart keeps the node\'s routes at the ToR, zero withdrawals', async () => {
+    const torPeer = (gr: boolean) => ({
+      apiVersion: 'podfabric.io/v1alpha1',
+      kind: 'BGPPeer',
+      metadata: { name: 'tor' },
+      spec: { peerAddress: '10.250.0.1', peerASN: 65100, timers: { holdTime: 9, keepaliveInterval: 3, connectRetry: 1 }, ...(gr ? { gracefulRestart: { enabled: true, restartTime: 60 } } : {}) },
+    });
+    await applyObjects([torPeer(true)]);
+    const nb = async () => (await vtyshJson<Record<string, { neighborCapabilities?: { gracefulRestart?: string }; bgpState?: string; gracefulRestartInfo?: { rBit?: boolean; nBit?: boolean; ipv4Unicast?: { fBit?: boolean } } }>>('pf-ag-tor', 'show bgp neighbors 10.250.0.11 json'))['10.250.0.11'];
+    await waitFor('GR negotiated between the ToR and n1', async () => {
+      const n = await nb();
+      return n?.bgpState === 'Established' && n.neighborCapabilities?.gracefulRestart === 'advertisedAndReceived';
+    }, 60_000);
+    const cidr = (await getNF('ag-n1'))!.spec.podCIDRs!.find((c) => !c.includes(':'))!;
+    await waitFor('n1 in the ToR FIB and its status says what it advertises', async () => (await torFib('pf-ag-tor')).some((l) => l.startsWith(cidr)) && ((await getNF('ag-n1'))?.status?.advertised ?? []).includes(cidr), 30_000);
+
+    const mon = spawn('ip', ['-n', 'pf-ag-tor', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let text = '';
+    mon.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    await new Promise((r) => setTimeout(r, 300));
+    // The kubelet terminates both containers of the pod: SIGTERM to each (gobgpd's own shutdown sends a
+    // Cease NOTIFICATION), then the new pod starts both again. This process remembers nothing.
+    await Promise.all([agents.get('n1')!.kill('SIGTERM'), stopGobgpd('pf-ag-n1', 'SIGTERM')]);
+    await startGobgpd('pf-ag-n1', 'pf-ag-n1');
+    startAgent('n1');
+    await waitFor('session back', async () => (await nb())?.bgpState === 'Established', 60_000);
+    await waitFor('n1 Ready again', async () => cond(await getNF('ag-n1'), 'Ready')?.status === 'True', 30_000);
+    const gr = (await nb())?.gracefulRestartInfo;
+    expect(gr?.rBit).toBe(true); // the new gobgpd was told it restarted, from the NodeFabric's status
+    expect(gr?.ipv4Unicast?.fBit).toBe(true);
+    await new Promise((r) => setTimeout(r, 3000)); // a stale-route sweep after End-of-RIB would show by now
+    mon.kill();
+    expect(text.split('\n').filter((l) => l.startsWith('Deleted') && l.includes(cidr))).toEqual([]);
+    expect((await torFib('pf-ag-tor')).some((l) => l.startsWith(cidr))).toBe(true);
+    await applyObjects([torPeer(false)]);
+  });
+
   it('a host route deleted behind the agent\'s back comes back from the kernel watch, not from a resync', async () => {
     // An agent whose periodic resync is an hour away: only the kernel watch can bring the route back.
     await agents.get('n1')!.kill('SIGTERM');
