@@ -1,0 +1,72 @@
+/**
+ * The applier: keeps one private nftables table equal to the desired objects. The first sync (and
+ * the first after a failed one) replaces the whole table in one transaction; later syncs write only
+ * the delta against what this applier last committed, also in one transaction (`nft -f` is atomic:
+ * a script that fails changes nothing). The kernel is behind `NftRunner`.
+ */
+import { run } from '../lib/exec.js';
+import type { Ruleset } from '../policy/objects.js';
+import { deltaScript, fullScript, type Script } from './script.js';
+
+export interface NftRunner {
+  /** Applies one `nft -f` script atomically; rejects with nft's error. */
+  apply(script: string): Promise<void>;
+  /** `nft list table inet NAME` text, or null when the table does not exist. */
+  list(table: string): Promise<string | null>;
+}
+
+/** The real nft binary, optionally inside a network namespace (`ip netns exec NS nft ...`). */
+export function nftRunner(opts: { netns?: string; timeoutMs?: number } = {}): NftRunner {
+  const pre = opts.netns ? ['ip', 'netns', 'exec', opts.netns] : [];
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  return {
+    async apply(script) {
+      await run([...pre, 'nft', '-f', '-'], { input: script, timeoutMs });
+    },
+    async list(table) {
+      const r = await run([...pre, 'nft', 'list', 'table', 'inet', table], { allowFail: true, timeoutMs });
+      return r.code === 0 ? r.stdout : null;
+    },
+  };
+}
+
+export interface SyncResult extends Script {
+  ms: number;
+}
+
+export class PolicyTableApplier {
+  private applied: Ruleset | null = null;
+  constructor(private readonly nft: NftRunner) {}
+
+  /** What was last committed (null before the first sync or after a failed one). */
+  get tracked(): Ruleset | null {
+    return this.applied;
+  }
+
+  /** Makes the table equal to `desired` (treated as immutable from here on) in one transaction. */
+  async sync(desired: Ruleset): Promise<SyncResult> {
+    const t0 = performance.now();
+    const script = this.applied && this.applied.table === desired.table ? deltaScript(this.applied, desired) : fullScript(desired);
+    if (script.statements > 0) {
+      try {
+        await this.nft.apply(script.text);
+      } catch (e) {
+        this.applied = null; // unknown state: the next sync replaces the whole table
+        throw e;
+      }
+    }
+    this.applied = desired;
+    return { ...script, ms: performance.now() - t0 };
+  }
+
+  /** Forget what was applied, so the next sync rewrites the table (e.g. after someone flushed it). */
+  reset(): void {
+    this.applied = null;
+  }
+
+  /** Removes the table (agent shutdown with policy enforcement turned off). */
+  async remove(table: string): Promise<void> {
+    await this.nft.apply(`add table inet ${table}\ndelete table inet ${table}\n`);
+    this.applied = null;
+  }
+}
