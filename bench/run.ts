@@ -4,6 +4,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   ipam: async () => (await import('./ipam.js')).main(),
   convergence: async () => (await import('./convergence.js')).main(),
   pods: async () => (await import('./pods.js')).main(),
+  policy: async () => (await import('./policy.js')).main(),
 };
 if (!name || !benches[name]) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}>`);

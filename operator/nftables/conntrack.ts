@@ -22,6 +22,8 @@ export interface CtFlow {
   /** Reply source and port: the post-DNAT destination (a Service backend). */
   replySrc: string;
   replySport: number;
+  /** TCP state (ESTABLISHED, TIME_WAIT, ...); undefined for UDP. */
+  state?: string;
 }
 
 /** Parses `conntrack -L` text (default output format). Lines it does not understand are skipped. */
@@ -36,15 +38,18 @@ export function parseConntrack(text: string): CtFlow[] {
     const [sport, replySport] = all('sport');
     const [dport] = all('dport');
     if (!src || !dst || !replySrc || !sport || !dport || !replySport) continue;
-    out.push({ proto, family: src.includes(':') ? 6 : 4, src: normalizeIP(src) ?? src, dst: normalizeIP(dst) ?? dst, sport: +sport, dport: +dport, replySrc: normalizeIP(replySrc) ?? replySrc, replySport: +replySport });
+    const state = proto === 'tcp' ? line.trim().split(/\s+/)[3] : undefined;
+    out.push({ ...(state ? { state } : {}), proto, family: src.includes(':') ? 6 : 4, src: normalizeIP(src) ?? src, dst: normalizeIP(dst) ?? dst, sport: +sport, dport: +dport, replySrc: normalizeIP(replySrc) ?? replySrc, replySport: +replySport });
   }
   return out;
 }
 
-/** The flows whose first packet the ruleset would now drop (skipping flows from the node's own addresses). */
+const CLOSED = new Set(['TIME_WAIT', 'CLOSE']);
+
+/** The live flows whose first packet the ruleset would now drop (skipping flows from the node's own addresses and closed TCP). */
 export function deniedFlows(rs: Ruleset, flows: CtFlow[], nodeAddresses: string[] = []): CtFlow[] {
   const skip = new Set(nodeAddresses.map((a) => normalizeIP(a) ?? a));
-  return flows.filter((f) => !skip.has(f.src) && forwardVerdict(rs, { src: f.src, dst: f.replySrc, proto: f.proto, dport: f.replySport }).verdict === 'drop');
+  return flows.filter((f) => !skip.has(f.src) && !CLOSED.has(f.state ?? '') && forwardVerdict(rs, { src: f.src, dst: f.replySrc, proto: f.proto, dport: f.replySport }).verdict === 'drop');
 }
 
 export interface ConntrackRunner {

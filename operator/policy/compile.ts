@@ -2,8 +2,8 @@
  * The policy compiler (pure): (policies, namespaces, every pod, this node's name) → the desired
  * nftables objects of one private table. Layout (see README "NetworkPolicy (design)"):
  *
- *   chain egress  (hook forward, priority 0)  ct established,related accept; ip saddr vmap @egress4; ip6 …
- *   chain ingress (hook forward, priority 1)  ct established,related accept; ip daddr vmap @ingress4; ip6 …
+ *   chain egress  (hook forward, priority 0)  ct established,related accept; IPv6 ND accept; ip saddr vmap @egress4; ip6 …
+ *   chain ingress (hook forward, priority 1)  ct established,related accept; IPv6 ND accept; ip daddr vmap @ingress4; ip6 …
  *   map egress4/ingress4/egress6/ingress6      local pod address → jump g{e,i}-<hash of its policy list>
  *   chain gi-… / ge-…                          jump p{i,e}-<policy> for each policy selecting the pod; drop
  *   chain pi-<policy> / pe-<policy>            one rule per (rule, peer, port group): … accept
@@ -37,9 +37,25 @@ export interface CompileInput {
   table?: string;
 }
 
-const h = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12);
+// Memos (pure: same input, same output) so that a recompile after one change costs little.
+// Bounded: cleared when they grow past a size no real cluster needs.
+const memo = <V>(fn: (k: string) => V) => {
+  const m = new Map<string, V>();
+  return (k: string): V => {
+    let v = m.get(k);
+    if (v === undefined) {
+      if (m.size > 500_000) m.clear();
+      m.set(k, (v = fn(k)));
+    }
+    return v;
+  };
+};
+const h = memo((s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12));
+const ipInfo = memo((ip: string) => ({ text: normalizeIP(ip) ?? ip, family: (parseIP(ip)?.family ?? 4) as Family }));
+const famOf = (ip: string): Family => ipInfo(ip).family;
+const norm = (ip: string): string => ipInfo(ip).text;
+const peerKeys = new WeakMap<Peer, string>();
 const l4 = (p: string) => p.toLowerCase() as L4;
-const famOf = (ip: string): Family => (parseIP(ip)?.family ?? 4) as Family;
 
 class Index {
   readonly byNs = new Map<string, PodInfo[]>();
@@ -70,7 +86,8 @@ class Index {
 export function compile(input: CompileInput): Ruleset {
   const table = input.table ?? DEFAULT_TABLE;
   const ix = new Index(input.pods, input.namespaces);
-  const local = input.pods.filter((p) => eligible(p) && p.nodeName === input.node);
+  const localByNs = new Map<string, PodInfo[]>();
+  for (const p of input.pods) if (eligible(p) && p.nodeName === input.node) (localByNs.get(p.namespace) ?? localByNs.set(p.namespace, []).get(p.namespace)!).push(p);
   const sets: Record<string, NftSet> = {};
   const chains: Record<string, Chain> = {};
   const addSet = (name: string, kind: NftSet['kind'], family: Family, elements: Iterable<string>) =>
@@ -78,11 +95,13 @@ export function compile(input: CompileInput): Ruleset {
 
   /** Named set of the addresses a selector peer matches, shared by every rule with the same peer. */
   const peerSet = (peer: Peer, ns: string, family: Family): string => {
-    const key = h(stableStringify({ ns: peer.namespaceSelector ? undefined : ns, n: peer.namespaceSelector, p: peer.podSelector ?? {} }));
+    // A peer object belongs to one policy, hence one namespace: its key can be remembered.
+    let key = peerKeys.get(peer);
+    if (!key) peerKeys.set(peer, (key = h(stableStringify({ ns: peer.namespaceSelector ? undefined : ns, n: peer.namespaceSelector, p: peer.podSelector ?? {} }))));
     const name = `pp${family}-${key}`;
     if (!sets[name]) {
       const ips = ix.peerPods(peer, ns).flatMap((p) => p.ips.filter((ip) => famOf(ip) === family));
-      addSet(name, 'addr', family, ips.map((ip) => normalizeIP(ip) ?? ip));
+      addSet(name, 'addr', family, ips.map(norm));
     }
     return name;
   };
@@ -120,7 +139,7 @@ export function compile(input: CompileInput): Ruleset {
       const resolve = (pod: PodInfo, ip: string) => {
         for (const np of named)
           for (const c of pod.ports ?? [])
-            if (c.name === np.port && (c.protocol ?? 'TCP') === np.protocol) els.push(`${normalizeIP(ip) ?? ip} . ${l4(np.protocol)} . ${c.containerPort}`);
+            if (c.name === np.port && (c.protocol ?? 'TCP') === np.protocol) els.push(`${norm(ip)} . ${l4(np.protocol)} . ${c.containerPort}`);
       };
       const tuple: Match = { m: 'tuple', family, set: name };
       if (dir === 'ingress') {
@@ -144,7 +163,7 @@ export function compile(input: CompileInput): Ruleset {
   // Policy chains, and which policies each local pod is selected by.
   const selected = { ingress: new Map<PodInfo, string[]>(), egress: new Map<PodInfo, string[]>() };
   for (const pol of [...input.policies].sort((a, b) => (policyKey(a) < policyKey(b) ? -1 : 1))) {
-    const selectedLocal = local.filter((p) => policySelects(pol, p));
+    const selectedLocal = (localByNs.get(pol.namespace) ?? []).filter((p) => policySelects(pol, p));
     for (const dir of ['ingress', 'egress'] as const) {
       const rules = pol[dir];
       if (!rules) continue;
@@ -162,7 +181,7 @@ export function compile(input: CompileInput): Ruleset {
     for (const [pod, pols] of selected[dir]) {
       const group = `g${dir[0]}-${h(pols.join(','))}`;
       chains[group] ??= { name: group, rules: [...pols.map((p): Rule => ({ match: [], verdict: { jump: p } })), { match: [], verdict: 'drop' }] };
-      for (const ip of pod.ips) maps[`${dir}${famOf(ip)}`]!.elements[normalizeIP(ip) ?? ip] = group;
+      for (const ip of pod.ips) maps[`${dir}${famOf(ip)}`]!.elements[norm(ip)] = group;
     }
 
   const base = (dir: 'egress' | 'ingress', priority: number): Chain => ({
@@ -170,6 +189,7 @@ export function compile(input: CompileInput): Ruleset {
     hook: { hook: 'forward', priority },
     rules: [
       { match: [{ m: 'ct' }], verdict: 'accept' },
+      { match: [{ m: 'nd' }], verdict: 'accept' },
       ...([4, 6] as const).map((family): Rule => ({ match: [{ m: 'vmap', dir: dir === 'egress' ? 'saddr' : 'daddr', family, map: `${dir}${family}` }] })),
     ],
   });

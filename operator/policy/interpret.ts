@@ -41,7 +41,8 @@ function has(elements: string[] | undefined, key: string): boolean {
 function matches(rs: Ruleset, m: Match, p: Pkt): boolean | { jump: string } | 'nomap' {
   switch (m.m) {
     case 'ct':
-      return false;
+    case 'nd':
+      return false; // a first packet of a TCP/UDP/SCTP flow
     case 'set':
       return m.family === p.family && has(rs.sets[m.set]?.elements, m.dir === 'saddr' ? p.src : p.dst);
     case 'ranges':

@@ -11,6 +11,8 @@ export type Dir = 'saddr' | 'daddr';
 export type Match =
   /** ct state established,related (never matches a first packet). */
   | { m: 'ct' }
+  /** IPv6 neighbour/router discovery (unicast NUD probes would otherwise hit the policy and break replies). */
+  | { m: 'nd' }
   /** ip/ip6 saddr|daddr @set */
   | { m: 'set'; dir: Dir; family: Family; set: string }
   /** ip/ip6 saddr|daddr { a-b, c } — an anonymous interval set (ipBlock minus except). */
@@ -63,6 +65,8 @@ export function renderMatch(x: Match): string {
   switch (x.m) {
     case 'ct':
       return 'ct state established,related';
+    case 'nd':
+      return 'icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert }';
     case 'set':
       return `${ipk(x.family)} ${x.dir} @${x.set}`;
     case 'ranges':

@@ -80,17 +80,18 @@ describe('conntrack', () => {
     'tcp      6 431999 ESTABLISHED src=10.0.0.3 dst=10.96.0.10 sport=40000 dport=80 src=10.0.0.2 dst=10.0.0.3 sport=5432 dport=40000 [ASSURED] mark=0 use=1',
     'tcp      6 431999 ESTABLISHED src=10.0.0.3 dst=10.0.0.1 sport=40001 dport=8080 src=10.0.0.1 dst=10.0.0.3 sport=8080 dport=40001 [ASSURED] mark=0 use=1',
     'udp      17 29 src=192.168.0.9 dst=10.0.0.2 sport=5000 dport=53 [UNREPLIED] src=10.0.0.2 dst=192.168.0.9 sport=53 dport=5000 mark=0 use=1',
+    'tcp      6 100 TIME_WAIT src=10.0.0.3 dst=10.0.0.2 sport=40002 dport=80 src=10.0.0.2 dst=10.0.0.3 sport=80 dport=40002 [ASSURED] mark=0 use=1',
     'icmp     1 29 src=10.0.0.3 dst=10.0.0.2 type=8 code=0 id=1 src=10.0.0.2 dst=10.0.0.3 type=0 code=0 id=1 mark=0 use=1',
     'conntrack v1.4.7 (conntrack-tools): 4 flow entries have been shown.',
   ].join('\n');
   it('parses tcp/udp entries with their post-DNAT destination', () => {
     const f = parseConntrack(text);
-    expect(f).toHaveLength(3);
-    expect(f[0]).toEqual({ proto: 'tcp', family: 4, src: '10.0.0.3', dst: '10.96.0.10', sport: 40000, dport: 80, replySrc: '10.0.0.2', replySport: 5432 });
+    expect(f).toHaveLength(4);
+    expect(f[0]).toEqual({ state: 'ESTABLISHED', proto: 'tcp', family: 4, src: '10.0.0.3', dst: '10.96.0.10', sport: 40000, dport: 80, replySrc: '10.0.0.2', replySport: 5432 });
   });
   it('selects exactly the flows the new ruleset drops, judged on the backend address, skipping the node’s own', () => {
     const flows = parseConntrack(text);
-    // c → b (through a Service) is denied (db only admits web and 192.168/16 minus 192.168.1/24); c → a:8080 is allowed.
+    // c → b (through a Service) is denied; the closed c → b flow needs no cutting; (db only admits web and 192.168/16 minus 192.168.1/24); c → a:8080 is allowed.
     expect(deniedFlows(rs(), flows).map((f) => f.sport)).toEqual([40000]);
     expect(deniedFlows(rs(), flows, ['10.0.0.3'])).toEqual([]);
   });
