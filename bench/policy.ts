@@ -9,6 +9,7 @@
  * across namespaces of one team) on a numeric or a named port; every fifth also has egress to an
  * ipBlock with except and a pod selector.
  */
+import { cpus, loadavg } from 'node:os';
 import { deleteNamespace } from '../hack/lab/lib/netns.js';
 import { run } from '../operator/lib/exec.js';
 import { nftRunner, PolicyTableApplier } from '../operator/nftables/applier.js';
@@ -87,20 +88,33 @@ export async function main() {
 
     // One pod's label change at a time: recompile everything, diff, apply the delta.
     const changeMs: number[] = [];
+    const parts = { compile: [] as number[], diff: [] as number[], nft: [] as number[] };
     const statements: number[] = [];
     let pods = w.pods;
     for (let k = 0; k < CHANGES; k++) {
       const victim = (k * 37) % PODS;
       pods = pods.map((p, i) => (i === victim ? { ...p, labels: { ...p.labels, app: `a${(Number(p.labels.app!.slice(1)) + 1) % APPS}` } } : p));
       const c0 = performance.now();
-      const r = await applier.sync(compile({ ...w, pods, node: 'n1' }));
+      const desired = compile({ ...w, pods, node: 'n1' });
+      parts.compile.push(performance.now() - c0);
+      const r = await applier.sync(desired);
       changeMs.push(performance.now() - c0);
+      parts.diff.push(r.diffMs);
+      parts.nft.push(r.nftMs);
       statements.push(r.statements);
     }
     const noop0 = performance.now();
     const noop = await applier.sync(compile({ ...w, pods, node: 'n1' }));
     const noopMs = performance.now() - noop0;
 
+    // Floor of a small change: one nft process applying one element (spawn + netns + transaction).
+    const small: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const f0 = performance.now();
+      await nft.apply(`add element inet ${rs.table} egress4 { 10.81.0.${i} : drop }\ndelete element inet ${rs.table} egress4 { 10.81.0.${i} }\n`);
+      small.push(performance.now() - f0);
+    }
+    const p50 = (xs: number[]) => round(percentile(xs, 50));
     const result = {
       bench: 'policy',
       pods: PODS,
@@ -112,6 +126,9 @@ export async function main() {
       nftListLines: listed,
       labelChangeMs: { p50: round(percentile(changeMs, 50)), p99: round(percentile(changeMs, 99)), max: round(Math.max(...changeMs)) },
       labelChangeStatements: { p50: percentile(statements, 50), max: Math.max(...statements) },
+      labelChangePartsP50Ms: { compile: p50(parts.compile), diff: p50(parts.diff), nft: p50(parts.nft) },
+      floorSmallNftMs: p50(small),
+      loadAverage1m: round(loadavg()[0]!, 2),
       noopSyncMs: round(noopMs),
       noopStatements: noop.statements,
       floorFullNftMs: round(percentile(floors, 50)),
@@ -120,8 +137,9 @@ export async function main() {
     console.log(`compile ${result.compileMs} ms; compile + first apply ${result.firstApplyMs} ms (${first.statements} nft statements)`);
     console.log(`objects: ${JSON.stringify(objects)}; \`nft list table\` ${listed} lines`);
     console.log(`one pod's label change (compile + diff + nft, ${CHANGES} changes): p50 ${result.labelChangeMs.p50} ms, p99 ${result.labelChangeMs.p99} ms; statements p50 ${result.labelChangeStatements.p50}, max ${result.labelChangeStatements.max}`);
+    console.log(`  of which (p50) compile ${result.labelChangePartsP50Ms.compile} ms, diff ${result.labelChangePartsP50Ms.diff} ms, nft ${result.labelChangePartsP50Ms.nft} ms; floor: one nft -f of a one-element change ${result.floorSmallNftMs} ms`);
     console.log(`no-op sync: ${result.noopSyncMs} ms, ${noop.statements} statements`);
-    console.log(`floor: nft -f of the same full ruleset ${result.floorFullNftMs} ms (median of 3)`);
+    console.log(`floor: nft -f of the same full ruleset ${result.floorFullNftMs} ms (median of 3); load average ${result.loadAverage1m} on ${cpus().length} cores`);
     return result;
   } finally {
     await deleteNamespace(NS);

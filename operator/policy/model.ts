@@ -93,7 +93,12 @@ export interface NamespaceInfo {
 
 export const policyKey = (p: { namespace: string; name: string }) => `${p.namespace}/${p.name}`;
 
-export type ParseResult = { ok: true; policy: Policy } | { ok: false; key: string; error: string };
+/**
+ * On error, `failClosed` (when the object's name, namespace and podSelector are readable) isolates the
+ * pods the broken policy selects in both directions with no rule allowing anything: a policy the
+ * agent cannot understand must not leave its pods open. The caller reports `error` (Event, condition).
+ */
+export type ParseResult = { ok: true; policy: Policy } | { ok: false; key: string; error: string; failClosed?: Policy };
 
 function parseBlock(b: { cidr: string; except?: string[] | null }, where: string): IPBlock | string {
   const cidr = parseCidr(b.cidr, { strict: false });
@@ -157,6 +162,17 @@ function parseRules(rules: Array<Record<string, unknown>>, peerKey: 'from' | 'to
 
 /** Validates and defaults one NetworkPolicy object; a clear error, never a throw. */
 export function parsePolicy(obj: unknown): ParseResult {
+  const r = parseStrict(obj);
+  if (r.ok) return r;
+  const o = obj as { metadata?: { namespace?: unknown; name?: unknown }; spec?: { podSelector?: unknown } } | null;
+  const sel = labelSelector.safeParse(o?.spec?.podSelector ?? {});
+  const [ns, name] = [o?.metadata?.namespace, o?.metadata?.name];
+  if (typeof ns === 'string' && ns && typeof name === 'string' && name && sel.success)
+    return { ...r, failClosed: { namespace: ns, name, podSelector: sel.data, ingress: [], egress: [] } };
+  return r;
+}
+
+function parseStrict(obj: unknown): ParseResult {
   const md = (obj as { metadata?: { namespace?: string; name?: string } } | null)?.metadata;
   const key = `${md?.namespace ?? '?'}/${md?.name ?? '?'}`;
   const r = networkPolicySchema.safeParse(obj);

@@ -49,6 +49,12 @@ describe('parsePolicy: the API defaults', () => {
     if (!r.ok) expect(r.error).toMatch(msg);
   });
 
+  it('a broken policy fails closed: its pods are isolated both ways with no rule', () => {
+    const r = parsePolicy(obj({ podSelector: { matchLabels: { app: 'a' } }, ingress: [{ ports: [{ port: 0 }] }] }));
+    expect(r).toMatchObject({ ok: false, failClosed: { namespace: 'x', name: 'p', podSelector: { matchLabels: { app: 'a' } }, ingress: [], egress: [] } });
+    expect(parsePolicy({ metadata: { name: 'p' }, spec: {} })).not.toHaveProperty('failClosed');
+  });
+
   it('never throws on garbage', () => {
     for (const o of [null, 1, 'x', {}, { metadata: {} }, { metadata: { name: 'a', namespace: 'b' } }]) expect(parsePolicy(o).ok).toBe(false);
   });
