@@ -58,6 +58,16 @@ class Writer {
 const mapItems = (m: NftMap, keys: string[]) => keys.map((k) => mapElement(k, m.elements[k]!));
 const sameList = (a: string[], b: string[]) => a === b || (a.length === b.length && a.every((x, i) => x === b[i]));
 
+/** Structural equality of plain data (rules are small trees of objects, arrays and primitives): cheaper than rendering. */
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) return Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]));
+  const ka = Object.keys(a);
+  const o = b as Record<string, unknown>;
+  return ka.length === Object.keys(o).length && ka.every((k) => same((a as Record<string, unknown>)[k], o[k]));
+}
+
 /** The whole table, replacing whatever table of that name exists, in one transaction. */
 export function fullScript(rs: Ruleset): Script {
   const w = new Writer(`inet ${rs.table}`);
@@ -107,7 +117,7 @@ export function deltaScript(applied: Ruleset, desired: Ruleset): Script {
   // 4. chains whose rules changed: flush and refill; new chains: fill
   for (const c of Object.values(desired.chains)) {
     const old = applied.chains[c.name];
-    if (old && sameList(rulesOf(old), rulesOf(c))) continue;
+    if (old && (same(old.rules, c.rules) || sameList(rulesOf(old), rulesOf(c)))) continue;
     if (old) w.cmd(`flush chain ${w.t} ${c.name}`);
     w.fill(c);
   }

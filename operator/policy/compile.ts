@@ -162,7 +162,8 @@ export function compile(input: CompileInput): Ruleset {
 
   // Policy chains, and which policies each local pod is selected by.
   const selected = { ingress: new Map<PodInfo, string[]>(), egress: new Map<PodInfo, string[]>() };
-  for (const pol of [...input.policies].sort((a, b) => (policyKey(a) < policyKey(b) ? -1 : 1))) {
+  const byKey = input.policies.map((p) => [policyKey(p), p] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  for (const [, pol] of byKey) {
     const selectedLocal = (localByNs.get(pol.namespace) ?? []).filter((p) => policySelects(pol, p));
     for (const dir of ['ingress', 'egress'] as const) {
       const rules = pol[dir];
