@@ -16,7 +16,8 @@ export interface EnforceResult {
 }
 
 export class PolicyEnforcer {
-  private readonly applier: PolicyTableApplier;
+  /** The table's applier (one per table: a second one would diff against a state it did not write). */
+  readonly applier: PolicyTableApplier;
   constructor(
     nft: NftRunner,
     private readonly conntrack: ConntrackRunner,

@@ -4,7 +4,7 @@
  * to parse (to report as Events; each fails closed) and counts for status and metrics.
  */
 import { compile, DEFAULT_TABLE } from './compile.js';
-import { namespaceInfo, parsePolicy, podInfoFromObject, type Policy } from './model.js';
+import { namespaceInfo, parsePolicy, podInfoFromObject, type PodInfo, type Policy } from './model.js';
 import { countObjects, type Ruleset } from './objects.js';
 
 export interface PolicyInputs {
@@ -24,11 +24,21 @@ export interface PolicyDesired {
   counts: { policies: number; invalid: number; localPods: number; isolatedIngress: number; isolatedEgress: number; objects: number };
 }
 
+// Informer caches hand out the same object until it changes: parse each object once.
+const parsedPolicies = new WeakMap<object, ReturnType<typeof parsePolicy>>();
+const parsedPods = new WeakMap<object, PodInfo>();
+const once = <T>(cache: WeakMap<object, T>, o: unknown, fn: (o: unknown) => T): T => {
+  if (typeof o !== 'object' || o === null) return fn(o);
+  let v = cache.get(o);
+  if (v === undefined) cache.set(o, (v = fn(o)));
+  return v;
+};
+
 export function desiredPolicyState(inp: PolicyInputs): PolicyDesired {
   const policies: Policy[] = [];
   const errors: PolicyDesired['errors'] = [];
   for (const o of inp.policies) {
-    const r = parsePolicy(o);
+    const r = once(parsedPolicies, o, parsePolicy);
     if (r.ok) policies.push(r.policy);
     else {
       errors.push({ key: r.key, error: r.error });
@@ -39,7 +49,7 @@ export function desiredPolicyState(inp: PolicyInputs): PolicyDesired {
     const md = (n as { metadata?: { name?: string; labels?: Record<string, string> } } | null)?.metadata;
     return namespaceInfo(md?.name ?? '', md?.labels ?? {});
   });
-  const pods = inp.pods.map(podInfoFromObject);
+  const pods = inp.pods.map((o) => once(parsedPods, o, podInfoFromObject));
   const ruleset = compile({ policies, namespaces, pods, node: inp.node, table: inp.table ?? DEFAULT_TABLE });
   const local = pods.filter((p) => p.nodeName === inp.node && p.ips.length > 0 && !p.hostNetwork).length;
   const mapSize = (n: string) => Object.keys(ruleset.maps[n]?.elements ?? {}).length;

@@ -9,7 +9,8 @@
  * full apply of case 47 below).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conntrackRunner, cutDeniedFlows } from '../../operator/nftables/conntrack.js';
+import { conntrackRunner } from '../../operator/nftables/conntrack.js';
+import { PolicyEnforcer } from '../../operator/nftables/enforcer.js';
 import { nftRunner, PolicyTableApplier } from '../../operator/nftables/applier.js';
 import { compile, DEFAULT_TABLE } from '../../operator/policy/compile.js';
 import type { Ruleset } from '../../operator/policy/objects.js';
@@ -21,13 +22,13 @@ import { createKernelNode, waitForLine, type KernelNode } from '../support/netpo
 const PODS = ['x/a', 'x/b', 'x/c', 'y/a', 'y/b', 'z/a', 'z/b'];
 const SVC_IP = '10.96.0.10';
 let node: KernelNode;
+let enforcer: PolicyEnforcer;
 let applier: PolicyTableApplier;
 const nft = (args: string[], ns = () => node.ns) => run(['ip', 'netns', 'exec', ns(), 'nft', ...args]);
 
 async function enforce(world: CaseWorld): Promise<Ruleset> {
   const rs = compile({ ...world, node: 'n1' });
-  await applier.sync(rs);
-  await cutDeniedFlows(conntrackRunner({ netns: node.ns }), rs, ['10.77.0.1', 'fd00:77::1']);
+  await enforcer.enforce(rs);
   return rs;
 }
 
@@ -63,7 +64,8 @@ beforeAll(async () => {
   await run(['ip', 'netns', 'exec', node.ns, 'nft', '-f', '-'], {
     input: `table ip pf-np-svc {\n chain pre { type nat hook prerouting priority dstnat; ip daddr ${SVC_IP} tcp dport 80 dnat to ${node.addrs('x/a')[0]}:80; }\n}\n`,
   });
-  applier = new PolicyTableApplier(nftRunner({ netns: node.ns }));
+  enforcer = new PolicyEnforcer(nftRunner({ netns: node.ns }), conntrackRunner({ netns: node.ns }), () => ['10.77.0.1', 'fd00:77::1']);
+  applier = enforcer.applier;
 });
 
 afterAll(async () => {
@@ -192,10 +194,9 @@ describe('applier', () => {
       await waitForLine(held, /^one$/);
       const deny = policy({ metadata: { name: 'deny', namespace: 'x' }, spec: { podSelector: {}, policyTypes: ['Ingress'] } });
       const rs = compile({ policies: [deny], namespaces: X, pods: podsOf(), node: 'n1' });
-      const t0 = performance.now();
-      await applier.sync(rs);
-      const cut = await cutDeniedFlows(conntrackRunner({ netns: node.ns }), rs, ['10.77.0.1', 'fd00:77::1']);
-      console.log(`sync + conntrack cut: ${(performance.now() - t0).toFixed(0)} ms, ${cut.length} flow(s) cut`);
+      const { cut, ms, cutError } = await enforcer.enforce(rs);
+      console.log(`sync + conntrack cut: ${ms.toFixed(0)} ms, ${cut.length} flow(s) cut`);
+      expect(cutError).toBeUndefined();
       const cutText = cut.map((f) => `${f.src}->${f.replySrc}:${f.replySport}`);
       expect(cutText).toContain(`${node.addrs('y/a')[0]}->${node.addrs('x/a')[0]}:80`);
       expect(cutText).not.toContain(`${node.addrs('y/a')[0]}->${node.addrs('y/b')[0]}:80`);
