@@ -11,6 +11,7 @@
  *                                              every rule with the same peer)
  *   set tn4-… / tn6-…                          addr . proto . port: named ports resolved per destination pod
  *
+ * Only policies selecting at least one local pod are compiled.
  * Objects grow with pods + policies: each local pod is one map element per family and direction,
  * each peer-matched pod one set element per distinct peer, each policy a fixed number of rules; a
  * group chain exists per distinct list of policies selecting a local pod.
@@ -165,6 +166,9 @@ export function compile(input: CompileInput): Ruleset {
   const byKey = input.policies.map((p) => [policyKey(p), p] as const).sort((a, b) => (a[0] < b[0] ? -1 : 1));
   for (const [, pol] of byKey) {
     const selectedLocal = (localByNs.get(pol.namespace) ?? []).filter((p) => policySelects(pol, p));
+    // A policy that selects no pod of this node needs nothing here (no chain, no peer set): a node's
+    // objects follow its own pods and the policies that select them, not the whole cluster's.
+    if (selectedLocal.length === 0) continue;
     for (const dir of ['ingress', 'egress'] as const) {
       const rules = pol[dir];
       if (!rules) continue;

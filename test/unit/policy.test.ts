@@ -129,6 +129,18 @@ describe('podInfoFromObject', () => {
   });
 });
 
+describe('a node compiles only what its own pods need', () => {
+  it('a policy selecting no pod of the node has no chain and no set there', () => {
+    const pods = [mkPod('x', 'a', '10.0.0.1', { app: 'a' }, [], 'n1'), mkPod('x', 'b', '10.0.0.2', { app: 'b' }, [], 'n2')];
+    const pol = parsed({ podSelector: { matchLabels: { app: 'b' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'a' } } }] }] });
+    const w = { pods, policies: [pol], namespaces: [namespaceInfo('x')] };
+    const [n1, n2] = [compile({ ...w, node: 'n1' }), compile({ ...w, node: 'n2' })];
+    expect([Object.keys(n1.chains).sort(), Object.keys(n1.sets)]).toEqual([['egress', 'ingress'], []]);
+    expect(Object.keys(n2.chains).filter((c) => c.startsWith('pi-'))).toHaveLength(1);
+    expect(Object.keys(n2.sets)).toHaveLength(1);
+  });
+});
+
 describe('object count grows with pods + policies, not pods x policies', () => {
   // P policies, each selecting its own app and allowing from one other app; N pods over the apps.
   function world(P: number, N: number) {
