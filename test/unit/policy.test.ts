@@ -6,6 +6,7 @@ import { namespaceInfo, parsePolicy, podInfoFromObject, type PodInfo, type Polic
 import { countObjects } from '../../operator/policy/objects.js';
 import { blockRanges } from '../../operator/policy/ranges.js';
 import { explain } from '../../operator/policy/semantics.js';
+import { formatExplanation } from '../../operator/policy/format.js';
 import { parseCidr } from '../../operator/lib/ip.js';
 
 const obj = (spec: Record<string, unknown>, name = 'p', namespace = 'x') => ({ metadata: { name, namespace }, spec });
@@ -156,5 +157,24 @@ describe('object count grows with pods + policies, not pods x policies', () => {
     expect(world(200, 400) / base).toBeLessThan(2);
     expect(world(400, 200) / base).toBeLessThan(2);
     expect(world(400, 400) / base).toBeLessThan(2.2);
+  });
+});
+
+describe('formatExplanation', () => {
+  it('reads as a verdict per side', () => {
+    const pods = [mkPod('x', 'a', '10.0.0.1', { pod: 'a' }), mkPod('y', 'b', '10.0.1.1', { pod: 'b' })];
+    const world = { pods, namespaces: [namespaceInfo('x'), namespaceInfo('y')], policies: [parsed({ podSelector: {} }, 'deny-all')] };
+    const flow = { src: '10.0.1.1', dst: '10.0.0.1', protocol: 'TCP' as const, port: 80 };
+    expect(formatExplanation(flow, explain(world, flow))).toBe(
+      [
+        '10.0.1.1 -> 10.0.0.1 TCP/80: DENIED',
+        'Egress   y/b',
+        '  selected by: (none)',
+        '  verdict:     ALLOWED (not isolated: no policy selects it)',
+        'Ingress  x/a',
+        '  selected by: x/deny-all',
+        '  verdict:     DENIED: isolated by x/deny-all, and no ingress rule of them matches',
+      ].join('\n'),
+    );
   });
 });
