@@ -20,7 +20,7 @@ import { createHash } from 'node:crypto';
 import { normalizeIP, parseIP } from '../lib/ip.js';
 import { selectorMatches } from '../lib/selector.js';
 import { stableStringify } from '../lib/stable.js';
-import { policyKey, type NamespaceInfo, type Peer, type PodInfo, type Policy, type Rule as PolicyRule } from './model.js';
+import { policyKey, type NamespaceInfo, type Peer, type PodInfo, type Policy, type PolicyPort, type Rule as PolicyRule } from './model.js';
 import type { Chain, Family, L4, Match, NftMap, NftSet, Rule, Ruleset } from './objects.js';
 import { blockRanges } from './ranges.js';
 import { eligible, peerMatches, policySelects } from './semantics.js';
@@ -56,6 +56,12 @@ const ipInfo = memo((ip: string) => ({ text: normalizeIP(ip) ?? ip, family: (par
 const famOf = (ip: string): Family => ipInfo(ip).family;
 const norm = (ip: string): string => ipInfo(ip).text;
 const peerKeys = new WeakMap<Peer, string>();
+
+/** A set a policy's rules reference; its elements come from the pods of each compile. */
+type SetReq =
+  | { kind: 'peer'; name: string; family: Family; peer: Peer; ns: string }
+  | { kind: 'tuple'; name: string; family: Family; dir: 'ingress' | 'egress'; rule: PolicyRule; named: PolicyPort[]; pol: Policy };
+const plans = new WeakMap<Policy, { fams: string; chains: Chain[]; reqs: SetReq[] }>();
 const l4 = (p: string) => p.toLowerCase() as L4;
 
 class Index {
@@ -95,19 +101,44 @@ export function compile(input: CompileInput): Ruleset {
     (sets[name] ??= { name, kind, family, elements: [...new Set(elements)].sort() });
 
   /** Named set of the addresses a selector peer matches, shared by every rule with the same peer. */
-  const peerSet = (peer: Peer, ns: string, family: Family): string => {
+  const peerSet = (peer: Peer, ns: string, family: Family, reqs: SetReq[]): string => {
     // A peer object belongs to one policy, hence one namespace: its key can be remembered.
     let key = peerKeys.get(peer);
     if (!key) peerKeys.set(peer, (key = h(stableStringify({ ns: peer.namespaceSelector ? undefined : ns, n: peer.namespaceSelector, p: peer.podSelector ?? {} }))));
     const name = `pp${family}-${key}`;
-    if (!sets[name]) {
-      const ips = ix.peerPods(peer, ns).flatMap((p) => p.ips.filter((ip) => famOf(ip) === family));
-      addSet(name, 'addr', family, ips.map(norm));
-    }
+    reqs.push({ kind: 'peer', name, family, peer, ns });
     return name;
   };
 
-  const ruleStatements = (pol: Policy, dir: 'ingress' | 'egress', idx: number, rule: PolicyRule, selectedLocal: PodInfo[]): Rule[] => {
+  /** Fills a set a policy's rules reference, from this compile's pods. */
+  const materialize = (req: SetReq, selectedLocal: PodInfo[]) => {
+    if (sets[req.name]) return;
+    if (req.kind === 'peer') {
+      const ips = ix.peerPods(req.peer, req.ns).flatMap((p) => p.ips.filter((ip) => famOf(ip) === req.family));
+      addSet(req.name, 'addr', req.family, ips.map(norm));
+      return;
+    }
+    const { family, named, rule, pol } = req;
+    const els: string[] = [];
+    const resolve = (pod: PodInfo, ip: string) => {
+      for (const np of named)
+        for (const c of pod.ports ?? [])
+          if (c.name === np.port && (c.protocol ?? 'TCP') === np.protocol) els.push(`${norm(ip)} . ${l4(np.protocol)} . ${c.containerPort}`);
+    };
+    if (req.dir === 'ingress') {
+      // The destination is the selected local pod: its own port names.
+      for (const pod of selectedLocal) for (const ip of pod.ips) if (famOf(ip) === family) resolve(pod, ip);
+    } else {
+      // The destination is the peer: every pod address the rule's peers match, with its own port names.
+      for (const pod of ix.byNs.values())
+        for (const p of pod)
+          for (const ip of p.ips)
+            if (famOf(ip) === family && (rule.peers.length === 0 || rule.peers.some((pe) => peerMatches(pe, pol.namespace, ip, p, input.namespaces)))) resolve(p, ip);
+    }
+    addSet(req.name, 'tuple', family, els);
+  };
+
+  const ruleStatements = (pol: Policy, dir: 'ingress' | 'egress', idx: number, rule: PolicyRule, reqs: SetReq[]): Rule[] => {
     const addrDir = dir === 'ingress' ? 'saddr' : 'daddr';
     // Peer alternatives: each a list of matches with the family it pins (undefined: any family).
     type Alt = { family?: Family; match: Match[] };
@@ -117,7 +148,7 @@ export function compile(input: CompileInput): Ruleset {
       if (peer.ipBlock) {
         const family = peer.ipBlock.cidr.family as Family;
         peers.push({ family, match: [{ m: 'ranges', dir: addrDir, family, ranges: blockRanges(peer.ipBlock.cidr, peer.ipBlock.except) }] });
-      } else for (const family of ix.families) peers.push({ family, match: [{ m: 'set', dir: addrDir, family, set: peerSet(peer, pol.namespace, family) }] });
+      } else for (const family of ix.families) peers.push({ family, match: [{ m: 'set', dir: addrDir, family, set: peerSet(peer, pol.namespace, family, reqs) }] });
     }
     // Port alternatives.
     const ports: Alt[] = [];
@@ -136,27 +167,13 @@ export function compile(input: CompileInput): Ruleset {
     if (named.length === 0) return out;
     for (const family of ix.families) {
       const name = `tn${family}-${h(policyKey(pol))}-${dir[0]}${idx}`;
-      const els: string[] = [];
-      const resolve = (pod: PodInfo, ip: string) => {
-        for (const np of named)
-          for (const c of pod.ports ?? [])
-            if (c.name === np.port && (c.protocol ?? 'TCP') === np.protocol) els.push(`${norm(ip)} . ${l4(np.protocol)} . ${c.containerPort}`);
-      };
       const tuple: Match = { m: 'tuple', family, set: name };
+      reqs.push({ kind: 'tuple', name, family, dir, rule, named, pol });
+      // Ingress: peers matched on the source, the port on the selected pod. Egress: the tuple set
+      // already holds only the peers' addresses.
       if (dir === 'ingress') {
-        // The destination is the selected local pod: its own port names; peers matched on the source.
-        for (const pod of selectedLocal) for (const ip of pod.ips) if (famOf(ip) === family) resolve(pod, ip);
         for (const pe of peers) if (!pe.family || pe.family === family) out.push({ match: [...pe.match, tuple], verdict: 'accept' });
-      } else {
-        // The destination is the peer: every pod address the rule's peers match, with its own port names.
-        for (const pod of ix.byNs.values())
-          for (const p of pod)
-            for (const ip of p.ips)
-              if (famOf(ip) === family && (rule.peers.length === 0 || rule.peers.some((pe) => peerMatches(pe, pol.namespace, ip, p, input.namespaces))))
-                resolve(p, ip);
-        out.push({ match: [tuple], verdict: 'accept' });
-      }
-      addSet(name, 'tuple', family, els);
+      } else out.push({ match: [tuple], verdict: 'accept' });
     }
     return out;
   };
@@ -169,12 +186,26 @@ export function compile(input: CompileInput): Ruleset {
     // A policy that selects no pod of this node needs nothing here (no chain, no peer set): a node's
     // objects follow its own pods and the policies that select them, not the whole cluster's.
     if (selectedLocal.length === 0) continue;
-    for (const dir of ['ingress', 'egress'] as const) {
-      const rules = pol[dir];
-      if (!rules) continue;
-      const name = `p${dir[0]}-${h(policyKey(pol))}`;
-      chains[name] = { name, rules: rules.flatMap((r, i) => ruleStatements(pol, dir, i, r, selectedLocal)) };
-      for (const pod of selectedLocal) (selected[dir].get(pod) ?? selected[dir].set(pod, []).get(pod)!).push(name);
+    // A policy's chains depend only on the policy and the address families: reuse them (and so let
+    // the delta see unchanged chains by identity); the sets they reference are refilled every time.
+    const fams = ix.families.join();
+    let plan = plans.get(pol);
+    if (!plan || plan.fams !== fams) {
+      const reqs: SetReq[] = [];
+      const cs: Chain[] = [];
+      for (const dir of ['ingress', 'egress'] as const) {
+        const rules = pol[dir];
+        if (!rules) continue;
+        const name = `p${dir[0]}-${h(policyKey(pol))}`;
+        cs.push({ name, rules: rules.flatMap((r, i) => ruleStatements(pol, dir, i, r, reqs)) });
+      }
+      plans.set(pol, (plan = { fams, chains: cs, reqs }));
+    }
+    for (const req of plan.reqs) materialize(req, selectedLocal);
+    for (const c of plan.chains) {
+      chains[c.name] = c;
+      const dir = c.name.startsWith('pi-') ? 'ingress' : 'egress';
+      for (const pod of selectedLocal) (selected[dir].get(pod) ?? selected[dir].set(pod, []).get(pod)!).push(c.name);
     }
   }
 

@@ -73,20 +73,26 @@ function world(seed: number) {
 }
 
 describe('compiled rulesets agree with the reference semantics on random worlds', () => {
-  it('300 worlds x 60 flows: 0 disagreements', () => {
+  it('300 worlds x 60 flows, then the same policies over changed pods: 0 disagreements', () => {
     const wrong: string[] = [];
     let denied = 0;
     for (let seed = 1; seed <= 300; seed++) {
-      const w = world(seed);
-      const rs = Object.fromEntries(['n0', 'n1', 'n2'].map((n) => [n, compile({ ...w, node: n })]));
-      for (const f of w.flows) {
-        if (f.from === f.to) continue;
-        const ref = allows(w, f);
-        const pkt = { src: f.src, dst: f.dst, proto: f.protocol.toLowerCase() as 'tcp', dport: f.port };
-        let got = forwardVerdict(rs[f.from.nodeName!]!, pkt).verdict === 'accept';
-        if (got && f.to.nodeName !== f.from.nodeName) got = forwardVerdict(rs[f.to.nodeName!]!, pkt).verdict === 'accept';
-        if (!ref) denied++;
-        if (got !== ref) wrong.push(`seed ${seed}: ${f.protocol}/${f.port} ${f.from.namespace}/${f.from.name} -> ${f.to.namespace}/${f.to.name} (${f.src} -> ${f.dst}): compiled ${got}, reference ${ref}`);
+      const w0 = world(seed);
+      // Second round: the SAME policy objects (the compiler reuses their chains) over pods that moved
+      // node, changed labels, or lost their IPv6 address.
+      const r = rng(seed + 1000);
+      const moved = w0.pods.map((p) => ({ ...p, nodeName: `n${r.int(3)}`, labels: r.chance(0.5) ? { app: r.pick(['a', 'b', 'c']) } : p.labels, ips: seed % 2 ? p.ips : p.ips.slice(0, 1) }));
+      for (const w of [w0, { ...w0, pods: moved, flows: w0.flows.map((f) => ({ ...f, from: moved[w0.pods.indexOf(f.from)]!, to: moved[w0.pods.indexOf(f.to)]! })).filter((f) => f.from.ips.includes(f.src) && f.to.ips.includes(f.dst)) }]) {
+        const rs = Object.fromEntries(['n0', 'n1', 'n2'].map((n) => [n, compile({ ...w, node: n })]));
+        for (const f of w.flows) {
+          if (f.from === f.to) continue;
+          const ref = allows(w, f);
+          const pkt = { src: f.src, dst: f.dst, proto: f.protocol.toLowerCase() as 'tcp', dport: f.port };
+          let got = forwardVerdict(rs[f.from.nodeName!]!, pkt).verdict === 'accept';
+          if (got && f.to.nodeName !== f.from.nodeName) got = forwardVerdict(rs[f.to.nodeName!]!, pkt).verdict === 'accept';
+          if (!ref) denied++;
+          if (got !== ref) wrong.push(`seed ${seed}: ${f.protocol}/${f.port} ${f.from.namespace}/${f.from.name} -> ${f.to.namespace}/${f.to.name} (${f.src} -> ${f.dst}): compiled ${got}, reference ${ref}`);
+        }
       }
     }
     expect(wrong.slice(0, 10)).toEqual([]);
