@@ -40,7 +40,12 @@ export class PolicyEnforcer {
     }
   }
 
-  /** After the table was changed behind our back (seen by a periodic check): rewrite it whole. */
+  /** Periodic check: on drift (reason returned), the next enforce rewrites the whole table. */
+  checkDrift(): Promise<string | null> {
+    return this.applier.checkDrift();
+  }
+
+  /** Forget the record: the next enforce rewrites the table whole. */
   reset(): void {
     this.applier.reset();
   }

@@ -184,6 +184,20 @@ describe('applier', () => {
     expect((await nft(['list', 'table', 'ip', 'pf-np-svc'])).stdout).toBe(svcBefore);
   });
 
+  it('a chain flushed behind the applier’s back is seen as drift, and the next sync restores the table', async () => {
+    const deny = policy({ metadata: { name: 'deny', namespace: 'x' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, policyTypes: ['Ingress'] } });
+    const rs = await enforce({ policies: [deny], namespaces: X, pods: podsOf() });
+    expect(await enforcer.checkDrift()).toBeNull();
+    const group = Object.keys(rs.chains).find((c) => c.startsWith('gi-'))!;
+    await nft(['flush', 'chain', 'inet', DEFAULT_TABLE, group]);
+    expect(await node.connect('y/a', [tcp(node.addrs('x/a')[0]!)])).toEqual([true]); // the hole
+    expect(await enforcer.checkDrift()).toBe(`chain ${group}: 0 in the kernel, ${rs.chains[group]!.rules.length} committed`);
+    const r = await enforcer.enforce(rs);
+    expect(r.sync.full).toBe(true);
+    expect(await enforcer.checkDrift()).toBeNull();
+    expect(await node.connect('y/a', [tcp(node.addrs('x/a')[0]!)])).toEqual([false]);
+  });
+
   it('tightening a policy cuts an established flow it now denies, and only that one', async () => {
     await enforce({ policies: [], namespaces: X, pods: podsOf() });
     const held = node.agnhost('y/a', ['hold', node.addrs('x/a')[0]!, '80']);

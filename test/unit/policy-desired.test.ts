@@ -48,6 +48,27 @@ describe('PolicyEnforcer', () => {
     expect([again.sync.statements, scripts.length, lists]).toEqual([0, 1, 2]);
   });
 
+  it('drift: a missing table or a chain with fewer rules makes the next enforce a full rewrite', async () => {
+    let listing: string | null = null;
+    const scripts: string[] = [];
+    const e = new PolicyEnforcer({ apply: async (s) => void scripts.push(s), list: async () => listing }, { list: async () => '', delete: async () => undefined }, () => []);
+    const rs = desiredPolicyState(inputs).ruleset;
+    await e.enforce(rs);
+    expect(await e.checkDrift()).toBe('table inet podfabric-policy is gone');
+    expect((await e.enforce(rs)).sync.full).toBe(true);
+    // A faithful listing (names, sizes, rule counts) is no drift; one rule short is.
+    const body = [
+      ...Object.values(rs.sets).map((s) => ({ set: { name: s.name, ...(s.elements.length ? { elem: s.elements } : {}) } })),
+      ...Object.values(rs.maps).map((m) => ({ map: { name: m.name, elem: Object.keys(m.elements) } })),
+      ...Object.values(rs.chains).flatMap((c) => [{ chain: { name: c.name } }, ...c.rules.map(() => ({ rule: { chain: c.name } }))]),
+    ];
+    listing = JSON.stringify({ nftables: [{ metainfo: {} }, ...body] });
+    expect(await e.checkDrift()).toBeNull();
+    listing = JSON.stringify({ nftables: body.filter((o, i) => !('rule' in o) || i !== body.findIndex((x) => 'rule' in x)) });
+    expect(await e.checkDrift()).toMatch(/^chain \S+: \d+ in the kernel, \d+ committed$/);
+    expect((await e.enforce(rs)).sync.full).toBe(true);
+  });
+
   it('a conntrack failure is reported, not thrown', async () => {
     const e = new PolicyEnforcer({ apply: async () => undefined, list: async () => null }, { list: async () => Promise.reject(new Error('no conntrack')), delete: async () => undefined }, () => []);
     expect((await e.enforce(desiredPolicyState(inputs).ruleset)).cutError).toBe('no conntrack');
