@@ -3,6 +3,7 @@
  * Namespaces, Pods as the informers hold them), the desired table out, with the policies that failed
  * to parse (to report as Events; each fails closed) and counts for status and metrics.
  */
+import { normalizeIP } from '../lib/ip.js';
 import { compile, DEFAULT_TABLE } from './compile.js';
 import { namespaceInfo, parsePolicy, podInfoFromObject, type PodInfo, type Policy } from './model.js';
 import { countObjects, type Ruleset } from './objects.js';
@@ -68,7 +69,8 @@ export function desiredPolicyState(inp: PolicyInputs): PolicyDesired {
 }
 
 /** Is this local pod address's isolation in the ruleset (the map entries that send it to its policies)? */
-export function isolationOf(rs: Ruleset, ip: string): { ingress?: string; egress?: string } {
+export function isolationOf(rs: Ruleset, address: string): { ingress?: string; egress?: string } {
+  const ip = normalizeIP(address) ?? address;
   const fam = ip.includes(':') ? 6 : 4;
   const ingress = rs.maps[`ingress${fam}`]?.elements[ip];
   const egress = rs.maps[`egress${fam}`]?.elements[ip];

@@ -25,6 +25,7 @@ describe('desiredPolicyState', () => {
     expect(d.counts).toMatchObject({ policies: 2, invalid: 1, localPods: 2, isolatedIngress: 2, isolatedEgress: 1 });
     expect(isolationOf(d.ruleset, '10.0.0.2')).toEqual({ ingress: expect.stringMatching(/^gi-/), egress: expect.stringMatching(/^ge-/) });
     expect(isolationOf(d.ruleset, '10.0.0.3')).toEqual({}); // on another node
+    expect(isolationOf(desiredPolicyState({ ...inputs, pods: [podObj('x', 'a', 'FD00::0:1', { app: 'web' })] }).ruleset, 'fd00::1')).toEqual({ ingress: expect.stringMatching(/^gi-/) });
   });
 });
 
