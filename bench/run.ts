@@ -5,6 +5,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   convergence: async () => (await import('./convergence.js')).main(),
   pods: async () => (await import('./pods.js')).main(),
   'services-plan': async () => (await import('./services-plan.js')).main(),
+  policy: async () => (await import('./policy.js')).main(),
 };
 if (!name || !benches[name]) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}>`);

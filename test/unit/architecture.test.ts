@@ -53,7 +53,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   cli: ['api', 'plan', 'kube', 'lib', 'services'],
   services: ['api', 'lib'], // pure: Service address allocation and per-node advertisement decisions
   policy: ['api', 'lib'], // pure: NetworkPolicy model, evaluator, compiler to nftables objects
-  nftables: ['lib'], // the nft applier: knows no Kubernetes
+  nftables: ['lib', 'policy'], // the nft applier (policy/objects.ts is its object model); knows no Kubernetes
 };
 /** Rooms that decide and do no I/O: no Node I/O modules, no network clients. */
 const PURE = ['api', 'ipam', 'plan', 'services', 'policy'];
