@@ -420,12 +420,28 @@ export class FabricController {
       }
     }
 
+    // Contract with kube-proxy (detectLocalMode NodeCIDR): Node.spec.podCIDRs is written before the
+    // NodeFabric that lets the agent get ready, so no node reports ready without them; it is written
+    // once (the apiserver refuses any later change), so it never changes under a running node.
+    let recorded = false;
+    if (this.opts.mirrorNodePodCIDRs !== false && nodePodCIDRs(node).length === 0 && decision.allocations.length > 0) {
+      const cidrs = decision.allocations.map((a) => a.cidr);
+      try {
+        await this.rest.request('PATCH', `/api/v1/nodes/${name}`, { spec: { podCIDR: cidrs[0], podCIDRs: cidrs } }, 'application/merge-patch+json');
+      } catch (e) {
+        this.ipam.commit(name, previous); // nothing was recorded: give the blocks back
+        throw e;
+      }
+      recorded = true;
+    }
+
     let current: NodeFabricObj & KObj = fabric as NodeFabricObj & KObj;
     if (!fabric || stableStringify(fabric.spec) !== stableStringify(plan.spec)) {
       try {
         current = await this.applyNodeFabric(node, plan.spec);
       } catch (e) {
-        this.ipam.commit(name, previous); // nothing was recorded: give the blocks back
+        // Blocks already on the Node stay claimed (the next reconcile adopts them); otherwise give them back.
+        if (!recorded) this.ipam.commit(name, previous);
         throw e;
       }
       for (const a of decision.allocated) {
@@ -438,11 +454,6 @@ export class FabricController {
       }
       for (const a of [...decision.allocated, ...decision.adopted]) this.queue.addAfter(`pool:${a.pool}`, 500);
       if (stableStringify(fabric?.spec?.podCIDRs) !== stableStringify(plan.spec.podCIDRs)) this.enqueueSegmentOf(name);
-    }
-
-    if (this.opts.mirrorNodePodCIDRs !== false && nodePodCIDRs(node).length === 0 && decision.allocations.length > 0) {
-      const cidrs = decision.allocations.map((a) => a.cidr);
-      await this.rest.request('PATCH', `/api/v1/nodes/${name}`, { spec: { podCIDR: cidrs[0], podCIDRs: cidrs } }, 'application/merge-patch+json');
     }
 
     // Controller-owned conditions on NodeFabric status.

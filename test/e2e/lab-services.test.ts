@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../hack/lab/lib/daemon.js';
 import { inNs } from '../../hack/lab/lib/netns.js';
-import { addPod, connect, delPod, down, kubectl, kubeProxyPidFile, podId, STATE, up, type LabPod, type LabState, type Proto } from '../../hack/lab/lab.js';
+import { addPod, connect, delPod, down, growNode, kubectl, kubeProxyPidFile, labRest, podId, STATE, up, waitNodesReady, type LabPod, type LabState, type Proto } from '../../hack/lab/lab.js';
+import { API_PATH as API } from '../../operator/api/common.js';
+import type { NodeFabricObj } from '../../operator/api/kinds.js';
 
 let s: LabState;
 let conntrackMaxBefore: string;
@@ -139,6 +141,48 @@ describe('the lab as a cluster', () => {
     await kubectl(s, ['-n', 'x', 'expose', 'pod', 'web-b', '--port', '8000', '--target-port', '80']);
     const ip = await clusterIP('x', 'web-b');
     for (const c of clients) expect(await waitUntil(`${podId(c)} → ${ip}:8000`, () => connect(c, ip, 8000, 'tcp'), 60_000, 0)).toBe('x/web-b');
+  });
+
+  it('contract with kube-proxy: a new node has Node.spec.podCIDRs before its agent reports ready, they equal its NodeFabric\'s and can never change', async () => {
+    const rest = labRest(s);
+    const name = 'r1n3';
+    let cidrsRV = 0;
+    let readyRV = 0;
+    try {
+      const rvOf = async (path: string) => (await rest.get<{ metadata: { resourceVersion: string } }>(path)).metadata.resourceVersion;
+      const sel = `fieldSelector=metadata.name%3D${name}`;
+      // One etcd behind the apiserver: resourceVersions of both kinds come from the same revision counter.
+      const wNode = rest.watch<{ metadata: { resourceVersion: string }; spec?: { podCIDRs?: string[] } }>(`/api/v1/nodes?watch=1&${sel}&resourceVersion=${await rvOf('/api/v1/nodes')}`, (e) => {
+        if (!cidrsRV && e.object.spec?.podCIDRs?.length) cidrsRV = Number(e.object.metadata.resourceVersion);
+      });
+      const wNf = rest.watch<NodeFabricObj>(`${API}/nodefabrics?watch=1&${sel}&resourceVersion=${await rvOf(`${API}/nodefabrics`)}`, (e) => {
+        const ready = e.object.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+        if (!readyRV && ready) readyRV = Number(e.object.metadata.resourceVersion);
+      });
+      void wNode.done.catch(() => undefined);
+      void wNf.done.catch(() => undefined);
+      const n = await growNode(s, 1);
+      expect(n.name).toBe(name);
+      await waitNodesReady(s, [name], 90_000);
+      await waitUntil('both seen', async () => cidrsRV > 0 && readyRV > 0, 30_000, 50);
+      wNode.stop();
+      wNf.stop();
+      expect(cidrsRV).toBeLessThan(readyRV);
+      const nodeObj = await rest.get<{ spec: { podCIDRs: string[] } }>(`/api/v1/nodes/${name}`);
+      expect(nodeObj.spec.podCIDRs).toEqual((await rest.get<NodeFabricObj>(`${API}/nodefabrics/${name}`)).spec.podCIDRs);
+      const change = await rest.request('PATCH', `/api/v1/nodes/${name}`, { spec: { podCIDR: '10.244.250.0/24', podCIDRs: ['10.244.250.0/24'] } }, 'application/merge-patch+json').then(
+        () => 'accepted',
+        (e: Error) => e.message,
+      );
+      expect(change).toMatch(/422.*podCIDR/);
+    } finally {
+      rest.close();
+    }
+    // The new node's kube-proxy got its podCIDRs and serves Services to the pods there.
+    const p = await addPod(s, name, `client-${name}`, { namespace: 'y' });
+    clients.push(p);
+    const ip = await clusterIP('x', 'web');
+    await reachesAll(p, ip, 80, 'tcp', ['x/web-a', 'x/web-b']);
   });
 
   it('an endpoint removed (pod no longer selected, then a pod deleted): traffic stops going to it', async () => {
