@@ -10,6 +10,7 @@
  */
 import { existsSync } from 'node:fs';
 import { isNotFound, KubeRest, loadKubeConfig } from '../../operator/kube/rest.js';
+import { renewNodeLease } from './nodes.js';
 import { stopPodSandbox, type PodObj } from './pods.js';
 import { NS } from './topology.js';
 
@@ -21,26 +22,10 @@ if (!kubeconfig) {
 const rest = new KubeRest(loadKubeConfig(kubeconfig), { qps: 50, burst: 100, userAgent: 'podfabric-lab-kubelet' });
 const say = (msg: string, extra: Record<string, unknown> = {}) => console.log(JSON.stringify({ time: new Date().toISOString(), msg, ...extra }));
 const isLabNode = (node: string | undefined) => !!node && existsSync(`/var/run/netns/${NS}${node}`);
-const microTime = () => new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 
 async function renewLeases(): Promise<void> {
   const nodes = await rest.get<{ items: Array<{ metadata: { name: string; uid: string } }> }>('/api/v1/nodes');
-  await Promise.all(
-    nodes.items
-      .filter((n) => isLabNode(n.metadata.name))
-      .map((n) =>
-        rest.apply(
-          `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${n.metadata.name}`,
-          {
-            apiVersion: 'coordination.k8s.io/v1',
-            kind: 'Lease',
-            metadata: { name: n.metadata.name, namespace: 'kube-node-lease', ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: n.metadata.name, uid: n.metadata.uid }] },
-            spec: { holderIdentity: n.metadata.name, leaseDurationSeconds: 40, renewTime: microTime() },
-          },
-          'podfabric-lab-kubelet',
-        ),
-      ),
-  );
+  await Promise.all(nodes.items.filter((n) => isLabNode(n.metadata.name)).map((n) => renewNodeLease(rest, n.metadata.name, n.metadata.uid)));
 }
 
 const finishing = new Set<string>();

@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { API_PATH as API } from '../../operator/api/common.js';
 import type { NodeFabricObj } from '../../operator/api/kinds.js';
+import type { KubeRest } from '../../operator/kube/rest.js';
 import { stopPid, waitUntil } from './lib/daemon.js';
 import { addNeighbors } from './lib/frr.js';
 import { startGobgpd, stopGobgpd } from './lib/gobgpd.js';
@@ -32,10 +33,29 @@ export async function addNode(s: LabState, n: LabNode, opts: { register?: boolea
   await startGobgpd(n.ns, n.ns);
   await startAgent(s, n);
   if (opts.register ?? true) {
-    await kubectl(s, ['apply', '-f', '-'], JSON.stringify(nodeObject(n)));
+    const registered = JSON.parse((await kubectl(s, ['apply', '-o', 'json', '-f', '-'], JSON.stringify(nodeObject(n)))).stdout) as { metadata: { uid: string } };
+    // A kubelet's first heartbeat comes with its registration; the lab kubelet renews it from then on.
+    const rest = labRest(s);
+    await renewNodeLease(rest, n.name, registered.metadata.uid).finally(() => rest.close());
     // Like a kube-proxy DaemonSet pod landing on the new node: it waits for the Node's podCIDRs itself.
     await startKubeProxy(s, n);
   }
+}
+
+const microTime = () => new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+
+/** A kubelet's heartbeat: the Node's Lease in kube-node-lease (owned by the Node, so it goes with it). */
+export async function renewNodeLease(rest: KubeRest, node: string, uid: string): Promise<void> {
+  await rest.apply(
+    `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${node}`,
+    {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name: node, namespace: 'kube-node-lease', ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node, uid }] },
+      spec: { holderIdentity: node, leaseDurationSeconds: 40, renewTime: microTime() },
+    },
+    'podfabric-lab-kubelet',
+  );
 }
 
 /** Deletes a node the way an operator would: Node object first, then the machine (its pods go with it). */
