@@ -9,11 +9,11 @@
  * This module builds and tears down the whole; topology, processes, nodes, pods and status hold the parts
  * and are re-exported here.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { run } from '../../operator/lib/exec.js';
 import { pidsWithArg, stopPid, stopPids } from './lib/daemon.js';
 import { renderFrrConfig, startFrr, stopFrr, type FrrRouter } from './lib/frr.js';
 import { stopGobgpd } from './lib/gobgpd.js';
@@ -49,13 +49,20 @@ export async function down(): Promise<void> {
   await rm(STATE, { recursive: true, force: true });
 }
 
+/** Runs a build step with its stderr (progress lines) passed through to ours; rejects on failure. */
+function step(cmd: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd.join(' ')} exited ${code}`))));
+  });
+}
+
 async function buildAll(): Promise<void> {
   log('checking system packages (hack/install-deps.sh)');
-  await run(['bash', join(ROOT, 'hack/install-deps.sh')], { timeoutMs: 1_800_000 });
-  log('building the operator (tsc) and the Kubernetes harness (hack/apiserver/build.sh; a cold build takes minutes and says so)');
-  const harness = run(['bash', join(ROOT, 'hack/apiserver/build.sh')], { timeoutMs: 1_800_000 });
-  await run(['npx', 'tsc', '-p', join(ROOT, 'tsconfig.json')], { timeoutMs: 300_000 });
-  await harness;
+  await step(['bash', join(ROOT, 'hack/install-deps.sh')]);
+  log('building the operator (tsc) and the Kubernetes harness (hack/apiserver/build.sh: cached, or minutes with progress lines)');
+  await Promise.all([step(['npx', 'tsc', '-p', join(ROOT, 'tsconfig.json')]), step(['bash', join(ROOT, 'hack/apiserver/build.sh')])]);
 }
 
 /** Spine, ToRs (one bridge = one rack subnet each) and the control-plane namespace hanging off the spine. */
