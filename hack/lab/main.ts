@@ -3,6 +3,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runFabric } from '../../operator/cli/fabric.js';
+import { parseLabels } from './pods.js';
 import { addPod, DEFAULTS, delPod, down, growNode, loadState, removeNode, renderStatus, STATE, status, up, waitNodesReady, type ProxyMode } from './lab.js';
 
 const { values, positionals } = parseArgs({
@@ -91,17 +92,6 @@ async function main(): Promise<void> {
 function parseProxyMode(v: string | undefined): ProxyMode {
   if (v === undefined || v === 'nftables' || v === 'iptables') return v ?? 'nftables';
   throw new Error(`--proxy-mode must be nftables or iptables, not ${JSON.stringify(v)}`);
-}
-
-/** k=v,k2=v2 → labels; refuses what the apiserver would refuse anyway, with a clearer message. */
-export function parseLabels(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of text.split(',').filter(Boolean)) {
-    const m = /^([A-Za-z0-9][-A-Za-z0-9_./]*)=([-A-Za-z0-9_.]*)$/.exec(part.trim());
-    if (!m) throw new Error(`bad label ${JSON.stringify(part)}: want key=value`);
-    out[m[1]!] = m[2]!;
-  }
-  return out;
 }
 
 main().catch((e: Error) => {

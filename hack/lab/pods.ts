@@ -153,5 +153,16 @@ export async function connect(from: LabPod, ip: string, port: number, proto: Pro
   return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : null;
 }
 
+/** k=v,k2=v2 → labels; refuses what the apiserver would refuse anyway, with a clearer message. */
+export function parseLabels(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',').filter(Boolean)) {
+    const m = /^([A-Za-z0-9][-A-Za-z0-9_./]*)=([-A-Za-z0-9_.]*)$/.exec(part.trim());
+    if (!m) throw new Error(`bad label ${JSON.stringify(part)}: want key=value`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
 /** `namespace/name` of a lab pod: what its server answers. */
 export const podId = (p: LabPod) => `${p.namespace ?? 'default'}/${p.name}`;
