@@ -29,16 +29,20 @@ async function renewLeases(): Promise<void> {
 }
 
 const finishing = new Set<string>();
+/** Uids whose deletion this process finished: later events for them (the final update) need nothing. */
+const finished = new Set<string>();
 
 async function finishDeletion(p: PodObj): Promise<void> {
   const key = p.metadata.uid!;
-  if (finishing.has(key)) return;
+  if (finishing.has(key) || finished.has(key)) return;
   finishing.add(key);
   try {
     await stopPodSandbox(p.spec.nodeName!, p.metadata.namespace!, p.metadata.name);
     await rest
       .request('DELETE', `/api/v1/namespaces/${p.metadata.namespace}/pods/${p.metadata.name}`, { kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 0, preconditions: { uid: p.metadata.uid } })
       .catch((e) => (isNotFound(e) ? undefined : Promise.reject(e)));
+    finished.add(key);
+    if (finished.size > 10_000) finished.clear();
     say('pod deleted', { pod: `${p.metadata.namespace}/${p.metadata.name}`, node: p.spec.nodeName });
   } catch (e) {
     say('pod deletion failed (retried on the next event or resync)', { pod: `${p.metadata.namespace}/${p.metadata.name}`, error: (e as Error).message });
