@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../hack/lab/lib/daemon.js';
 import { inNs } from '../../hack/lab/lib/netns.js';
-import { addPod, connect, delPod, down, growNode, kubectl, kubeProxyPidFile, labRest, podId, STATE, up, waitNodesReady, type LabPod, type LabState, type Proto } from '../../hack/lab/lab.js';
+import { addPod, connect, delPod, down, growNode, kubectl, kubeProxyPidFile, labRest, podId, startKubeProxy, STATE, stopKubeProxy, up, waitNodesReady, type LabPod, type LabState, type Proto } from '../../hack/lab/lab.js';
 import { API_PATH as API } from '../../operator/api/common.js';
 import type { NodeFabricObj } from '../../operator/api/kinds.js';
 
@@ -216,5 +216,20 @@ describe('the lab as a cluster', () => {
       const log = await readFile(join(STATE, 'nodes', n.name, 'kube-proxy.log'), 'utf8');
       expect(log).not.toMatch(/PodCIDRs? changed|Node .* deleted|Exiting/i);
     }
+  });
+
+  it("iptables mode is selectable: a node's kube-proxy restarted in iptables mode serves Services created after the switch", async () => {
+    const n = s.nodes.find((x) => x.name === 'r2n1')!;
+    const client = clients.find((c) => c.node === n.name)!;
+    await stopKubeProxy(n.name);
+    await startKubeProxy({ ...s, opts: { ...s.opts, proxyMode: 'iptables' } }, n);
+    await waitUntil(`${n.name}: kube-proxy's iptables chains`, async () => (await inNs(n.ns, ['iptables-save', '-t', 'nat'])).stdout.includes(':KUBE-SERVICES'), 60_000, 200);
+    // Only the iptables proxier can know this Service: the nftables one on this node is gone.
+    await apply(service('web-ipt', 'x', { app: 'web' }, [{ port: 9090, targetPort: 'serve-80-tcp', protocol: 'TCP' }], 'NodePort'));
+    const ip = await clusterIP('x', 'web-ipt');
+    expect(await waitUntil(`${podId(client)} → ${ip}:9090`, () => connect(client, ip, 9090, 'tcp'), 60_000, 0)).toBe('x/web-b');
+    const nodePort = (await json<{ spec: { ports: Array<{ nodePort: number }> } }>(['-n', 'x', 'get', 'svc', 'web-ipt'])).spec.ports[0]!.nodePort;
+    expect(await waitUntil(`${podId(clients[0]!)} → ${n.ip4}:${nodePort}`, () => connect(clients[0]!, n.ip4, nodePort, 'tcp'), 60_000, 0)).toBe('x/web-b');
+    expect((await inNs(n.ns, ['iptables-save', '-t', 'nat'])).stdout).toContain('x/web-ipt');
   });
 });
