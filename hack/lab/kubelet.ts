@@ -10,7 +10,7 @@
  */
 import { existsSync } from 'node:fs';
 import { isNotFound, KubeRest, loadKubeConfig } from '../../operator/kube/rest.js';
-import { renewNodeLease } from './nodes.js';
+import { renewNodeLease } from './lease.js';
 import { stopPodSandbox, type PodObj } from './pods.js';
 import { NS } from './topology.js';
 

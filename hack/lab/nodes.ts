@@ -4,11 +4,11 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { API_PATH as API } from '../../operator/api/common.js';
 import type { NodeFabricObj } from '../../operator/api/kinds.js';
-import type { KubeRest } from '../../operator/kube/rest.js';
 import { stopPid, waitUntil } from './lib/daemon.js';
 import { addNeighbors } from './lib/frr.js';
 import { startGobgpd, stopGobgpd } from './lib/gobgpd.js';
 import { addAddress, addNamespace, addVeth, deleteNamespace, ip, setMaster, setSysctls } from './lib/netns.js';
+import { renewNodeLease } from './lease.js';
 import { stopPodSandbox } from './pods.js';
 import { startAgent, startKubeProxy, stopKubeProxy } from './processes.js';
 import { conflistPath, kubectl, labNode, labRest, nodeDir, nodeObject, NS, rackSubnet, saveState, tor, type LabNode, type LabState } from './topology.js';
@@ -40,22 +40,6 @@ export async function addNode(s: LabState, n: LabNode, opts: { register?: boolea
     // Like a kube-proxy DaemonSet pod landing on the new node: it waits for the Node's podCIDRs itself.
     await startKubeProxy(s, n);
   }
-}
-
-const microTime = () => new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-
-/** A kubelet's heartbeat: the Node's Lease in kube-node-lease (owned by the Node, so it goes with it). */
-export async function renewNodeLease(rest: KubeRest, node: string, uid: string): Promise<void> {
-  await rest.apply(
-    `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${node}`,
-    {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      metadata: { name: node, namespace: 'kube-node-lease', ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node, uid }] },
-      spec: { holderIdentity: node, leaseDurationSeconds: 40, renewTime: microTime() },
-    },
-    'podfabric-lab-kubelet',
-  );
 }
 
 /** Deletes a node the way an operator would: Node object first, then the machine (its pods go with it). */
