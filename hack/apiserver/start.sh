@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Starts a real kube-apiserver (embedded etcd) in the background, listening only on 127.0.0.1.
-#   start.sh DIR [--fresh]
+#   start.sh DIR [--fresh] [--apiserver-flag=value ...]
+# Extra kube-apiserver flags come after the defaults below (a later value of the same flag wins) and are
+# kept in DIR/flags: a restart without flags reuses them (the lab advertises its control-plane address
+# and turns the endpoint reconciler on this way).
 # DIR gets: kubeconfig (admin token in system:masters), pid, port, token, tokens.csv, sa.key,
 # apiserver.log, certs/ (self-signed apiserver.crt = the kubeconfig's CA), data/ (etcd).
 # Restarting on the same DIR keeps data/ and the port, so the kubeconfig stays valid; --fresh wipes
@@ -8,16 +11,24 @@
 # is stopped first. Waits up to 90 s for /readyz = 200, else prints the log tail and exits 1.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-usage="usage: start.sh DIR [--fresh]"
+usage="usage: start.sh DIR [--fresh] [--apiserver-flag=value ...]"
 dir=${1:?$usage}
+shift
 fresh=false
-case "${2:-}" in
-  "") ;;
-  --fresh) fresh=true ;;
-  *) echo "$usage" >&2; exit 2 ;;
-esac
+extra=()
+for a in "$@"; do
+  case "$a" in
+    --fresh) fresh=true ;;
+    --*=*) extra+=("$a") ;;
+    *) echo "$usage" >&2; exit 2 ;;
+  esac
+done
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd -P)
+if ((${#extra[@]})); then printf '%s\n' "${extra[@]}" > "$dir/flags"
+elif $fresh; then rm -f "$dir/flags"
+elif [ -f "$dir/flags" ]; then mapfile -t extra < "$dir/flags"
+fi
 
 bin=$(bash "$here/build.sh" | tail -n1)
 [ -x "$bin" ] || { echo "start.sh: build.sh gave no binary" >&2; exit 1; }
@@ -70,7 +81,7 @@ setsid "$bin" \
   --endpoint-reconciler-type=none \
   --max-requests-inflight=2000 --max-mutating-requests-inflight=1000 \
   --profiling=false \
-  --v=0 >>"$dir/apiserver.log" 2>&1 </dev/null &
+  --v=0 ${extra[@]+"${extra[@]}"} >>"$dir/apiserver.log" 2>&1 </dev/null &
 pid=$!
 echo "$pid" > "$dir/pid"
 

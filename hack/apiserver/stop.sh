@@ -21,7 +21,7 @@ rm -f "$dir/pid"
 $keep && exit 0
 # Remove what start.sh put there; DIR itself only if nothing else is in it (never wipe a
 # directory passed by mistake).
-ours=(kubeconfig kubeconfig.tmp pid port token tokens.csv sa.key apiserver.log certs data)
+ours=(kubeconfig kubeconfig.tmp flags pid port token tokens.csv sa.key apiserver.log certs data)
 for f in "${ours[@]}"; do rm -rf "${dir:?}/$f"; done
 if ! rmdir "$dir" 2>/dev/null; then
   echo "stop.sh: left $dir in place: it holds files start.sh did not create" >&2

@@ -1,8 +1,10 @@
-// npm run lab -- up [--racks N] [--nodes-per-rack N] [--dual-stack] [--pods-per-node N] | down | status | pod add|del NODE NAME | node add RACK | node del NAME
+// npm run lab -- up [--racks N] [--nodes-per-rack N] [--dual-stack] [--pods-per-node N] [--proxy-mode nftables|iptables] | down | status
+//                | pod add NODE NAME [--namespace NS] [--labels k=v,...] | pod del NODE NAME [--namespace NS] | node add RACK | node del NAME
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runFabric } from '../../operator/cli/fabric.js';
-import { addPod, DEFAULTS, delPod, down, growNode, loadState, removeNode, renderStatus, STATE, status, up, waitNodesReady } from './lab.js';
+import { parseLabels } from './pods.js';
+import { addPod, DEFAULTS, delPod, down, growNode, loadState, removeNode, renderStatus, STATE, status, up, waitNodesReady, type ProxyMode } from './lab.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -12,6 +14,9 @@ const { values, positionals } = parseArgs({
     'dual-stack': { type: 'boolean', default: false },
     'pods-per-node': { type: 'string' },
     'no-pings': { type: 'boolean', default: false },
+    'proxy-mode': { type: 'string' },
+    namespace: { type: 'string' },
+    labels: { type: 'string' },
   },
 });
 const [cmd, ...args] = positionals;
@@ -25,6 +30,7 @@ async function main(): Promise<void> {
         dualStack: values['dual-stack']!,
         podsPerNode: Number(values['pods-per-node'] ?? DEFAULTS.podsPerNode),
         controllers: DEFAULTS.controllers,
+        proxyMode: parseProxyMode(values['proxy-mode']),
       });
       console.log(renderStatus(await status(s)));
       // The same fabric as an operator sees it through the kubectl plugin: a map of racks and sessions.
@@ -54,10 +60,11 @@ async function main(): Promise<void> {
     }
     case 'pod': {
       const [op, node, name] = args;
-      if (!node || !name || (op !== 'add' && op !== 'del')) throw new Error('usage: npm run lab -- pod add|del NODE NAME');
+      if (!node || !name || (op !== 'add' && op !== 'del')) throw new Error('usage: npm run lab -- pod add|del NODE NAME [--namespace NS] [--labels k=v,...]');
       const s = await loadState();
-      if (op === 'add') console.log(JSON.stringify(await addPod(s, node, name)));
-      else await delPod(s, node, name);
+      const namespace = values.namespace ?? 'default';
+      if (op === 'add') console.log(JSON.stringify(await addPod(s, node, name, { namespace, labels: parseLabels(values.labels ?? '') })));
+      else await delPod(s, node, name, { namespace });
       return;
     }
     case 'node': {
@@ -74,9 +81,17 @@ async function main(): Promise<void> {
       return;
     }
     default:
-      console.log('usage: npm run lab -- up [--racks 2] [--nodes-per-rack 2] [--dual-stack] [--pods-per-node 2] | status | down | pod add|del NODE NAME | node add RACK | node del NAME');
+      console.log(
+        'usage: npm run lab -- up [--racks 2] [--nodes-per-rack 2] [--dual-stack] [--pods-per-node 2] [--proxy-mode nftables|iptables] | status | down\n' +
+          '       | pod add NODE NAME [--namespace NS] [--labels k=v,...] | pod del NODE NAME [--namespace NS] | node add RACK | node del NAME',
+      );
       if (cmd) process.exitCode = 2;
   }
+}
+
+function parseProxyMode(v: string | undefined): ProxyMode {
+  if (v === undefined || v === 'nftables' || v === 'iptables') return v ?? 'nftables';
+  throw new Error(`--proxy-mode must be nftables or iptables, not ${JSON.stringify(v)}`);
 }
 
 main().catch((e: Error) => {

@@ -82,12 +82,28 @@ export class NodeReconciler {
     for (const p of validPeers) if (s.peerIndex.setConflict(p.name, name, lost.has(p.name))) enqueue.push({ key: `peer:${p.name}`, afterMs: 500 });
 
     try {
+      // Contract with kube-proxy (detectLocalMode NodeCIDR): Node.spec.podCIDRs is written before the
+      // NodeFabric that lets the agent get ready, so no node reports ready without them; it is written
+      // once (the apiserver refuses any later change), so it never changes under a running node. A crash
+      // between the two writes is safe: start-up claims blocks found on Nodes (claimUnrecordedPodCIDRs).
+      let recorded = false;
+      if (s.opts.mirrorNodePodCIDRs !== false && nodePodCIDRs(node).length === 0 && decision.allocations.length > 0) {
+        const cidrs = decision.allocations.map((a) => a.cidr);
+        try {
+          await s.rest.request('PATCH', `/api/v1/nodes/${name}`, { spec: { podCIDR: cidrs[0], podCIDRs: cidrs } }, 'application/merge-patch+json');
+        } catch (e) {
+          s.ipam.commit(name, previous); // nothing was recorded: give the blocks back
+          throw e;
+        }
+        recorded = true;
+      }
       let current = fabric as RawFabric;
       if (!fabric || stableStringify(fabric.spec) !== stableStringify(plan.spec)) {
         try {
           current = await this.applyNodeFabric(node, plan.spec);
         } catch (e) {
-          s.ipam.commit(name, previous); // nothing was recorded: give the blocks back
+          // Blocks already on the Node stay claimed (the next reconcile adopts them); otherwise give them back.
+          if (!recorded) s.ipam.commit(name, previous);
           throw e;
         }
         for (const a of decision.allocated) {
@@ -100,11 +116,6 @@ export class NodeReconciler {
         }
         for (const a of [...decision.allocated, ...decision.adopted]) enqueue.push({ key: `pool:${a.pool}`, afterMs: 500 });
         if (stableStringify(fabric?.spec?.podCIDRs) !== stableStringify(plan.spec.podCIDRs)) for (const m of s.segments.othersOf(name)) enqueue.push({ key: `node:${m}` });
-      }
-
-      if (s.opts.mirrorNodePodCIDRs !== false && nodePodCIDRs(node).length === 0 && decision.allocations.length > 0) {
-        const cidrs = decision.allocations.map((a) => a.cidr);
-        await s.rest.request('PATCH', `/api/v1/nodes/${name}`, { spec: { podCIDR: cidrs[0], podCIDRs: cidrs } }, 'application/merge-patch+json');
       }
 
       const conds = nodeConditions(decision, plan);

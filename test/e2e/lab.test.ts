@@ -37,7 +37,8 @@ import { existsSync } from 'node:fs';
 import { API_PATH as API } from '../../operator/api/common.js';
 
 let s: LabState;
-const pod = (node: string, name = 'p1'): LabPod => s.pods.find((p) => p.node === node && p.name === name)!;
+/** The pod `up` made on a node (named NODE-p1, NODE-p2), or one a test added by its own name. */
+const pod = (node: string, name = 'p1'): LabPod => s.pods.find((p) => p.node === node && (p.name === `${node}-${name}` || p.name === name))!;
 const nf = async (name: string) => {
   const rest = labRest(s);
   try {

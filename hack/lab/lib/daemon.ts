@@ -68,3 +68,34 @@ export async function waitUntil<T>(what: string, fn: () => Promise<T | undefined
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * Pids of processes (other than this one) with an argument containing `needle`: finds lab daemons whose
+ * pid files are gone (a run killed mid-way, or its state directory removed by another run).
+ */
+export async function pidsWithArg(needle: string): Promise<number[]> {
+  const { readdir } = await import('node:fs/promises');
+  const out: number[] = [];
+  for (const d of await readdir('/proc')) {
+    const pid = Number(d);
+    if (!Number.isInteger(pid) || pid === process.pid || pid === process.ppid) continue;
+    const cmd = await readFile(`/proc/${d}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.split('\0').some((a) => a.includes(needle))) out.push(pid);
+  }
+  return out;
+}
+
+/** SIGTERM, then SIGKILL after timeoutMs, to each pid; returns once all are gone. */
+export async function stopPids(pids: number[], timeoutMs = 3000): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => pids.filter(alive).forEach((p) => {
+    try {
+      process.kill(p, sig);
+    } catch {
+      /* gone */
+    }
+  });
+  signal('SIGTERM');
+  const end = Date.now() + timeoutMs;
+  while (pids.some(alive) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  signal('SIGKILL');
+}

@@ -1,0 +1,71 @@
+/** The lab's cluster pieces that are pure: kube-proxy's configuration, KCM's command line, Pod objects and status, labels. */
+import { describe, expect, it } from 'vitest';
+import { KCM_CONTROLLERS, kcmArgs, kubeProxyConfig, LAB_APISERVER_FLAGS } from '../../hack/lab/processes.js';
+import { parseLabels, podNetns, podObject, runningStatus } from '../../hack/lab/pods.js';
+
+describe('kube-proxy configuration', () => {
+  it.each(['nftables', 'iptables'] as const)('%s: hostname = Node name, local traffic from the node CIDRs, machine-wide conntrack left alone', (mode) => {
+    const c = kubeProxyConfig({ node: 'r1n1', kubeconfig: '/k', mode }) as Record<string, any>;
+    expect(c).toMatchObject({ kind: 'KubeProxyConfiguration', mode, hostnameOverride: 'r1n1', detectLocalMode: 'NodeCIDR', clientConnection: { kubeconfig: '/k' } });
+    expect(c.conntrack).toMatchObject({ maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' });
+    expect(c.conntrack.tcpBeLiberal).toBe(mode === 'nftables');
+    expect(c.metricsBindAddress).toMatch(/^127\.0\.0\.1:/);
+  });
+});
+
+describe('kube-controller-manager command line', () => {
+  it('runs the controllers a kubelet-less cluster needs and none that would fight podfabric or evict pods', () => {
+    const a = kcmArgs('/bin/k', '/kc', '/api', '/w');
+    expect(a.slice(0, 2)).toEqual(['/bin/k', 'controller-manager']);
+    const ctrl = a.find((x) => x.startsWith('--controllers='))!.slice('--controllers='.length).split(',');
+    expect(ctrl).toEqual(KCM_CONTROLLERS);
+    for (const want of ['endpointslice-controller', 'endpointslice-mirroring-controller', 'garbage-collector-controller', 'namespace-controller', 'serviceaccount-controller', 'serviceaccount-token-controller', 'root-ca-certificate-publisher-controller']) {
+      expect(ctrl).toContain(want);
+    }
+    for (const never of ['*', 'node-lifecycle-controller', 'taint-eviction-controller', 'node-ipam-controller', 'pod-garbage-collector-controller']) expect(ctrl).not.toContain(never);
+    expect(a).toContain('--root-ca-file=/api/certs/apiserver.crt');
+    expect(a).toContain('--leader-elect=false');
+  });
+
+  it("the lab's apiserver advertises a non-loopback address with its endpoint reconciler on", () => {
+    expect(LAB_APISERVER_FLAGS).toContain('--endpoint-reconciler-type=lease');
+    expect(LAB_APISERVER_FLAGS.find((f) => f.startsWith('--advertise-address='))).not.toMatch(/=127\./);
+  });
+});
+
+describe('lab Pod objects', () => {
+  it('carry namespace, labels, node and the four named ports of the netpol e2e pods', () => {
+    const p = podObject({ name: 'a', namespace: 'x', node: 'r1n1', labels: { pod: 'a' } }) as Record<string, any>;
+    expect(p.metadata).toEqual({ name: 'a', namespace: 'x', labels: { pod: 'a' } });
+    expect(p.spec.nodeName).toBe('r1n1');
+    expect(p.spec.containers[0].ports).toEqual([
+      { name: 'serve-80-tcp', containerPort: 80, protocol: 'TCP' },
+      { name: 'serve-80-udp', containerPort: 80, protocol: 'UDP' },
+      { name: 'serve-81-tcp', containerPort: 81, protocol: 'TCP' },
+      { name: 'serve-81-udp', containerPort: 81, protocol: 'UDP' },
+    ]);
+  });
+
+  it('report Running, Ready and every CNI address (first = podIP)', () => {
+    const s = runningStatus({ hostIP: '172.20.1.11', ips: ['10.244.0.2', 'fd00::2'], at: new Date('2026-01-01T00:00:00.123Z') }) as Record<string, any>;
+    expect(s).toMatchObject({ phase: 'Running', podIP: '10.244.0.2', podIPs: [{ ip: '10.244.0.2' }, { ip: 'fd00::2' }], hostIP: '172.20.1.11', startTime: '2026-01-01T00:00:00Z' });
+    expect(s.conditions.find((c: { type: string }) => c.type === 'Ready').status).toBe('True');
+    expect(s.containerStatuses[0]).toMatchObject({ ready: true, started: true });
+  });
+
+  it('get a network namespace name that no other namespace/name pair shares', () => {
+    expect(podNetns('a-b', 'c')).not.toBe(podNetns('a', 'b-c'));
+    expect(podNetns('x', 'web')).toBe('pf-lab-x.web');
+  });
+});
+
+describe('--labels', () => {
+  it.each([
+    ['', {}],
+    ['app=web', { app: 'web' }],
+    ['app=web,tier=a', { app: 'web', tier: 'a' }],
+    ['example.com/role=db,empty=', { 'example.com/role': 'db', empty: '' }],
+  ])('%j', (text, want) => expect(parseLabels(text)).toEqual(want));
+
+  it.each(['app', 'app=a b', '=x', 'a=b=c'])('refuses %j', (text) => expect(() => parseLabels(text)).toThrow(/bad label/));
+});
