@@ -8,6 +8,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../operator/lib/exec.js';
+import { waitUntil } from '../hack/lab/lib/daemon.js';
 import { KubeRest, loadKubeConfig } from '../operator/kube/rest.js';
 import { guard, ROOT, watchPid, type Watched } from './child.js';
 
@@ -95,7 +96,8 @@ export class BlockTracker {
   ) {}
 
   async start(): Promise<void> {
-    const l = await this.rest.get<Listed>(this.path);
+    // A fresh CRD's (or a just-emptied collection's) watch cache answers 429 "storage is (re)initializing" for a while.
+    const l = await waitUntil(`list ${this.path}`, () => this.rest.get<Listed>(this.path), 120_000, 250);
     for (const i of l.items) this.see(i.metadata.name, i.spec?.podCIDRs);
     this.rv = l.metadata.resourceVersion;
     this.loop();
