@@ -19,6 +19,7 @@ export async function main(args: string[] = []) {
   await buildOperator(); // the benchmark runs the sources, but a broken tree must not be measured
   const r = await benchRoutes(routes);
   console.log(`agent: ${routes} host routes from a plan, agent sync (list, diff, ip -batch, list): ${round(r.agentMs)} ms; floor ip -batch of the same routes: ${round(r.ipBatchMs)} ms; routesRatio ${r.routesRatio} (target >= 0.5)`);
+  console.log(`agent:   the same via 50 shared next hops (the agent's own share shows): agent ${round(r.sharedAgentMs)} ms, ip -batch ${round(r.sharedIpBatchMs)} ms; ratio ${r.sharedRoutesRatio}`);
   console.log(`agent: no-op resync of ${routes} routes: ${round(r.noopResyncMs)} ms, ${r.noopKernelWrites} kernel route events (ip monitor), ${r.noopTableBatches} batches sent by the route table`);
   const p = await benchPaths(prefixes);
   console.log(`agent: ${prefixes} prefixes until the FRR peer holds them all: agent BGP sync ${round(p.agentSyncMs)} ms, GoBGP client alone ${round(p.clientMs)} ms; floor raw AddPathStream ${round(p.rawMs)} ms; pathsRatio ${p.pathsRatio} (target >= 0.5), client alone ${p.clientPathsRatio}`);
@@ -28,6 +29,9 @@ export async function main(args: string[] = []) {
     routesAgentMs: round(r.agentMs),
     routesIpBatchMs: round(r.ipBatchMs),
     routesRatio: r.routesRatio,
+    routesSharedNextHopsAgentMs: round(r.sharedAgentMs),
+    routesSharedNextHopsIpBatchMs: round(r.sharedIpBatchMs),
+    routesSharedNextHopsRatio: r.sharedRoutesRatio,
     noopKernelWrites: r.noopKernelWrites,
     noopTableBatches: r.noopTableBatches,
     noopResyncMs: round(r.noopResyncMs),

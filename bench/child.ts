@@ -107,7 +107,7 @@ export function startChild(name: string, cmd: string[], opts: { logFile: string;
 }
 
 /** Alive and not a zombie (a zombie answers kill -0 until its parent reaps it). */
-async function aliveNotZombie(pid: number): Promise<boolean> {
+export async function aliveNotZombie(pid: number): Promise<boolean> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   const state = /^\d+ \(.*\) (\S)/s.exec(stat)?.[1];
   return !!state && state !== 'Z' && state !== 'X';
