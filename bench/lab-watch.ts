@@ -1,8 +1,10 @@
 /**
  * Watches every daemon of a lab run (bench/convergence.ts, bench/pods.ts) through the lab's own pid
  * files: the apiserver, the controller supervisors, each node's agent and gobgpd, each FRR router. A pid
- * file whose process is dead on two polls in a row (the lab's own stops remove the file within
- * milliseconds of the death) fails the benchmark's current wait with that daemon's log. Controller
+ * file whose process has been dead for GRACE_MS fails the benchmark's current wait with that daemon's
+ * log. The grace covers the lab's own stops: they remove the file once the process is gone, but a
+ * daemonized process (FRR) killed here stays a zombie until reaped, and the lab's stopPid waits up to
+ * 5 s for it before removing the file. Controller
  * replicas themselves are left out: one that loses its lease exits by design and its supervisor starts
  * it again.
  */
@@ -42,26 +44,30 @@ async function deadPid(pidFile: string): Promise<number | null> {
   return (await aliveNotZombie(pid)) ? null : pid;
 }
 
+const GRACE_MS = 7000;
+
 export function watchLab(everyMs = 500): Watched {
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
-  let suspects = new Set<string>();
+  /** pid file:pid → when first seen dead. */
+  let suspects = new Map<string, number>();
   let failure: Daemon | undefined;
   const tail = async (lines = 30) => (failure?.log ? (await readFile(failure.log, 'utf8').catch(() => '')).trim().split('\n').slice(-lines).join('\n') : '(no log)');
   const exited = new Promise<never>((_, reject) => {
     const poll = async () => {
       if (stopped) return;
-      const now = new Set<string>();
+      const now = new Map<string, number>();
       for (const d of await daemons()) {
         const pid = await deadPid(d.pidFile);
         if (pid === null) continue;
         const key = `${d.pidFile}:${pid}`;
-        if (suspects.has(key)) {
+        const since = suspects.get(key) ?? Date.now();
+        if (Date.now() - since >= GRACE_MS) {
           failure = d;
           reject(new Error(`lab daemon ${d.name} (pid ${pid}) exited while the benchmark needed it; its last output${d.log ? ` (${d.log})` : ''}:\n${await tail()}`));
           return;
         }
-        now.add(key);
+        now.set(key, since);
       }
       suspects = now;
       timer = setTimeout(() => void poll(), everyMs);
