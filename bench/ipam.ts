@@ -17,7 +17,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BlockTracker, countDelta, startBenchApiserver, writeCounts, type BenchApiserver } from './apiserver.js';
+import { BlockTracker, countDelta, requestCounts, startBenchApiserver, WRITE_VERBS, type BenchApiserver } from './apiserver.js';
 import { buildHarness, buildOperator, guard, numberArg, peakRssMB, ROOT, startChild, waitFor, type Watched } from './child.js';
 import { round } from './stats.js';
 
@@ -57,20 +57,24 @@ interface Run {
   peakRssMB: number;
   writesPerNode: number;
   writes: Record<string, number>;
+  /** GET/LIST requests (watches left out) in the same window. */
+  reads: Record<string, number>;
+  readsPerNode: number;
   leaseWrites: number;
 }
 
 const isLease = (k: string) => k.startsWith('leases');
+const isWrite = (k: string) => WRITE_VERBS.has(k.slice(k.lastIndexOf(' ') + 1));
 
 /** Waits until the apiserver's write counters (leases aside) stop moving for 2 s (at most 60 s). */
 async function settledWrites(api: BenchApiserver, watched: Watched[]): Promise<Map<string, number>> {
-  const sum = (m: Map<string, number>) => [...m].reduce((a, [k, v]) => (isLease(k) ? a : a + v), 0);
-  let last = await writeCounts(api.kubeconfig);
+  const sum = (m: Map<string, number>) => [...m].reduce((a, [k, v]) => (isLease(k) || !isWrite(k) ? a : a + v), 0);
+  let last = await requestCounts(api.kubeconfig);
   let stableSince = Date.now();
   const end = Date.now() + 60_000;
   while (Date.now() - stableSince < 2000 && Date.now() < end) {
     await guard(new Promise((r) => setTimeout(r, 500)), watched);
-    const now = await writeCounts(api.kubeconfig);
+    const now = await requestCounts(api.kubeconfig);
     if (sum(now) !== sum(last)) stableSince = Date.now();
     last = now;
   }
@@ -90,7 +94,7 @@ async function measure(a: Allocator, names: string[], logDir: string, before?: (
     trackers.push(nodes);
     if (a.podfabric) trackers.push(new BlockTracker(api.rest, '/apis/podfabric.io/v1alpha1/nodefabrics'));
     await Promise.all(trackers.map((t) => t.start()));
-    const w0 = await writeCounts(api.kubeconfig);
+    const w0 = await requestCounts(api.kubeconfig);
     proc = a.start(api, join(logDir, `${a.label}.log`));
     const watched = [api.watched, proc];
     // Up and allocating: one warm-up node gets its block before the clock starts.
@@ -114,9 +118,11 @@ async function measure(a: Allocator, names: string[], logDir: string, before?: (
     const distinct = nodes.blocks(all).size;
     if (distinct !== all.length) throw new Error(`${a.label}: ${all.length - distinct} Nodes share a block with another Node`);
     const rss = await peakRssMB(proc.pid);
-    const writes = countDelta(w0, await settledWrites(api, watched));
-    // The benchmark's own writes: its Node creations.
-    delete writes['nodes POST'];
+    const requests = countDelta(w0, await settledWrites(api, watched));
+    // The benchmark's own: its Node creations, and its tracker's list if a watch was resumed.
+    delete requests['nodes POST'];
+    const writes = Object.fromEntries(Object.entries(requests).filter(([k]) => isWrite(k)));
+    const reads = Object.fromEntries(Object.entries(requests).filter(([k]) => !isWrite(k)));
     const leaseWrites = Object.entries(writes).reduce((s, [k, v]) => (isLease(k) ? s + v : s), 0);
     const perNode = Object.entries(writes).reduce((s, [k, v]) => (isLease(k) ? s : s + v), 0) / all.length;
     const seconds = (Math.max(...ends) - t0) / 1000;
@@ -129,6 +135,8 @@ async function measure(a: Allocator, names: string[], logDir: string, before?: (
       peakRssMB: rss,
       writesPerNode: perNode,
       writes,
+      reads,
+      readsPerNode: Object.entries(reads).reduce((s2, [k, v]) => (isLease(k) ? s2 : s2 + v), 0) / all.length,
       leaseWrites,
     };
   } finally {
@@ -223,13 +231,15 @@ export async function main(args: string[] = []) {
     kcmPeakRssMB: round(k.peakRssMB),
     kcmQps: { defaults: `${KCM_QPS}/${KCM_BURST} (KCM's own defaults, flags not set)`, equal: `${PF_QPS}/${PF_BURST}` },
     writesByResource: pf.writes,
+    readsPerNode: round(pf.readsPerNode, 2),
+    readsByResource: pf.reads,
     leaseWrites: pf.leaseWrites,
     targets: { writesPerNode: '<= 2', ratioVsApiserverFloor: '>= 0.5', ratioVsKcm: '>= 1.0', ratioVsKcmEqualQps: '>= 0.5', controllerPeakRssMB: '<= 150' },
   };
   const line = (r: Run, what: string) =>
     console.log(`ipam: ${what}: ${N} nodes allocated in ${round(r.seconds)} s (${round(r.allocationsPerSecond)}/s; nodes created in ${round(r.nodeCreateSeconds)} s), ${round(r.writesPerNode, 2)} writes/node, peak RSS ${round(r.peakRssMB)} MB`);
   line(pf, `podfabric at its defaults (QPS ${PF_QPS}/${PF_BURST})`);
-  console.log(`ipam:   writes during allocation: ${JSON.stringify(pf.writes)}`);
+  console.log(`ipam:   writes during allocation: ${JSON.stringify(pf.writes)}; reads (GET/LIST): ${JSON.stringify(pf.reads)} (${round(pf.readsPerNode, 2)}/node)`);
   line(pfFree, 'podfabric, client rate limit lifted');
   line(k, `kube-controller-manager nodeipam at its defaults (QPS ${KCM_QPS}/${KCM_BURST})`);
   line(kEq, `kube-controller-manager nodeipam at QPS ${PF_QPS}/${PF_BURST}`);
