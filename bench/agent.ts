@@ -8,7 +8,7 @@
 import { log } from '../operator/lib/log.js';
 import { benchPaths } from './agent-paths.js';
 import { benchRoutes } from './agent-routes.js';
-import { buildOperator, numberArg } from './child.js';
+import { buildOperator, installDeps, numberArg } from './child.js';
 import { round } from './stats.js';
 
 export async function main(args: string[] = []) {
@@ -16,6 +16,7 @@ export async function main(args: string[] = []) {
   const prefixes = numberArg(args, 'prefixes', 10_000);
   // The agent logs every route and prefix it changes at info; 10,000 of them would bury the figures.
   log.level = 'warn';
+  await installDeps();
   await buildOperator(); // the benchmark runs the sources, but a broken tree must not be measured
   const r = await benchRoutes(routes);
   console.log(`agent: ${routes} host routes from a plan, agent sync (list, diff, ip -batch, list): ${round(r.agentMs)} ms; floor ip -batch of the same routes: ${round(r.ipBatchMs)} ms; routesRatio ${r.routesRatio} (target >= 0.5)`);

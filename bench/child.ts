@@ -19,9 +19,9 @@ const say = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
  * Runs a build step, its stderr passed through live (progress), both streams kept; throws with the
  * output's tail on failure. Returns stdout.
  */
-async function step(what: string, cmd: string[]): Promise<string> {
+async function step(what: string, cmd: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const t0 = Date.now();
-  const p = spawn(cmd[0]!, cmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(cmd[0]!, cmd.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   p.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -42,6 +42,12 @@ async function step(what: string, cmd: string[]): Promise<string> {
 export async function buildOperator(): Promise<void> {
   say('building the operator (tsc -p tsconfig.json, as npm run build)');
   await step('operator build', [process.execPath, join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')]);
+}
+
+/** The system packages the namespaced benchmarks run (gobgpd, FRR, GoBGP's protos, CNI plugins): hack/install-deps.sh, idempotent. */
+export async function installDeps(): Promise<void> {
+  say('checking system packages: hack/install-deps.sh');
+  await step('system packages', ['bash', join(ROOT, 'hack/install-deps.sh')], { ...process.env, PODFABRIC_WITH_CHROMIUM: '0' });
 }
 
 /** The harness binary (kube-apiserver / kube-controller-manager / kube-proxy); cold build takes minutes. */

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { FRR_ROOT } from '../hack/lab/lib/frr.js';
 import { GOBGP_ROOT, gobgpLog } from '../hack/lab/lib/gobgpd.js';
 import { down, NS, STATE, up, type LabOptions, type LabState } from '../hack/lab/lab.js';
-import { aliveNotZombie, buildHarness, buildOperator, guard, type Watched } from './child.js';
+import { aliveNotZombie, buildHarness, buildOperator, guard, installDeps, type Watched } from './child.js';
 
 interface Daemon {
   name: string;
@@ -88,10 +88,11 @@ export function watchLab(everyMs = 500): Watched {
 }
 
 /**
- * Builds what the lab runs (operator, harness binary), brings a lab up and runs measure on it, failing
+ * Builds what the lab runs (system packages, operator, harness binary), brings a lab up and runs measure on it, failing
  * at once (with the daemon's log) if a lab daemon dies meanwhile; the lab is torn down in every case.
  */
 export async function onLab<T>(o: LabOptions, measure: (s: LabState) => Promise<T>): Promise<T> {
+  await installDeps();
   await buildOperator();
   await buildHarness();
   await down(); // a previous run's leftovers, before their pid files could look like deaths
