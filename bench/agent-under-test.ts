@@ -34,6 +34,9 @@ export function agentUnderTest(d: { routes?: (protocol: number) => RouteTable; r
     registry: newRegistry('agent', false),
   };
   const agent = new NodeAgent(deps) as unknown as AgentUnderTest & { stop(): Promise<void> };
+  for (const m of ['applyRoutes', 'applyBgp'] as const) {
+    if (typeof agent[m] !== 'function') throw new Error(`bench: NodeAgent has no ${m}() any more: update bench/agent-under-test.ts to the agent's sync steps`);
+  }
   return {
     applyRoutes: (spec, uplinks) => agent.applyRoutes(spec, uplinks),
     applyBgp: (spec, planned, prev) => agent.applyBgp(spec, planned, prev),
