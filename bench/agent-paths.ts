@@ -10,6 +10,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NodeFabricSpec } from '../operator/api/nodefabric.js';
 import { createGoBgpRouter, DEFAULT_PROTO_DIR } from '../operator/agent/gobgp/client.js';
@@ -81,6 +82,8 @@ export async function benchPaths(n: number, rounds = 3): Promise<PathsResult> {
     await stopFrr(TOR_NS, 'SIGKILL');
     await deleteNamespace(NODE_NS);
     await deleteNamespace(TOR_NS);
+    await rm(gobgpDir(NODE_NS), { recursive: true, force: true });
+    await rm(frrDir(TOR_NS), { recursive: true, force: true });
   };
   await addNamespace(NODE_NS);
   await addNamespace(TOR_NS);
