@@ -12,8 +12,9 @@ import { bgpNeighbors, restartFrr, stopFrr } from '../hack/lab/lib/frr.js';
 import { gobgpSocket } from '../hack/lab/lib/gobgpd.js';
 import { routesByProto } from '../hack/lab/lib/netns.js';
 import { waitUntil } from '../hack/lab/lib/daemon.js';
-import { down, labNode, labRest, nodeObject, removeNode, up, type LabState } from '../hack/lab/lab.js';
+import { labNode, labRest, nodeObject, removeNode, type LabState } from '../hack/lab/lab.js';
 import { agentLogTime, bootMachine } from './machine.js';
+import { onLab } from './lab-watch.js';
 import { percentile, round } from './stats.js';
 
 const N = Number(process.env.BENCH_ADDITIONS ?? 50);
@@ -38,8 +39,11 @@ function monitor(ns: string) {
   return { seen, stop: () => p.kill() };
 }
 
-export async function main() {
-  const s: LabState = await up({ racks: 2, nodesPerRack: 2, dualStack: false, podsPerNode: 0, controllers: 1 }, { skipBuild: true });
+export function main() {
+  return onLab({ racks: 2, nodesPerRack: 2, dualStack: false, podsPerNode: 0, controllers: 1 }, measure);
+}
+
+async function measure(s: LabState) {
   const rest = labRest(s);
   try {
     const tor = monitor('pf-lab-tor1');
@@ -123,6 +127,5 @@ export async function main() {
     return out;
   } finally {
     rest.close();
-    await down();
   }
 }

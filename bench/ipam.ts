@@ -1,19 +1,32 @@
 /**
- * 5,000 Node objects created against the real apiserver while one `podfabric controller` (default
- * QPS/burst) allocates: seconds until every node has a block, allocations per second, controller peak RSS.
- * Floor, measured in the same run on the same apiserver: creating 5,000 bare NodeFabric objects directly
- * at the same concurrency (the apiserver's own write rate for the records the controller must write).
+ * IPAM at scale: N Node objects (default 5,000; `--nodes 500` for a quick run) created against a real
+ * apiserver while an allocator runs; seconds until every Node has its block, allocations per second.
+ * Four allocators, each on its own fresh apiserver, in one run:
+ *   1. `podfabric controller` at its shipped defaults (client QPS 200, burst 400): a node counts as
+ *      allocated once both its NodeFabric and its Node's spec.podCIDRs carry the block;
+ *   2. the same with the client's own rate limit lifted (is the controller itself ever the bottleneck?);
+ *   3. kube-controller-manager's node IPAM alone (the harness binary's controller-manager, only the
+ *      nodeipam controller) at KCM's default client QPS 20 / burst 30;
+ *   4. the same at podfabric's QPS (200 / 400).
+ * Floor, on allocator 1's apiserver before it starts: creating N bare NodeFabric records directly, 50 in
+ * flight (the apiserver's own write rate for the records the controller must write).
+ * Writes per node: the apiserver's own apiserver_request_total, write verbs, from just before the
+ * allocator starts until its writes stop, minus the benchmark's own Node creations; lease renewals
+ * (leader election, the apiserver's identity lease) are time-bound, not per node, and reported apart.
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeRest, loadKubeConfig } from '../operator/kube/rest.js';
-import { run } from '../operator/lib/exec.js';
+import { BlockTracker, countDelta, requestCounts, startBenchApiserver, WRITE_VERBS, type BenchApiserver } from './apiserver.js';
+import { buildHarness, buildOperator, guard, numberArg, peakRssMB, ROOT, startChild, waitFor, type Watched } from './child.js';
 import { round } from './stats.js';
 
-const N = Number(process.env.BENCH_NODES ?? 5000);
-const root = join(import.meta.dirname, '..');
+const PF_QPS = 200;
+const PF_BURST = 400;
+const KCM_QPS = 20;
+const KCM_BURST = 30;
+const CLUSTER_CIDR = '10.0.0.0/8';
+const BLOCK = 24;
 
 async function parallel<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): Promise<void> {
   let i = 0;
@@ -22,77 +35,215 @@ async function parallel<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>
   }));
 }
 
-async function peakRss(pid: number): Promise<number> {
-  const s = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(s)?.[1] ?? 0) / 1024;
+const nodeObject = (name: string, i: number) => ({
+  apiVersion: 'v1',
+  kind: 'Node',
+  metadata: { name },
+  status: { addresses: [{ type: 'InternalIP', address: `172.16.${Math.floor(i / 250)}.${(i % 250) + 1}` }] },
+});
+
+interface Allocator {
+  label: string;
+  podfabric: boolean;
+  start(api: BenchApiserver, logFile: string): Watched;
 }
 
-export async function main() {
-  const dir = await mkdtemp(join(tmpdir(), 'pf-bench-ipam-'));
-  const start = await run(['bash', join(root, 'hack/apiserver/start.sh'), dir, '--fresh'], { allowFail: true, timeoutMs: 1_800_000 });
-  if (start.code !== 0) throw new Error(start.stderr);
-  const kubeconfig = join(dir, 'kubeconfig');
-  const k = (args: string[]) => run(['kubectl', `--kubeconfig=${kubeconfig}`, ...args], { timeoutMs: 120_000 });
-  try {
-    await k(['apply', '--server-side', '-f', join(root, 'crds')]);
-    await k(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s']);
-    await k(['create', 'namespace', 'podfabric-system']);
-    const rest = new KubeRest(loadKubeConfig(kubeconfig), { qps: 5000, burst: 5000 });
+interface Run {
+  label: string;
+  seconds: number;
+  allocationsPerSecond: number;
+  nodeCreateSeconds: number;
+  fabricSeconds?: number;
+  peakRssMB: number;
+  writesPerNode: number;
+  writes: Record<string, number>;
+  /** GET/LIST requests (watches left out) in the same window. */
+  reads: Record<string, number>;
+  readsPerNode: number;
+  leaseWrites: number;
+}
 
-    // Floor: the apiserver writing N NodeFabric records directly, 50 at a time.
-    const names = Array.from({ length: N }, (_, i) => `bench-${String(i).padStart(5, '0')}`);
-    let t = Date.now();
-    await parallel(names, 50, (n) => rest.request('POST', '/apis/podfabric.io/v1alpha1/nodefabrics', { apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: `floor-${n}` }, spec: { podCIDRs: ['10.0.0.0/24'] } }));
-    const floorS = (Date.now() - t) / 1000;
-    await rest.request('DELETE', '/apis/podfabric.io/v1alpha1/nodefabrics'); // one DeleteCollection
-    for (;;) {
-      const left = await rest.get<{ items: unknown[] }>('/apis/podfabric.io/v1alpha1/nodefabrics?limit=1');
-      if (!left.items.length) break;
-      await new Promise((r) => setTimeout(r, 500));
-    }
+const isLease = (k: string) => k.startsWith('leases');
+const isWrite = (k: string) => WRITE_VERBS.has(k.slice(k.lastIndexOf(' ') + 1));
 
-    await rest.request('POST', '/apis/podfabric.io/v1alpha1/ippools', { apiVersion: 'podfabric.io/v1alpha1', kind: 'IPPool', metadata: { name: 'bench' }, spec: { cidr: '10.0.0.0/8', blockSize: 24 } });
-    const ctl = spawn(process.execPath, [join(root, 'bin/podfabric.js'), 'controller', `--kubeconfig=${kubeconfig}`, '--metrics-addr=127.0.0.1:0'], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 3000));
-    t = Date.now();
-    await parallel(names, 50, (n) =>
-      rest.request('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: n }, status: { addresses: [{ type: 'InternalIP', address: `172.16.${Math.floor(Number(n.slice(6)) / 250)}.${(Number(n.slice(6)) % 250) + 1}` }] } }),
-    );
-    const createdS = (Date.now() - t) / 1000;
-    let rss = 0;
-    let done = 0;
-    for (;;) {
-      rss = Math.max(rss, await peakRss(ctl.pid!));
-      const list = await rest.get<{ items: Array<{ spec?: { podCIDRs?: string[] } }> }>('/apis/podfabric.io/v1alpha1/nodefabrics');
-      done = list.items.filter((i) => i.spec?.podCIDRs?.length).length;
-      const blocks = new Set(list.items.flatMap((i) => i.spec?.podCIDRs ?? []));
-      if (done >= N) {
-        if (blocks.size !== N) throw new Error(`duplicate blocks: ${N - blocks.size}`);
-        break;
-      }
-      if ((Date.now() - t) / 1000 > 900) throw new Error(`only ${done}/${N} allocated after 900 s`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    const allS = (Date.now() - t) / 1000;
-    rss = Math.max(rss, await peakRss(ctl.pid!));
-    ctl.kill('SIGTERM');
-    const out = {
-      bench: 'ipam',
-      nodes: N,
-      seconds_until_all_have_blocks: round(allS),
-      allocations_per_second: round(N / allS),
-      node_create_seconds: round(createdS),
-      controller_peak_rss_mb: round(rss),
-      controller_qps: 200,
-      floor_apiserver_write_nodefabrics_seconds: round(floorS),
-      floor_writes_per_second: round(N / floorS),
-    };
-    console.log(`ipam: ${N} nodes created in ${out.node_create_seconds} s; all had blocks after ${out.seconds_until_all_have_blocks} s (${out.allocations_per_second} allocations/s)`);
-    console.log(`ipam: controller peak RSS ${out.controller_peak_rss_mb} MB (client QPS 200, burst 400: the defaults)`);
-    console.log(`ipam: floor — the same apiserver creates ${N} NodeFabric records in ${out.floor_apiserver_write_nodefabrics_seconds} s (${out.floor_writes_per_second}/s at 50 in flight)`);
-    rest.close();
-    return out;
-  } finally {
-    await run(['bash', join(root, 'hack/apiserver/stop.sh'), dir], { allowFail: true });
+/** Waits until the apiserver's write counters (leases aside) stop moving for 2 s (at most 60 s). */
+async function settledWrites(api: BenchApiserver, watched: Watched[]): Promise<Map<string, number>> {
+  const sum = (m: Map<string, number>) => [...m].reduce((a, [k, v]) => (isLease(k) || !isWrite(k) ? a : a + v), 0);
+  let last = await requestCounts(api.kubeconfig);
+  let stableSince = Date.now();
+  const end = Date.now() + 60_000;
+  while (Date.now() - stableSince < 2000 && Date.now() < end) {
+    await guard(new Promise((r) => setTimeout(r, 500)), watched);
+    const now = await requestCounts(api.kubeconfig);
+    if (sum(now) !== sum(last)) stableSince = Date.now();
+    last = now;
   }
+  return last;
+}
+
+async function measure(a: Allocator, names: string[], logDir: string, before?: (api: BenchApiserver) => Promise<void>): Promise<Run> {
+  const api = await startBenchApiserver(a.label, { crds: a.podfabric });
+  const trackers: BlockTracker[] = [];
+  let proc: Watched | undefined;
+  try {
+    await before?.(api);
+    if (a.podfabric) {
+      await api.rest.request('POST', '/apis/podfabric.io/v1alpha1/ippools', { apiVersion: 'podfabric.io/v1alpha1', kind: 'IPPool', metadata: { name: 'bench' }, spec: { cidr: CLUSTER_CIDR, blockSize: BLOCK } });
+    }
+    const nodes = new BlockTracker(api.rest, '/api/v1/nodes');
+    trackers.push(nodes);
+    if (a.podfabric) trackers.push(new BlockTracker(api.rest, '/apis/podfabric.io/v1alpha1/nodefabrics'));
+    await Promise.all(trackers.map((t) => t.start()));
+    const w0 = await requestCounts(api.kubeconfig);
+    proc = a.start(api, join(logDir, `${a.label}.log`));
+    const watched = [api.watched, proc];
+    // Up and allocating: one warm-up node gets its block before the clock starts.
+    const warm = 'bench-warmup';
+    await guard(api.rest.request('POST', '/api/v1/nodes', nodeObject(warm, 65_000)), watched);
+    await guard(Promise.all(trackers.map((t) => t.whenAll([warm]))), watched).catch((e: Error) => {
+      throw new Error(`${a.label}: the warm-up node got no block: ${e.message}`);
+    });
+    const t0 = performance.now();
+    const created = parallel(names.map((n, i) => [n, i] as const), 50, ([n, i]) => api.rest.request('POST', '/api/v1/nodes', nodeObject(n, i))).then(() => performance.now());
+    const done = Promise.all(trackers.map((t) => t.whenAll(names)));
+    const progress = setInterval(() => process.stderr.write(`bench: ipam ${a.label}: ${trackers.map((t) => t.count(names)).join(' / ')} of ${names.length} allocated after ${((performance.now() - t0) / 1000).toFixed(0)} s\n`), 15_000);
+    let ends: number[];
+    let tCreated: number;
+    try {
+      [tCreated, ends] = await guard(Promise.all([created, done]), watched);
+    } finally {
+      clearInterval(progress);
+    }
+    const all = [warm, ...names];
+    const distinct = nodes.blocks(all).size;
+    if (distinct !== all.length) throw new Error(`${a.label}: ${all.length - distinct} Nodes share a block with another Node`);
+    const rss = await peakRssMB(proc.pid);
+    const requests = countDelta(w0, await settledWrites(api, watched));
+    // The benchmark's own: its Node creations, and its tracker's list if a watch was resumed.
+    delete requests['nodes POST'];
+    const writes = Object.fromEntries(Object.entries(requests).filter(([k]) => isWrite(k)));
+    const reads = Object.fromEntries(Object.entries(requests).filter(([k]) => !isWrite(k)));
+    const leaseWrites = Object.entries(writes).reduce((s, [k, v]) => (isLease(k) ? s + v : s), 0);
+    const perNode = Object.entries(writes).reduce((s, [k, v]) => (isLease(k) ? s : s + v), 0) / all.length;
+    const seconds = (Math.max(...ends) - t0) / 1000;
+    return {
+      label: a.label,
+      seconds,
+      allocationsPerSecond: names.length / seconds,
+      nodeCreateSeconds: (tCreated - t0) / 1000,
+      ...(a.podfabric ? { fabricSeconds: (ends[1]! - t0) / 1000 } : {}),
+      peakRssMB: rss,
+      writesPerNode: perNode,
+      writes,
+      reads,
+      readsPerNode: Object.entries(reads).reduce((s2, [k, v]) => (isLease(k) ? s2 : s2 + v), 0) / all.length,
+      leaseWrites,
+    };
+  } finally {
+    for (const t of trackers) t.stop();
+    await proc?.stop();
+    await api.stop();
+  }
+}
+
+function podfabric(label: string, qps: number, burst: number): Allocator {
+  return {
+    label,
+    podfabric: true,
+    start: (api, logFile) =>
+      startChild(
+        `podfabric controller (${label})`,
+        [process.execPath, join(ROOT, 'bin/podfabric.js'), 'controller', `--kubeconfig=${api.kubeconfig}`, '--metrics-addr=127.0.0.1:0', ...(qps === PF_QPS && burst === PF_BURST ? [] : [`--qps=${qps}`, `--burst=${burst}`])],
+        { logFile, env: { ...process.env, PODFABRIC_LOG_LEVEL: 'info' } },
+      ),
+  };
+}
+
+function kcm(label: string, harness: string, qps?: number, burst?: number): Allocator {
+  return {
+    label,
+    podfabric: false,
+    start: (api, logFile) =>
+      startChild(
+        `kube-controller-manager nodeipam (${label})`,
+        [
+          harness,
+          'controller-manager',
+          `--kubeconfig=${api.kubeconfig}`,
+          '--controllers=nodeipam',
+          '--allocate-node-cidrs=true',
+          `--cluster-cidr=${CLUSTER_CIDR}`,
+          `--node-cidr-mask-size=${BLOCK}`,
+          '--secure-port=0',
+          '--leader-elect=false',
+          `--flex-volume-plugin-dir=${join(api.dir, 'flex')}`,
+          ...(qps ? [`--kube-api-qps=${qps}`, `--kube-api-burst=${burst}`] : []),
+        ],
+        { logFile },
+      ),
+  };
+}
+
+export async function main(args: string[] = []) {
+  const N = numberArg(args, 'nodes', Number(process.env.BENCH_NODES ?? 5000));
+  await buildOperator();
+  const harness = await buildHarness();
+  const logDir = await mkdtemp(join(tmpdir(), 'pf-bench-ipam-logs-'));
+  process.stderr.write(`bench: ipam: ${N} nodes; allocator logs in ${logDir}\n`);
+  const names = Array.from({ length: N }, (_, i) => `bench-${String(i).padStart(5, '0')}`);
+
+  // 1. podfabric at its shipped defaults, after the floor on the same apiserver.
+  let floorS = 0;
+  const floor = async (api: BenchApiserver) => {
+    const t = performance.now();
+    await guard(parallel(names, 50, (n) => api.rest.request('POST', '/apis/podfabric.io/v1alpha1/nodefabrics', { apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: `floor-${n}` }, spec: { podCIDRs: ['10.0.0.0/24'] } })), [api.watched]);
+    floorS = (performance.now() - t) / 1000;
+    await api.rest.request('DELETE', '/apis/podfabric.io/v1alpha1/nodefabrics'); // one DeleteCollection
+    await waitFor('floor NodeFabrics deleted', async () => (await api.rest.get<{ items: unknown[] }>('/apis/podfabric.io/v1alpha1/nodefabrics?limit=1')).items.length === 0, { timeoutMs: 300_000, everyMs: 500, watched: [api.watched] });
+  };
+  const pf = await measure(podfabric('podfabric-defaults', PF_QPS, PF_BURST), names, logDir, floor);
+  const pfFree = await measure(podfabric('podfabric-unthrottled', 100_000, 100_000), names, logDir);
+  const k = await measure(kcm('kcm-defaults', harness), names, logDir);
+  const kEq = await measure(kcm('kcm-qps200', harness, PF_QPS, PF_BURST), names, logDir);
+
+  const floorRate = N / floorS;
+  const out = {
+    bench: 'ipam',
+    nodes: N,
+    seconds_until_all_have_blocks: round(pf.seconds),
+    allocations_per_second: round(pf.allocationsPerSecond),
+    node_create_seconds: round(pf.nodeCreateSeconds),
+    controller_peak_rss_mb: round(pf.peakRssMB),
+    controller_qps: PF_QPS,
+    floor_apiserver_write_nodefabrics_seconds: round(floorS),
+    floor_writes_per_second: round(floorRate),
+    ratioVsKcm: round(pf.allocationsPerSecond / k.allocationsPerSecond, 2),
+    ratioVsKcmEqualQps: round(pf.allocationsPerSecond / kEq.allocationsPerSecond, 2),
+    kcmAllocationsPerSecond: round(k.allocationsPerSecond),
+    kcmEqualQpsAllocationsPerSecond: round(kEq.allocationsPerSecond),
+    writesPerNode: round(pf.writesPerNode, 2),
+    ratioVsApiserverFloor: round(pfFree.allocationsPerSecond / floorRate, 2),
+    controllerPeakRssMB: round(pf.peakRssMB),
+    unthrottledAllocationsPerSecond: round(pfFree.allocationsPerSecond),
+    unthrottledWritesPerNode: round(pfFree.writesPerNode, 2),
+    unthrottledPeakRssMB: round(pfFree.peakRssMB),
+    kcmWritesPerNode: round(k.writesPerNode, 2),
+    kcmPeakRssMB: round(k.peakRssMB),
+    kcmQps: { defaults: `${KCM_QPS}/${KCM_BURST} (KCM's own defaults, flags not set)`, equal: `${PF_QPS}/${PF_BURST}` },
+    writesByResource: pf.writes,
+    readsPerNode: round(pf.readsPerNode, 2),
+    readsByResource: pf.reads,
+    leaseWrites: pf.leaseWrites,
+    targets: { writesPerNode: '<= 2', ratioVsApiserverFloor: '>= 0.5', ratioVsKcm: '>= 1.0', ratioVsKcmEqualQps: '>= 0.5', controllerPeakRssMB: '<= 150' },
+  };
+  const line = (r: Run, what: string) =>
+    console.log(`ipam: ${what}: ${N} nodes allocated in ${round(r.seconds)} s (${round(r.allocationsPerSecond)}/s; nodes created in ${round(r.nodeCreateSeconds)} s), ${round(r.writesPerNode, 2)} writes/node, peak RSS ${round(r.peakRssMB)} MB`);
+  line(pf, `podfabric at its defaults (QPS ${PF_QPS}/${PF_BURST})`);
+  console.log(`ipam:   writes during allocation: ${JSON.stringify(pf.writes)}; reads (GET/LIST): ${JSON.stringify(pf.reads)} (${round(pf.readsPerNode, 2)}/node)`);
+  line(pfFree, 'podfabric, client rate limit lifted');
+  line(k, `kube-controller-manager nodeipam at its defaults (QPS ${KCM_QPS}/${KCM_BURST})`);
+  line(kEq, `kube-controller-manager nodeipam at QPS ${PF_QPS}/${PF_BURST}`);
+  console.log(`ipam: floor — the apiserver creates ${N} NodeFabric records in ${round(floorS)} s (${round(floorRate)}/s at 50 in flight)`);
+  console.log(`ipam: ratioVsKcm ${out.ratioVsKcm} (target >= 1.0), ratioVsKcmEqualQps ${out.ratioVsKcmEqualQps} (>= 0.5), ratioVsApiserverFloor ${out.ratioVsApiserverFloor} (>= 0.5), writesPerNode ${out.writesPerNode} (<= 2), controllerPeakRssMB ${out.controllerPeakRssMB} (<= 150)`);
+  return out;
 }

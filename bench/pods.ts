@@ -10,8 +10,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { waitUntil } from '../hack/lab/lib/daemon.js';
-import { addPod, conflistPath, delPod, down, labNode, labRest, nodeObject, removeNode, up } from '../hack/lab/lab.js';
+import { addPod, conflistPath, delPod, labNode, labRest, nodeObject, removeNode, type LabState } from '../hack/lab/lab.js';
 import { bootMachine } from './machine.js';
+import { onLab } from './lab-watch.js';
 import { percentile, round } from './stats.js';
 
 const N = Number(process.env.BENCH_NODES ?? 20);
@@ -27,8 +28,11 @@ function firstReply(podNs: string, ip: string, deadlineS = 20): Promise<number> 
 
 const stat = (xs: number[]) => ({ p50: round(percentile(xs, 50)), p99: round(percentile(xs, 99)) });
 
-export async function main() {
-  const s = await up({ racks: 2, nodesPerRack: 2, dualStack: false, podsPerNode: 1, controllers: 1 }, { skipBuild: true });
+export function main() {
+  return onLab({ racks: 2, nodesPerRack: 2, dualStack: false, podsPerNode: 1, controllers: 1 }, measure);
+}
+
+async function measure(s: LabState) {
   const rest = labRest(s);
   try {
     const targets = new Map([1, 2].map((r) => [r, s.pods.find((p) => p.node === `r${r}n1`)!] as const));
@@ -81,6 +85,5 @@ export async function main() {
     return out;
   } finally {
     rest.close();
-    await down();
   }
 }

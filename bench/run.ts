@@ -1,16 +1,26 @@
-// npm run bench -- <name>: prints readable figures, then one JSON object with them as the last line.
-const name = process.argv[2];
-const benches: Record<string, () => Promise<unknown>> = {
-  ipam: async () => (await import('./ipam.js')).main(),
+// npm run bench -- <name> [options]: prints readable figures, then one JSON object with them as the last line.
+// Every benchmark builds what it runs first (bench/child.ts) and fails at once, with the child's own
+// output, if a process it started exits while it is needed.
+const [name, ...args] = process.argv.slice(2);
+const benches: Record<string, (args: string[]) => Promise<unknown>> = {
+  ipam: async (a) => (await import('./ipam.js')).main(a),
+  agent: async (a) => (await import('./agent.js')).main(a),
   convergence: async () => (await import('./convergence.js')).main(),
   pods: async () => (await import('./pods.js')).main(),
   'services-plan': async () => (await import('./services-plan.js')).main(),
   policy: async () => (await import('./policy.js')).main(),
 };
 if (!name || !benches[name]) {
-  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}>`);
+  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]
+  ipam [--nodes N]   (default 5000)
+  agent [--routes N] [--prefixes N]   (default 10000 each)`);
   process.exit(2);
 }
-const result = await benches[name]!();
-console.log(JSON.stringify(result));
-process.exit(0);
+try {
+  const result = await benches[name]!(args);
+  console.log(JSON.stringify(result));
+  process.exit(0);
+} catch (e) {
+  console.error(`bench ${name} failed: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+}
