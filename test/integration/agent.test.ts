@@ -56,6 +56,14 @@ const tor2: FrrRouter = {
 const getNF = (name: string) => rest.get<NodeFabricObj>(`${API}/nodefabrics/${name}`).catch(() => undefined);
 const cond = (o: NodeFabricObj | undefined, type: string) => (o?.status?.conditions as Condition[] | undefined)?.find((c) => c.type === type);
 
+/** The ToR's BGPPeer, with or without graceful restart (restartTime 60 s). */
+const torPeer = (gr: boolean) => ({
+  apiVersion: 'podfabric.io/v1alpha1',
+  kind: 'BGPPeer',
+  metadata: { name: 'tor' },
+  spec: { peerAddress: '10.250.0.1', peerASN: 65100, timers: { holdTime: 9, keepaliveInterval: 3, connectRetry: 1 }, ...(gr ? { gracefulRestart: { enabled: true, restartTime: 60 } } : {}) },
+});
+
 function startAgent(name: string, resync = '2s'): Proc {
   const p = startPodfabric(
     ['agent', `--node=ag-${name}`, `--netns=pf-ag-${name}`, `--gobgp-api=unix://${gobgpSocket(`pf-ag-${name}`)}`, `--resync=${resync}`, '--no-cni'],
@@ -267,12 +275,6 @@ describe('node agent (real gobgpd, FRR, kernel)', () => {
     expect(await routesByProto('pf-ag-n1', '201', '-6')).toHaveLength(1);
   });
   it('graceful restart on the BGPPeer: gobgpd crashes and comes back, the agent re-adds the peers as restarting, the ToR keeps forwarding — zero withdrawals', async () => {
-    const torPeer = (gr: boolean) => ({
-      apiVersion: 'podfabric.io/v1alpha1',
-      kind: 'BGPPeer',
-      metadata: { name: 'tor' },
-      spec: { peerAddress: '10.250.0.1', peerASN: 65100, timers: { holdTime: 9, keepaliveInterval: 3, connectRetry: 1 }, ...(gr ? { gracefulRestart: { enabled: true, restartTime: 60 } } : {}) },
-    });
     await applyObjects([torPeer(true)]);
     const grInfo = async () => (await vtyshJson<Record<string, { neighborCapabilities?: { gracefulRestart?: string }; bgpState?: string }>>('pf-ag-tor', 'show bgp neighbors 10.250.0.11 json'))['10.250.0.11'];
     await waitFor('GR negotiated between the ToR and n1', async () => {
@@ -302,12 +304,6 @@ describe('node agent (real gobgpd, FRR, kernel)', () => {
     await applyObjects([torPeer(false)]);
   });
   it('rolling upgrade: the whole agent pod (agent and gobgpd) terminated and started again, as a DaemonSet update does — graceful restart keeps the node\'s routes at the ToR, zero withdrawals', async () => {
-    const torPeer = (gr: boolean) => ({
-      apiVersion: 'podfabric.io/v1alpha1',
-      kind: 'BGPPeer',
-      metadata: { name: 'tor' },
-      spec: { peerAddress: '10.250.0.1', peerASN: 65100, timers: { holdTime: 9, keepaliveInterval: 3, connectRetry: 1 }, ...(gr ? { gracefulRestart: { enabled: true, restartTime: 60 } } : {}) },
-    });
     await applyObjects([torPeer(true)]);
     const nb = async () => (await vtyshJson<Record<string, { neighborCapabilities?: { gracefulRestart?: string }; bgpState?: string; gracefulRestartInfo?: { rBit?: boolean; nBit?: boolean; ipv4Unicast?: { fBit?: boolean } } }>>('pf-ag-tor', 'show bgp neighbors 10.250.0.11 json'))['10.250.0.11'];
     await waitFor('GR negotiated between the ToR and n1', async () => {
