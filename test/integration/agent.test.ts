@@ -274,27 +274,28 @@ describe('node agent (real gobgpd, FRR, kernel)', () => {
     expect(await routesByProto('pf-ag-n1', '201')).toHaveLength(1);
     expect(await routesByProto('pf-ag-n1', '201', '-6')).toHaveLength(1);
   });
-  it('graceful restart on the BGPPeer: gobgpd crashes and comes back, the agent re-adds the peers as restarting, the ToR keeps forwarding — zero withdrawals', async () => {
+  /**
+   * Graceful restart seen from the ToR: with GR negotiated and n1's pod CIDR in the ToR's FIB, `disrupt`
+   * takes BGP on n1 down and brings it back; the ToR must have seen the Restart State and Forwarding
+   * State bits (it acted as a helper) and must not have withdrawn the route from its kernel at any time.
+   */
+  async function expectGracefulRestart(disrupt: () => Promise<void>): Promise<void> {
     await applyObjects([torPeer(true)]);
-    const grInfo = async () => (await vtyshJson<Record<string, { neighborCapabilities?: { gracefulRestart?: string }; bgpState?: string }>>('pf-ag-tor', 'show bgp neighbors 10.250.0.11 json'))['10.250.0.11'];
+    const nb = async () => (await vtyshJson<Record<string, { neighborCapabilities?: { gracefulRestart?: string }; bgpState?: string; gracefulRestartInfo?: { rBit?: boolean; ipv4Unicast?: { fBit?: boolean } } }>>('pf-ag-tor', 'show bgp neighbors 10.250.0.11 json'))['10.250.0.11'];
     await waitFor('GR negotiated between the ToR and n1', async () => {
-      const n = await grInfo();
+      const n = await nb();
       return n?.bgpState === 'Established' && n.neighborCapabilities?.gracefulRestart === 'advertisedAndReceived';
     }, 60_000);
     const cidr = (await getNF('ag-n1'))!.spec.podCIDRs!.find((c) => !c.includes(':'))!;
-    await waitFor('n1 in the ToR FIB', async () => (await torFib('pf-ag-tor')).some((l) => l.startsWith(cidr)), 30_000);
-
+    await waitFor('n1 in the ToR FIB and its status says what it advertises', async () => (await torFib('pf-ag-tor')).some((l) => l.startsWith(cidr)) && ((await getNF('ag-n1'))?.status?.advertised ?? []).includes(cidr), 30_000);
     const mon = spawn('ip', ['-n', 'pf-ag-tor', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let text = '';
     mon.stdout.on('data', (d: Buffer) => (text += d.toString()));
     await new Promise((r) => setTimeout(r, 300));
-    await stopGobgpd('pf-ag-n1', 'SIGKILL');
-    await startGobgpd('pf-ag-n1', 'pf-ag-n1');
-    await waitFor('session back', async () => (await grInfo())?.bgpState === 'Established', 60_000);
+    await disrupt();
+    await waitFor('session back', async () => (await nb())?.bgpState === 'Established', 60_000);
     await waitFor('n1 Ready again', async () => cond(await getNF('ag-n1'), 'Ready')?.status === 'True', 30_000);
-    // The restarted gobgpd was told it restarted: the ToR saw the Restart State and Forwarding State bits
-    // and acted as a helper (kept the stale route, refreshed it at End-of-RIB).
-    const gr = (await vtyshJson<Record<string, { gracefulRestartInfo?: { rBit?: boolean; ipv4Unicast?: { fBit?: boolean } } }>>('pf-ag-tor', 'show bgp neighbors 10.250.0.11 json'))['10.250.0.11']?.gracefulRestartInfo;
+    const gr = (await nb())?.gracefulRestartInfo;
     expect(gr?.rBit).toBe(true);
     expect(gr?.ipv4Unicast?.fBit).toBe(true);
     await new Promise((r) => setTimeout(r, 3000)); // a stale-route sweep after End-of-RIB would show by now
@@ -302,36 +303,24 @@ describe('node agent (real gobgpd, FRR, kernel)', () => {
     expect(text.split('\n').filter((l) => l.startsWith('Deleted') && l.includes(cidr))).toEqual([]);
     expect((await torFib('pf-ag-tor')).some((l) => l.startsWith(cidr))).toBe(true);
     await applyObjects([torPeer(false)]);
-  });
-  it('rolling upgrade: the whole agent pod (agent and gobgpd) terminated and started again, as a DaemonSet update does — graceful restart keeps the node\'s routes at the ToR, zero withdrawals', async () => {
-    await applyObjects([torPeer(true)]);
-    const nb = async () => (await vtyshJson<Record<string, { neighborCapabilities?: { gracefulRestart?: string }; bgpState?: string; gracefulRestartInfo?: { rBit?: boolean; nBit?: boolean; ipv4Unicast?: { fBit?: boolean } } }>>('pf-ag-tor', 'show bgp neighbors 10.250.0.11 json'))['10.250.0.11'];
-    await waitFor('GR negotiated between the ToR and n1', async () => {
-      const n = await nb();
-      return n?.bgpState === 'Established' && n.neighborCapabilities?.gracefulRestart === 'advertisedAndReceived';
-    }, 60_000);
-    const cidr = (await getNF('ag-n1'))!.spec.podCIDRs!.find((c) => !c.includes(':'))!;
-    await waitFor('n1 in the ToR FIB and its status says what it advertises', async () => (await torFib('pf-ag-tor')).some((l) => l.startsWith(cidr)) && ((await getNF('ag-n1'))?.status?.advertised ?? []).includes(cidr), 30_000);
+  }
 
-    const mon = spawn('ip', ['-n', 'pf-ag-tor', 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let text = '';
-    mon.stdout.on('data', (d: Buffer) => (text += d.toString()));
-    await new Promise((r) => setTimeout(r, 300));
+  it('graceful restart on the BGPPeer: gobgpd crashes and comes back, the agent re-adds the peers as restarting, the ToR keeps forwarding — zero withdrawals', async () => {
+    await expectGracefulRestart(async () => {
+      await stopGobgpd('pf-ag-n1', 'SIGKILL');
+      await startGobgpd('pf-ag-n1', 'pf-ag-n1');
+    });
+  });
+
+  it('rolling upgrade: the whole agent pod (agent and gobgpd) terminated and started again, as a DaemonSet update does — graceful restart keeps the node\'s routes at the ToR, zero withdrawals', async () => {
     // The kubelet terminates both containers of the pod: SIGTERM to each (gobgpd's own shutdown sends a
-    // Cease NOTIFICATION), then the new pod starts both again. This process remembers nothing.
-    await Promise.all([agents.get('n1')!.kill('SIGTERM'), stopGobgpd('pf-ag-n1', 'SIGTERM')]);
-    await startGobgpd('pf-ag-n1', 'pf-ag-n1');
-    startAgent('n1');
-    await waitFor('session back', async () => (await nb())?.bgpState === 'Established', 60_000);
-    await waitFor('n1 Ready again', async () => cond(await getNF('ag-n1'), 'Ready')?.status === 'True', 30_000);
-    const gr = (await nb())?.gracefulRestartInfo;
-    expect(gr?.rBit).toBe(true); // the new gobgpd was told it restarted, from the NodeFabric's status
-    expect(gr?.ipv4Unicast?.fBit).toBe(true);
-    await new Promise((r) => setTimeout(r, 3000)); // a stale-route sweep after End-of-RIB would show by now
-    mon.kill();
-    expect(text.split('\n').filter((l) => l.startsWith('Deleted') && l.includes(cidr))).toEqual([]);
-    expect((await torFib('pf-ag-tor')).some((l) => l.startsWith(cidr))).toBe(true);
-    await applyObjects([torPeer(false)]);
+    // Cease NOTIFICATION), then the new pod starts both again. The new agent process remembers nothing:
+    // it learns from the NodeFabric's status that this node advertised before.
+    await expectGracefulRestart(async () => {
+      await Promise.all([agents.get('n1')!.kill('SIGTERM'), stopGobgpd('pf-ag-n1', 'SIGTERM')]);
+      await startGobgpd('pf-ag-n1', 'pf-ag-n1');
+      startAgent('n1');
+    });
   });
 
   it('a host route deleted behind the agent\'s back comes back from the kernel watch, not from a resync', async () => {
