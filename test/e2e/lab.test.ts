@@ -197,6 +197,46 @@ describe('podfabric lab, end to end', () => {
     expect(res.received).toBe(res.sent);
   });
 
+  it('rolling upgrade of a node\'s agent pod (agent and gobgpd terminated and started together) with graceful restart: zero withdrawals at the ToR and the spine, pings never stop', async () => {
+    const grPeer = async (on: boolean) =>
+      kubectl(s, ['patch', 'bgppeer', 'tor-r2', '--type=merge', '-p', JSON.stringify({ spec: { gracefulRestart: on ? { enabled: true, restartTime: 60 } : null } })]);
+    const nb = async () => (await vtyshJson<Record<string, { bgpState?: string; neighborCapabilities?: { gracefulRestart?: string }; gracefulRestartInfo?: { rBit?: boolean } }>>('pf-lab-tor2', 'show bgp neighbors 172.20.2.11 json'))['172.20.2.11'];
+    await grPeer(true);
+    await waitUntil('GR negotiated between tor2 and r2n1', async () => {
+      const n = await nb();
+      return n?.bgpState === 'Established' && n.neighborCapabilities?.gracefulRestart === 'advertisedAndReceived';
+    }, 60_000, 200);
+    await waitNodesReady(s, ['r2n1'], 60_000);
+    const cidr = (await nf('r2n1'))!.spec.podCIDRs![0]!;
+    const watch = (router: string) => {
+      const m = spawn('ip', ['-n', router, 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let text = '';
+      m.stdout.on('data', (d: Buffer) => (text += d.toString()));
+      return { stop: () => (m.kill(), text) };
+    };
+    const tor2 = watch('pf-lab-tor2');
+    const spine = watch('pf-lab-spine');
+    const pg = pinger(pod('r1n1'), pod('r2n1').ips[0]!);
+    // What a DaemonSet rolling update does to the node's pod: SIGTERM to both containers, a new pod.
+    await Promise.all([stopPid(join(nodeDir('r2n1'), 'agent.pid'), 'SIGTERM'), stopGobgpd('pf-lab-r2n1', 'SIGTERM')]);
+    await startGobgpd('pf-lab-r2n1', 'pf-lab-r2n1');
+    await startAgent(s, s.nodes.find((n) => n.name === 'r2n1')!);
+    await waitUntil('session back with the Restart State bit', async () => {
+      const n = await nb();
+      return n?.bgpState === 'Established' && n.gracefulRestartInfo?.rBit === true;
+    }, 60_000, 200);
+    await waitNodesReady(s, ['r2n1'], 60_000);
+    await new Promise((r) => setTimeout(r, 3000)); // a stale-route sweep after End-of-RIB would show by now
+    const res = await pg.stop();
+    const deleted = (t: string) => t.split('\n').filter((l) => l.startsWith('Deleted') && l.includes(cidr));
+    expect(deleted(tor2.stop())).toEqual([]);
+    expect(deleted(spine.stop())).toEqual([]);
+    expect(res.sent).toBeGreaterThan(5);
+    expect(res.received).toBe(res.sent);
+    await grPeer(false);
+    await waitNodesReady(s, ['r2n1'], 60_000);
+  });
+
   it('the controller leader killed with a standby running: the standby leads, no block changes', async () => {
     const before = await Promise.all(s.nodes.map(async (n) => (await nf(n.name))?.spec.podCIDRs));
     const lease = async () => JSON.parse((await kubectl(s, ['-n', 'podfabric-system', 'get', 'lease', 'podfabric-controller', '-o', 'json'])).stdout).spec.holderIdentity as string;
