@@ -4,7 +4,7 @@
  * node's record is deleted first, then its blocks are freed. Returns the other keys it made stale
  * (segment neighbours, peers whose selection changed, pools whose usage changed).
  */
-import { API_PATH as API } from '../api/common.js';
+import { API_PATH as API, type Condition } from '../api/common.js';
 import { NodeFabric, type NodeFabricObj } from '../api/kinds.js';
 import type { NodeFabricSpec } from '../api/nodefabric.js';
 import type { KObj } from '../kube/informer.js';
@@ -14,6 +14,7 @@ import type { Allocation } from '../ipam/ipam.js';
 import { computePlan, inferL2Subnets, nodeIPs, segmentKey, type PeerInfo, type PlanNode } from '../plan/plan.js';
 import { stableStringify } from '../lib/stable.js';
 import { blockingProblems, nodeConditions } from './conditions.js';
+import { poolsWaitedOn } from './pool-reconciler.js';
 import { FIELD_MANAGER, nfRef, nodePodCIDRs, nodeRef, type ControllerState, type KNode, type RawFabric } from './state.js';
 
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'podfabric' };
@@ -119,7 +120,15 @@ export class NodeReconciler {
       }
 
       const conds = nodeConditions(decision, plan);
+      const before = current.status?.conditions as Condition[] | undefined;
       if (await s.status.writeIfChanged(NodeFabric, current, conds, current.metadata.generation as number | undefined)) {
+        // A pre-set Node.spec.podCIDRs that cannot be honoured: one Warning when it starts (or its reason changes).
+        const honoured = conds.find((c) => c.type === 'PodCIDRsHonoured')!;
+        const prevHonoured = before?.find((c) => c.type === 'PodCIDRsHonoured');
+        if (honoured.status === 'False' && (prevHonoured?.status !== 'False' || prevHonoured.reason !== honoured.reason)) {
+          s.events.emit(nodeRef(node), 'Warning', honoured.reason, honoured.message);
+          s.events.emit(nfRef(current), 'Warning', honoured.reason, honoured.message);
+        }
         for (const p of blockingProblems(decision)) {
           s.events.emit(nfRef(current), 'Warning', p.reason, p.message);
           s.events.emit(nodeRef(node), 'Warning', p.reason, p.message);
@@ -147,6 +156,8 @@ export class NodeReconciler {
         if (!isNotFound(e)) throw e;
       }
     }
+    // Pools listing it among their waiting nodes drop it (the fabric may already be gone from the cache).
+    for (const p of poolsWaitedOn(fabric, s.ipam.poolNames())) enqueue.push({ key: `pool:${p}` });
     const released = s.ipam.release(name);
     s.segments.remove(name);
     // The peers it had selected count one node less (before the split, only a resync told them).
