@@ -120,18 +120,23 @@ export class NodeReconciler {
       }
 
       const conds = nodeConditions(decision, plan);
-      const before = current.status?.conditions as Condition[] | undefined;
+      const before = (current.status ?? fabric?.status)?.conditions as Condition[] | undefined;
       if (await s.status.writeIfChanged(NodeFabric, current, conds, current.metadata.generation as number | undefined)) {
-        // A pre-set Node.spec.podCIDRs that cannot be honoured: one Warning when it starts (or its reason changes).
-        const honoured = conds.find((c) => c.type === 'PodCIDRsHonoured')!;
-        const prevHonoured = before?.find((c) => c.type === 'PodCIDRsHonoured');
-        if (honoured.status === 'False' && (prevHonoured?.status !== 'False' || prevHonoured.reason !== honoured.reason)) {
-          s.events.emit(nodeRef(node), 'Warning', honoured.reason, honoured.message);
-          s.events.emit(nfRef(current), 'Warning', honoured.reason, honoured.message);
-        }
+        // Warnings (on the Node and its NodeFabric) when a problem appears or its reason changes, not on every write.
+        const turned = (type: string) => {
+          const c = conds.find((x) => x.type === type)!;
+          const p = before?.find((x) => x.type === type);
+          return p?.status !== c.status || p.reason !== c.reason ? c : undefined;
+        };
+        const warn = (reason: string, message: string) => {
+          s.events.emit(nfRef(current), 'Warning', reason, message);
+          s.events.emit(nodeRef(node), 'Warning', reason, message);
+        };
+        const honoured = turned('PodCIDRsHonoured');
+        if (honoured?.status === 'False') warn(honoured.reason, honoured.message);
+        const allocationChanged = !!turned('Allocated');
         for (const p of blockingProblems(decision)) {
-          s.events.emit(nfRef(current), 'Warning', p.reason, p.message);
-          s.events.emit(nodeRef(node), 'Warning', p.reason, p.message);
+          if (allocationChanged) warn(p.reason, p.message);
           for (const pool of p.pools ?? []) enqueue.push({ key: `pool:${pool}`, afterMs: 200 });
         }
         for (const c of plan.conflicts) s.events.emit(nfRef(current), 'Warning', 'PeerConflict', `BGPPeer ${c.peer} has the same address ${c.address} as ${c.winner}; using ${c.winner}`);

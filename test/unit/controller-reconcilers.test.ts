@@ -124,6 +124,21 @@ describe('NodeReconciler: conflicts stay visible (issue #16)', () => {
     expect(warnings()).toHaveLength(2);
   });
 
+  it("a node left without a block is warned once, not again when another concern's condition changes", async () => {
+    const r = rig();
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    const rec = new NodeReconciler(r.state);
+    await rec.reconcile('n1', ctx);
+    const warnings = () => r.events.events.filter((e) => e.reason === 'NoMatchingPool');
+    expect(warnings().map((e) => e.ref.kind).sort()).toEqual(['Node', 'NodeFabric']);
+    r.stores.fabrics.put(recorded(r, 'n1'));
+    r.stores.peers.put(obj('BGPPeer', 'tor', { peerAddress: '10.0.1.1', peerASN: 65001 }));
+    r.rest.calls = [];
+    await rec.reconcile('n1', ctx);
+    expect(statusOf(r.rest, /nodefabrics\/n1\/status$/)[0].conditions.find((c: any) => c.type === 'PeersResolved').message).toMatch(/^1 peer/);
+    expect(warnings()).toHaveLength(2);
+  });
+
   it('a node whose podCIDRs are honoured (or not pre-set) says PodCIDRsHonoured=True', async () => {
     const r = rig();
     r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
