@@ -17,10 +17,15 @@ export function configConditions(error: string | undefined): ConditionInput[] {
 
 /** Problems that leave a node short of a block (events and pool re-checks follow them). */
 export function blockingProblems(decision: Decision): Decision['problems'] {
-  return decision.problems.filter((p) => p.reason === 'PoolExhausted' || p.reason === 'NoMatchingPool');
+  return decision.problems.filter((p) => p.reason === 'PoolExhausted' || p.reason === 'PoolOverlapping' || p.reason === 'NoMatchingPool');
 }
 
-/** The controller-owned NodeFabric conditions: Allocated and PeersResolved. */
+/** Why a pre-set Node.spec.podCIDRs entry is not used (outside every pool, or held by another node). */
+export function podCIDRProblems(decision: Decision): Decision['problems'] {
+  return decision.problems.filter((p) => p.reason === 'PodCIDRConflict' || p.reason === 'PodCIDROutsidePools');
+}
+
+/** The controller-owned NodeFabric conditions: Allocated, PeersResolved and PodCIDRsHonoured. */
 export function nodeConditions(decision: Decision, plan: PlanResult): ConditionInput[] {
   const conds: ConditionInput[] = [];
   const blocking = blockingProblems(decision);
@@ -37,6 +42,13 @@ export function nodeConditions(decision: Decision, plan: PlanResult): ConditionI
     peerIssues.length
       ? { type: 'PeersResolved', status: 'False', reason: plan.conflicts.length ? 'PeerConflict' : plan.problems[0]!.reason, message: peerIssues.join('; ') }
       : { type: 'PeersResolved', status: 'True', reason: 'Resolved', message: `${plan.spec.peers?.length ?? 0} peer(s), ${plan.spec.directRoutes?.length ?? 0} direct route(s)` },
+  );
+  // Always written (server-side apply drops a condition its manager stops sending), so it lasts as long as the conflict.
+  const unhonoured = podCIDRProblems(decision);
+  conds.push(
+    unhonoured.length
+      ? { type: 'PodCIDRsHonoured', status: 'False', reason: unhonoured[0]!.reason, message: unhonoured.map((p) => p.message).join('; ') }
+      : { type: 'PodCIDRsHonoured', status: 'True', reason: 'Honoured', message: 'Node.spec.podCIDRs, if set, are the blocks this node routes' },
   );
   return conds;
 }
@@ -56,6 +68,7 @@ export function poolConditions(f: PoolFacts, generation: number | undefined): { 
     return { conditions: [{ type: 'Ready', status: 'False', reason: 'Invalid', message: 'blockSize does not fit the pool CIDR' }], extra: { observedGeneration: generation } };
   }
   const conds: ConditionInput[] = [];
+  const waiting = f.waiting.length ? `; nodes waiting: ${f.waiting.slice(0, 10).join(', ')}` : '';
   conds.push(
     stats.overlaps.length
       ? { type: 'Overlapping', status: 'True', reason: 'Overlapping', message: `overlaps IPPool(s) ${stats.overlaps.join(', ')}: no new blocks come from the shared range` }
@@ -63,7 +76,9 @@ export function poolConditions(f: PoolFacts, generation: number | undefined): { 
   );
   conds.push(
     stats.free === 0
-      ? { type: 'Exhausted', status: 'True', reason: 'NoFreeBlocks', message: `all usable blocks are allocated${f.waiting.length ? `; nodes waiting: ${f.waiting.slice(0, 10).join(', ')}` : ''}` }
+      ? stats.shadowed > 0
+        ? { type: 'Exhausted', status: 'True', reason: 'ShadowedByPool', message: `no free block outside the range shared with IPPool(s) ${stats.overlaps.join(', ')} (${stats.shadowed} block(s) there stay unused)${waiting}` }
+        : { type: 'Exhausted', status: 'True', reason: 'NoFreeBlocks', message: `all usable blocks are allocated${waiting}` }
       : { type: 'Exhausted', status: 'False', reason: 'FreeBlocks', message: `${stats.free} block(s) free` },
   );
   if (f.deleting) {

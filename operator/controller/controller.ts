@@ -22,7 +22,7 @@ import { ConfigReconciler } from './config-reconciler.js';
 import { controllerMetrics } from './metrics.js';
 import { NodeReconciler } from './node-reconciler.js';
 import { PeerReconciler } from './peer-reconciler.js';
-import { PoolReconciler } from './pool-reconciler.js';
+import { PoolReconciler, poolsWaitedOn } from './pool-reconciler.js';
 import { claimUnrecordedPodCIDRs, ControllerState, FIELD_MANAGER, nfRef, sameNodeInputs, type KNode, type RawFabric, type RawPeer, type RawPool } from './state.js';
 
 export { FIELD_MANAGER, POOL_FINALIZER, type KNode } from './state.js';
@@ -91,7 +91,10 @@ export class FabricController {
     this.fabrics = new Informer(rest, `${API}/nodefabrics`, {
       onAdd: (f) => add(`node:${f.metadata.name}`),
       onUpdate: (o, f) => this.onFabricUpdated(o, f),
-      onDelete: (f) => add(`node:${f.metadata.name}`),
+      onDelete: (f) => {
+        add(`node:${f.metadata.name}`);
+        this.onWaitingChanged(f, undefined);
+      },
     });
     const metrics = controllerMetrics(opts.registry, () => this.queue.len(), () => this.nodesWithoutBlock());
     const stores = { nodes: this.nodes, fabrics: this.fabrics, pools: this.pools, peers: this.peers, configs: this.configs };
@@ -185,7 +188,16 @@ export class FabricController {
     // Overlap and capacity of every pool can change with one pool: look at all of them.
     this.queue.add(`pool:${name}`);
     for (const p of this.pools.list()) this.queue.add(`pool:${p.metadata.name}`);
+    // A peer's validity depends on the pools (AddressInPodCIDR): judge every peer again now.
+    for (const p of this.peers.list()) this.queue.add(`peer:${p.metadata.name}`);
     this.enqueueAllNodes();
+  }
+
+  /** A node started or stopped waiting for a pool's blocks: those pools' waiting lists change. */
+  private onWaitingChanged(o: RawFabric | undefined, f: RawFabric | undefined): void {
+    const names = this.state.ipam.poolNames();
+    const [was, is] = [poolsWaitedOn(o, names), poolsWaitedOn(f, names)];
+    for (const p of [...was.filter((x) => !is.includes(x)), ...is.filter((x) => !was.includes(x))]) this.queue.add(`pool:${p}`);
   }
 
   private onPeerChanged(name: string): void {
@@ -197,6 +209,7 @@ export class FabricController {
   private onFabricUpdated(o: RawFabric, f: RawFabric): void {
     const name = f.metadata.name!;
     if (stableStringify(o.spec) !== stableStringify(f.spec)) this.queue.add(`node:${name}`);
+    this.onWaitingChanged(o, f);
     if (stableStringify(o.status?.l2Subnets) !== stableStringify(f.status?.l2Subnets)) {
       this.queue.add(`node:${name}`);
       this.enqueueSegmentOf(name);

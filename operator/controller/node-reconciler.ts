@@ -4,7 +4,7 @@
  * node's record is deleted first, then its blocks are freed. Returns the other keys it made stale
  * (segment neighbours, peers whose selection changed, pools whose usage changed).
  */
-import { API_PATH as API } from '../api/common.js';
+import { API_PATH as API, type Condition } from '../api/common.js';
 import { NodeFabric, type NodeFabricObj } from '../api/kinds.js';
 import type { NodeFabricSpec } from '../api/nodefabric.js';
 import type { KObj } from '../kube/informer.js';
@@ -14,6 +14,7 @@ import type { Allocation } from '../ipam/ipam.js';
 import { computePlan, inferL2Subnets, nodeIPs, segmentKey, type PeerInfo, type PlanNode } from '../plan/plan.js';
 import { stableStringify } from '../lib/stable.js';
 import { blockingProblems, nodeConditions } from './conditions.js';
+import { poolsWaitedOn } from './pool-reconciler.js';
 import { FIELD_MANAGER, nfRef, nodePodCIDRs, nodeRef, type ControllerState, type KNode, type RawFabric } from './state.js';
 
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'podfabric' };
@@ -119,10 +120,23 @@ export class NodeReconciler {
       }
 
       const conds = nodeConditions(decision, plan);
+      const before = (current.status ?? fabric?.status)?.conditions as Condition[] | undefined;
       if (await s.status.writeIfChanged(NodeFabric, current, conds, current.metadata.generation as number | undefined)) {
+        // Warnings (on the Node and its NodeFabric) when a problem appears or its reason changes, not on every write.
+        const turned = (type: string) => {
+          const c = conds.find((x) => x.type === type)!;
+          const p = before?.find((x) => x.type === type);
+          return p?.status !== c.status || p.reason !== c.reason ? c : undefined;
+        };
+        const warn = (reason: string, message: string) => {
+          s.events.emit(nfRef(current), 'Warning', reason, message);
+          s.events.emit(nodeRef(node), 'Warning', reason, message);
+        };
+        const honoured = turned('PodCIDRsHonoured');
+        if (honoured?.status === 'False') warn(honoured.reason, honoured.message);
+        const allocationChanged = !!turned('Allocated');
         for (const p of blockingProblems(decision)) {
-          s.events.emit(nfRef(current), 'Warning', p.reason, p.message);
-          s.events.emit(nodeRef(node), 'Warning', p.reason, p.message);
+          if (allocationChanged) warn(p.reason, p.message);
           for (const pool of p.pools ?? []) enqueue.push({ key: `pool:${pool}`, afterMs: 200 });
         }
         for (const c of plan.conflicts) s.events.emit(nfRef(current), 'Warning', 'PeerConflict', `BGPPeer ${c.peer} has the same address ${c.address} as ${c.winner}; using ${c.winner}`);
@@ -147,6 +161,8 @@ export class NodeReconciler {
         if (!isNotFound(e)) throw e;
       }
     }
+    // Pools listing it among their waiting nodes drop it (the fabric may already be gone from the cache).
+    for (const p of poolsWaitedOn(fabric, s.ipam.poolNames())) enqueue.push({ key: `pool:${p}` });
     const released = s.ipam.release(name);
     s.segments.remove(name);
     // The peers it had selected count one node less (before the split, only a resync told them).

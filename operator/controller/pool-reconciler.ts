@@ -7,17 +7,25 @@ import { IPPool } from '../api/kinds.js';
 import { finalizer } from '../kube/finalizer.js';
 import { TerminalError, type ReconcileContext, type ReconcileResult } from '../kube/workqueue.js';
 import { poolConditions } from './conditions.js';
-import { poolRef, POOL_FINALIZER, type ControllerState } from './state.js';
+import { poolRef, POOL_FINALIZER, type ControllerState, type RawFabric } from './state.js';
+
+/** The pools (among `pools`) a NodeFabric's Allocated=False condition says the node waits on. */
+export function poolsWaitedOn(f: RawFabric | undefined, pools: string[]): string[] {
+  const c = (f?.status?.conditions as Condition[] | undefined)?.find((x) => x.type === 'Allocated');
+  if (!c || c.status !== 'False') return [];
+  const words = new Set(c.message.split(/[\s,();:]+/));
+  return pools.filter((p) => words.has(p));
+}
 
 export class PoolReconciler {
   constructor(private readonly s: ControllerState) {}
 
-  /** Nodes whose Allocated condition is False and names this pool. */
+  /** Nodes (still present) whose Allocated condition is False and names this pool. */
   nodesWaitingOn(pool: string): string[] {
     const out: string[] = [];
     for (const f of this.s.stores.fabrics.list()) {
-      const c = (f.status?.conditions as Condition[] | undefined)?.find((x) => x.type === 'Allocated');
-      if (c && c.status === 'False' && c.message.includes(pool)) out.push(f.metadata.name!);
+      if (!this.s.stores.nodes.get(f.metadata.name!)) continue; // a deleted node waits for nothing
+      if (poolsWaitedOn(f, [pool]).length) out.push(f.metadata.name!);
     }
     return out.sort();
   }

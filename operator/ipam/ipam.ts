@@ -54,7 +54,7 @@ export interface NodeInfo {
   podCIDRs: string[];
 }
 
-export type ProblemReason = 'PoolExhausted' | 'NoMatchingPool' | 'PodCIDRConflict' | 'PodCIDROutsidePools';
+export type ProblemReason = 'PoolExhausted' | 'PoolOverlapping' | 'NoMatchingPool' | 'PodCIDRConflict' | 'PodCIDROutsidePools';
 
 export interface Problem {
   reason: ProblemReason;
@@ -93,6 +93,8 @@ export interface PoolStats {
   allocated: number;
   free: number;
   overlaps: string[];
+  /** Unused blocks withheld because another pool overlaps them (free would be that much larger without the overlap). */
+  shadowed: number;
   /** Nodes holding blocks from this pool (sorted, capped at 10 for messages). */
   holders: string[];
 }
@@ -200,9 +202,14 @@ export class Ipam {
     const haveFamily = (f: Family) => [...kept, ...adopted, ...allocated].some((a) => poolFamily(a.cidr) === f);
 
     for (const family of [4, 6] as const) {
-      if (haveFamily(family)) continue;
-      // Adoption of an existing Node.spec.podCIDRs entry.
       const existing = node.podCIDRs.map((t) => parseCidr(t, { strict: false })).find((c): c is Cidr => c?.family === family);
+      if (haveFamily(family)) {
+        // Already holding a block: a pre-set podCIDRs entry it does not match stays a problem as long as it lasts.
+        const held = kept.find((a) => poolFamily(a.cidr) === family)!;
+        if (existing && formatCidr(existing) !== held.cidr) problems.push(this.unhonoured(node.name, existing, family));
+        continue;
+      }
+      // Adoption of an existing Node.spec.podCIDRs entry.
       if (existing) {
         const text = formatCidr(existing);
         const home = [...this.pools.values()].find((p) => cidrContains(p.cidr, existing));
@@ -211,20 +218,7 @@ export class Ipam {
           adopted.push({ cidr: text, pool: home.info.name });
           continue;
         }
-        if (home && owner !== null) {
-          problems.push({
-            reason: 'PodCIDRConflict',
-            family,
-            pools: [home.info.name],
-            message: `Node.spec.podCIDRs ${text} is already held by node ${owner}; allocating another block (the Node object keeps the stale value)`,
-          });
-        } else if (!home) {
-          problems.push({
-            reason: 'PodCIDROutsidePools',
-            family,
-            message: `Node.spec.podCIDRs ${text} is outside every IPPool; podfabric routes the block it allocates instead`,
-          });
-        }
+        problems.push(this.unhonoured(node.name, existing, family));
       }
       const candidates = [...this.pools.values()].filter(
         (p) => p.family === family && selectorMatches(p.info.nodeSelector, node.labels),
@@ -251,6 +245,15 @@ export class Ipam {
           pools: names,
           message: `every IPv${family} pool selecting this node is disabled or being deleted (${names.join(', ')})`,
         });
+      } else if (usable.some((p) => this.excludedFreeCount(p) > 0)) {
+        // Short of blocks only because another pool overlaps: say so, not "exhausted".
+        const shadowing = [...new Set(usable.flatMap((p) => (this.excludedFreeCount(p) > 0 ? p.overlaps : [])))].sort();
+        problems.push({
+          reason: 'PoolOverlapping',
+          family,
+          pools: usable.map((p) => p.info.name),
+          message: `no free /${usable[0]!.blockSize} block in IPv${family} pool(s) ${usable.map((p) => p.info.name).join(', ')} outside the range shared with IPPool(s) ${shadowing.join(', ')}; no new block comes from an overlap: remove the overlap`,
+        });
       } else {
         problems.push({
           reason: 'PoolExhausted',
@@ -265,6 +268,16 @@ export class Ipam {
     }
     const allocations = [...kept, ...adopted, ...allocated].sort((a, b) => compareCidr(parseCidr(a.cidr)!, parseCidr(b.cidr)!));
     return { allocations, kept, adopted, allocated, problems };
+  }
+
+  /** Why a node's pre-set podCIDRs entry is not the block it routes (the same words on every reconcile). */
+  private unhonoured(name: string, existing: Cidr, family: Family): Problem {
+    const text = formatCidr(existing);
+    const home = [...this.pools.values()].find((p) => cidrContains(p.cidr, existing));
+    if (!home) return { reason: 'PodCIDROutsidePools', family, message: `Node.spec.podCIDRs ${text} is outside every IPPool; podfabric routes a block it allocates instead` };
+    const owner = this.ownerOf(text);
+    const by = owner !== null && owner !== name ? `is already held by node ${owner}; this node gets another block` : 'is not the block this node holds';
+    return { reason: 'PodCIDRConflict', family, pools: [home.info.name], message: `Node.spec.podCIDRs ${text} ${by} (the Node object keeps the stale value)` };
   }
 
   /** Record that owner holds exactly these allocations (replacing what it held). */
@@ -298,11 +311,13 @@ export class Ipam {
       }
     }
     const usedIdx = p.used.size;
+    const shadowed = this.excludedFreeCount(p);
     return {
       total: p.total,
       allocated,
-      free: Math.max(0, p.total - usedIdx - this.excludedFreeCount(p)),
+      free: Math.max(0, p.total - usedIdx - shadowed),
       overlaps: [...p.overlaps].sort(),
+      shadowed,
       holders: [...holders].sort().slice(0, 10),
     };
   }

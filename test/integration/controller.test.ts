@@ -7,6 +7,10 @@ import type { Condition } from '../../operator/api/common.js';
 import type { NodeFabricObj, IPPoolObj, BGPPeerObj } from '../../operator/api/kinds.js';
 import { FabricController } from '../../operator/controller/controller.js';
 import { KubeEventRecorder } from '../../operator/kube/events.js';
+import { StatusWriter } from '../../operator/kube/status.js';
+import { setConditions } from '../../operator/api/conditions.js';
+import { NodeFabric } from '../../operator/api/kinds.js';
+import { AGENT_FIELD_MANAGER } from '../../operator/agent/agent.js';
 import { newRegistry } from '../../operator/lib/metrics.js';
 import { applyObjects, cleanCluster, createNodes, kubectl, node, testRest, waitFor, type Listed } from '../support/kube.js';
 import { API_PATH as API } from '../../operator/api/common.js';
@@ -241,6 +245,35 @@ describe('controller (real apiserver)', () => {
     await kubectl(['patch', 'bgppeer', 'tor-r1', '--type=merge', '-p', '{"spec":{"timers":{"holdTime":9,"keepaliveInterval":3}}}']);
     const nf = await waitFor('new timers planned', async () => ((await getNF('c-r1n1'))?.spec.peers?.[0]?.holdTime === 9 ? getNF('c-r1n1') : undefined));
     expect(nf!.spec.peers![0]).toMatchObject({ holdTime: 9, keepaliveInterval: 3 });
+  });
+
+  // Cross-object validity follows the watch: well inside the 60 s resync this file's controller runs with.
+  it('a pool created or removed after a peer re-judges the peer at once (AddressInPodCIDR appears and goes)', async () => {
+    await applyObjects([peer('late-tor', { peerAddress: '10.250.3.1', peerASN: 65002, nodeSelector: { matchLabels: { never: 'x' } } })]);
+    await waitFor('late-tor valid', async () => cond(await getPeer('late-tor'), 'Valid')?.status === 'True');
+    await applyObjects([pool('late', { cidr: '10.250.0.0/16', nodeSelector: { matchLabels: { never: 'x' } } })]);
+    const p = await waitFor('late-tor invalid once the pool exists', async () => (cond(await getPeer('late-tor'), 'Valid')?.reason === 'AddressInPodCIDR' ? getPeer('late-tor') : undefined), 15_000);
+    expect(cond(p, 'Valid')).toMatchObject({ status: 'False' });
+    expect(cond(p, 'Valid')!.message).toContain('late');
+    await rest.request('DELETE', `${API}/ippools/late`);
+    await waitFor('late-tor valid again once the pool is gone', async () => cond(await getPeer('late-tor'), 'Valid')?.status === 'True', 15_000);
+    await rest.request('DELETE', `${API}/bgppeers/late-tor`);
+  });
+
+  it('a pre-set Node.spec.podCIDRs outside every pool: a Warning on the Node and a lasting PodCIDRsHonoured=False', async () => {
+    await createNodes(rest, [node('c-outside', '10.0.6.11', { pool: 'none' }, ['192.168.50.0/24'])]);
+    const nf = await waitFor('PodCIDRsHonoured=False', async () => (cond(await getNF('c-outside'), 'PodCIDRsHonoured')?.status === 'False' ? getNF('c-outside') : undefined));
+    expect(cond(nf, 'PodCIDRsHonoured')).toMatchObject({ reason: 'PodCIDROutsidePools' });
+    expect(cond(nf, 'PodCIDRsHonoured')!.message).toContain('192.168.50.0/24');
+    await waitFor('Warning on the Node', async () => (await events('c-outside')).find((e) => e.involvedObject.kind === 'Node' && e.reason === 'PodCIDROutsidePools'));
+    // Another concern's write (the agent's own conditions, under its field manager) leaves it in place.
+    const agent = new StatusWriter(rest, AGENT_FIELD_MANAGER);
+    await agent.write(NodeFabric, 'c-outside', { conditions: setConditions([], [{ type: 'Ready', status: 'False', reason: 'Starting', message: 'test' }], undefined, new Date()) });
+    const after = await getNF('c-outside');
+    expect(cond(after, 'Ready')).toMatchObject({ reason: 'Starting' });
+    expect(cond(after, 'PodCIDRsHonoured')).toMatchObject({ status: 'False', reason: 'PodCIDROutsidePools' });
+    expect(cond(after, 'Allocated')).toMatchObject({ status: 'False' });
+    await rest.request('DELETE', '/api/v1/nodes/c-outside');
   });
 
   it('the apiserver rejects invalid objects with clear messages (CRD schema and CEL)', async () => {

@@ -92,6 +92,97 @@ describe('NodeReconciler (fake client)', () => {
   });
 });
 
+describe('NodeReconciler: conflicts stay visible (issue #16)', () => {
+  const withPodCIDRs = (n: KNode, cidrs: string[]): KNode => ({ ...n, spec: { podCIDR: cidrs[0], podCIDRs: cidrs } }) as KNode;
+  /** The NodeFabric as the cache would show it after the reconcile's writes. */
+  const recorded = (r: ReturnType<typeof rig>, name: string) => {
+    const spec = (r.rest.calls.filter((c) => c.method === 'APPLY' && c.path === `${API_PATH}/nodefabrics/${name}`).at(-1)!.body as any).spec;
+    return { metadata: { name }, spec, status: statusOf(r.rest, new RegExp(`nodefabrics/${name}/status$`)).at(-1) };
+  };
+
+  it.each([
+    { name: 'outside every pool', cidr: '192.168.7.0/24', reason: 'PodCIDROutsidePools', msg: /outside every IPPool/ },
+    { name: 'held by another node', cidr: '10.244.0.0/24', reason: 'PodCIDRConflict', msg: /already held by node n0/ },
+  ])('a pre-set Node.spec.podCIDRs $name: PodCIDRsHonoured=False lasts, one Warning on the Node', async ({ cidr, reason, msg }) => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.syncPools();
+    r.state.ipam.commit('n0', [{ cidr: '10.244.0.0/24', pool: 'v4' }]);
+    r.stores.nodes.put(withPodCIDRs(node('n1', '10.0.1.11'), [cidr]));
+    const rec = new NodeReconciler(r.state);
+    await rec.reconcile('n1', ctx);
+    const cond = statusOf(r.rest, /nodefabrics\/n1\/status$/)[0].conditions.find((c: any) => c.type === 'PodCIDRsHonoured');
+    expect(cond).toMatchObject({ status: 'False', reason });
+    expect(cond.message).toMatch(msg);
+    const warnings = () => r.events.events.filter((e) => e.type === 'Warning' && e.reason === reason);
+    expect(warnings().map((e) => e.ref.kind).sort()).toEqual(['Node', 'NodeFabric']);
+    // Reconciled again (resync, another concern's change): the condition stays, no second Warning.
+    r.stores.fabrics.put(recorded(r, 'n1'));
+    r.rest.calls = [];
+    await rec.reconcile('n1', ctx);
+    expect(r.rest.count("APPLY", /nodefabrics\/n1\/status$/)).toBe(0);
+    expect(warnings()).toHaveLength(2);
+  });
+
+  it("a node left without a block is warned once, not again when another concern's condition changes", async () => {
+    const r = rig();
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    const rec = new NodeReconciler(r.state);
+    await rec.reconcile('n1', ctx);
+    const warnings = () => r.events.events.filter((e) => e.reason === 'NoMatchingPool');
+    expect(warnings().map((e) => e.ref.kind).sort()).toEqual(['Node', 'NodeFabric']);
+    r.stores.fabrics.put(recorded(r, 'n1'));
+    r.stores.peers.put(obj('BGPPeer', 'tor', { peerAddress: '10.0.1.1', peerASN: 65001 }));
+    r.rest.calls = [];
+    await rec.reconcile('n1', ctx);
+    expect(statusOf(r.rest, /nodefabrics\/n1\/status$/)[0].conditions.find((c: any) => c.type === 'PeersResolved').message).toMatch(/^1 peer/);
+    expect(warnings()).toHaveLength(2);
+  });
+
+  it('a node whose podCIDRs are honoured (or not pre-set) says PodCIDRsHonoured=True', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.syncPools();
+    r.stores.nodes.put(withPodCIDRs(node('n1', '10.0.1.11'), ['10.244.9.0/24']), node('n2', '10.0.1.12'));
+    for (const n of ['n1', 'n2']) await new NodeReconciler(r.state).reconcile(n, ctx);
+    for (const n of ['n1', 'n2']) expect(statusOf(r.rest, new RegExp(`nodefabrics/${n}/status$`))[0].conditions.find((c: any) => c.type === 'PodCIDRsHonoured')).toMatchObject({ status: 'True' });
+    expect(r.events.events.filter((e) => e.type === 'Warning')).toEqual([]);
+  });
+
+  it('a node short of blocks because of an overlap says PoolOverlapping, not PoolExhausted', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'a', { cidr: '10.244.0.0/24' }), obj('IPPool', 'b', { cidr: '10.244.0.0/24' }));
+    r.syncPools();
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    await new NodeReconciler(r.state).reconcile('n1', ctx);
+    expect(statusOf(r.rest, /nodefabrics\/n1\/status$/)[0].conditions.find((c: any) => c.type === 'Allocated')).toMatchObject({ status: 'False', reason: 'PoolOverlapping' });
+    expect(r.events.events.map((e) => `${e.type} ${e.reason}`)).toContain('Warning PoolOverlapping');
+  });
+
+  it("a deleted waiting node leaves the pool's waiting list at once", async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'tiny', { cidr: '10.9.9.0/24' }));
+    r.syncPools();
+    r.stores.nodes.put(node('n1', '10.0.1.11'), node('n2', '10.0.1.12'));
+    const rec = new NodeReconciler(r.state);
+    await rec.reconcile('n1', ctx);
+    await rec.reconcile('n2', ctx);
+    r.stores.fabrics.put(recorded(r, 'n2'));
+    const pools = new PoolReconciler(r.state);
+    expect(pools.nodesWaitingOn('tiny')).toEqual(['n2']);
+    r.stores.nodes.delete('n2');
+    // The fabric is still in the cache (its delete event comes later): the pool is handed back and n2 is not listed.
+    const res = await rec.reconcile('n2', ctx);
+    expect(res.enqueue).toContainEqual({ key: 'pool:tiny' });
+    expect(pools.nodesWaitingOn('tiny')).toEqual([]);
+    r.stores.pools.put(obj('IPPool', 'tiny', { cidr: '10.9.9.0/24' }, { finalizers: [POOL_FINALIZER] }));
+    await pools.reconcile('tiny', ctx);
+    const exhausted = statusOf(r.rest, /ippools\/tiny\/status$/).at(-1).conditions.find((c: any) => c.type === 'Exhausted');
+    expect(exhausted).toMatchObject({ status: 'True', reason: 'NoFreeBlocks' });
+    expect(exhausted.message).not.toMatch(/n2/);
+  });
+});
+
 describe('PoolReconciler (fake client)', () => {
   it('adds its finalizer to a live pool and reports Ready/Serving with counters', async () => {
     const r = rig();
@@ -125,6 +216,30 @@ describe('PoolReconciler (fake client)', () => {
     await new PoolReconciler(r.state).reconcile('v4', ctx);
     expect(r.rest.count('PATCH', /ippools\/v4$/)).toBe(0);
     expect(statusOf(r.rest, /ippools\/v4\/status$/)[0].conditions.find((c: any) => c.type === 'Ready')).toMatchObject({ reason: 'DeletionBlocked' });
+  });
+
+  it('overlapping pools: each says Overlapping, Exhausted gives the overlap as its reason, and a capacity update keeps Overlapping', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'outer', { cidr: '10.0.0.0/23' }, { finalizers: [POOL_FINALIZER] }), obj('IPPool', 'inner', { cidr: '10.0.1.0/24' }, { finalizers: [POOL_FINALIZER] }));
+    r.syncPools();
+    const pools = new PoolReconciler(r.state);
+    await pools.reconcile('outer', ctx);
+    await pools.reconcile('inner', ctx);
+    const last = (p: string) => statusOf(r.rest, new RegExp(`ippools/${p}/status$`)).at(-1);
+    const cond = (p: string, t: string) => last(p).conditions.find((c: any) => c.type === t);
+    for (const p of ['outer', 'inner']) expect(cond(p, 'Overlapping')).toMatchObject({ status: 'True', reason: 'Overlapping' });
+    expect(r.events.events.filter((e) => e.reason === 'Overlapping').map((e) => e.ref.name).sort()).toEqual(['inner', 'outer']);
+    // outer's one block outside the overlap goes to a node: capacity changes, the overlap is still said.
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    await new NodeReconciler(r.state).reconcile('n1', ctx);
+    r.stores.pools.put({ ...r.stores.pools.get('outer'), status: last('outer') });
+    await pools.reconcile('outer', ctx);
+    expect(last('outer')).toMatchObject({ blocksAllocated: 1, blocksFree: 0 });
+    expect(cond('outer', 'Overlapping')).toMatchObject({ status: 'True' });
+    expect(cond('outer', 'Exhausted')).toMatchObject({ status: 'True', reason: 'ShadowedByPool' });
+    expect(cond('outer', 'Exhausted').message).toMatch(/shared with IPPool\(s\) inner/);
+    // One Overlapping Warning per pool, not one per write.
+    expect(r.events.events.filter((e) => e.reason === 'Overlapping')).toHaveLength(2);
   });
 
   it('an undecodable pool: Ready=False Invalid written, then a terminal error (no retry until it changes)', async () => {

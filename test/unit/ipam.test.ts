@@ -140,13 +140,28 @@ describe('IPAM', () => {
     expect(ipam.stats('inner')!.overlaps).toEqual(['outer']);
     const got = ['a', 'b', 'c', 'd'].map((n) => allocate(ipam, node(n)).allocations.map((x) => x.cidr)[0]);
     expect(got).toEqual(['10.0.0.0/24', '10.0.2.0/24', '10.0.3.0/24', undefined]);
-    expect(ipam.stats('outer')!.free).toBe(0);
+    expect(ipam.stats('outer')).toMatchObject({ free: 0, shadowed: 1 });
+    // The true reason for the 4th node: the overlap, not exhaustion.
+    const d = ipam.decide(node('d'));
+    expect(d.problems).toEqual([expect.objectContaining({ reason: 'PoolOverlapping', family: 4 })]);
+    expect(d.problems[0]!.message).toMatch(/shared with IPPool\(s\) inner/);
+  });
+
+  it('a pool truly full of blocks is exhausted, not overlapping', () => {
+    const ipam = new Ipam();
+    ipam.setPools([pool('outer', '10.0.0.0/23'), pool('inner', '10.0.1.0/24')]);
+    expect(allocate(ipam, node('a')).allocations.map((x) => x.cidr)).toEqual(['10.0.0.0/24']);
+    expect(ipam.decide(node('b')).problems[0]).toMatchObject({ reason: 'PoolOverlapping' });
+    ipam.setPools([pool('outer', '10.0.0.0/23')]);
+    allocate(ipam, node('b'));
+    expect(ipam.decide(node('c')).problems[0]).toMatchObject({ reason: 'PoolExhausted' });
+    expect(ipam.stats('outer')).toMatchObject({ free: 0, shadowed: 0 });
   });
 
   it('identical pools both refuse new blocks', () => {
     const ipam = new Ipam();
     ipam.setPools([pool('x', '10.0.0.0/16'), pool('y', '10.0.0.0/16')]);
-    expect(allocate(ipam, node('a')).problems[0]).toMatchObject({ reason: 'PoolExhausted' });
+    expect(allocate(ipam, node('a')).problems[0]).toMatchObject({ reason: 'PoolOverlapping', pools: ['x', 'y'] });
   });
 
   it('is deterministic: the same inputs in the same order give the same blocks', () => {
