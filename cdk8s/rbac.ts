@@ -10,7 +10,11 @@
  *   - GET secrets named by BGPPeer.passwordSecretRef (to report SecretMissing/SecretKeyMissing);
  *   - Lease GET/POST/PUT in its own namespace (no list, no watch);
  *   - Events POST and PATCH (count bumps). Every object it reports on is cluster-scoped, and such
- *     events go to the "default" namespace (as client-go's recorder does): a Role there is enough.
+ *     events go to the "default" namespace (as client-go's recorder does): a Role there is enough;
+ *   - LoadBalancer addresses (service-reconciler.ts): list+watch services and loadbalancerpools,
+ *     server-side apply of services/status and loadbalancerpools/status, merge PATCH of
+ *     loadbalancerpools (metadata.finalizers: podfabric.io/addresses-in-use), and Events on Services,
+ *     which live in any namespace (ClusterRole: events create/patch; nothing else on core objects).
  * agent (operator/agent/*):
  *   - list+watch of nodefabrics (fieldSelector metadata.name=<node>) and fabricconfigs, GET
  *     fabricconfigs/default at start;
@@ -44,6 +48,18 @@ export function controllerClusterRules(): Rule[] {
     { apiGroups: [GROUP], resources: ['ippools'], verbs: [...READ, 'patch'] },
     { apiGroups: [GROUP], resources: ['nodefabrics'], verbs: [...READ, 'create', 'patch', 'delete'] },
     { apiGroups: [GROUP], resources: ['nodefabrics/status', 'ippools/status', 'bgppeers/status', 'fabricconfigs/status'], verbs: ['patch'] },
+    ...controllerServiceRules(),
+  ];
+}
+
+/** LoadBalancer address allocation: its Service status writes, pools, and Events on Services in any namespace. */
+export function controllerServiceRules(): Rule[] {
+  return [
+    { apiGroups: [''], resources: ['services'], verbs: READ },
+    { apiGroups: [''], resources: ['services/status'], verbs: ['patch'] },
+    { apiGroups: [GROUP], resources: ['loadbalancerpools'], verbs: [...READ, 'patch'] },
+    { apiGroups: [GROUP], resources: ['loadbalancerpools/status'], verbs: ['patch'] },
+    ...EVENT_RULES,
   ];
 }
 
@@ -105,7 +121,7 @@ export function addRbac(scope: Construct, o: ResolvedOptions, labels: Labels): v
 
   bind(scope, 'controller', 'ClusterRole', 'podfabric-controller', undefined, CONTROLLER_SA, o, ctl, controllerClusterRules());
   bind(scope, 'controller-lease', 'Role', 'podfabric-controller-lease', o.namespace, CONTROLLER_SA, o, ctl, controllerLeaseRules(o.leaseName));
-  bind(scope, 'controller-events', 'Role', 'podfabric-controller-events', 'default', CONTROLLER_SA, o, ctl, EVENT_RULES);
+  // Its Events (cluster-scoped objects → "default"; Services → their namespace) come with the ClusterRole.
   for (const ns of controllerSecretNamespaces(o)) {
     bind(scope, `controller-secrets-${ns}`, 'Role', 'podfabric-controller-secrets', ns, CONTROLLER_SA, o, ctl, SECRET_GET_RULES);
   }

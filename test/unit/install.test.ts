@@ -92,7 +92,7 @@ describe('install chart: RBAC', () => {
     expect(peer.spec.passwordSecretRef).toEqual({ namespace: 'network', name: 'bgp-tor-b', key: 'md5' });
   });
 
-  it('gives the controller what its code calls, Leases only in its namespace, Events only in default', () => {
+  it('gives the controller what its code calls, Leases only in its namespace, Events where its objects are', () => {
     const rules = rulesOf(objs, 'podfabric-controller');
     expect(grants(rules, 'nodes', 'patch')).toHaveLength(1);
     expect(grants(rules, 'nodes', 'update')).toEqual([]);
@@ -105,7 +105,17 @@ describe('install chart: RBAC', () => {
     expect(leases.length).toBeGreaterThan(0);
     for (const r of leases) expect(r.namespace).toBe('podfabric-system');
     expect(leases.find((r) => r.verbs.includes('update'))?.resourceNames).toEqual(['podfabric-controller']);
-    for (const r of rules.filter((x) => x.resources.includes('events'))) expect(r.namespace).toBe('default');
+    // Events on Services live in the Services' namespaces: create/patch cluster-wide, nothing more.
+    const events = rules.filter((x) => x.resources.includes('events'));
+    expect(events.map((r) => [r.namespace, [...r.verbs].sort()])).toEqual([[undefined, ['create', 'patch']]]);
+    // LoadBalancer addresses: read Services, write only their status; pools, their status and finalizer.
+    expect(grants(rules, 'services', 'watch')).toHaveLength(1);
+    for (const v of WRITE) expect(grants(rules, 'services', v), v).toEqual([]);
+    expect(grants(rules, 'services/status', 'patch')).toHaveLength(1);
+    expect(grants(rules, 'services/status', 'update')).toEqual([]);
+    expect(grants(rules, 'loadbalancerpools', 'patch')).toHaveLength(1);
+    expect(grants(rules, 'loadbalancerpools/status', 'patch')).toHaveLength(1);
+    for (const v of ['create', 'delete']) expect(grants(rules, 'loadbalancerpools', v), v).toEqual([]);
     for (const r of rules.filter((x) => x.resources.includes('secrets'))) {
       expect(r.verbs).toEqual(['get']);
       expect(r.namespace).toBe('podfabric-system');
