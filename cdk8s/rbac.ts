@@ -21,7 +21,11 @@
  *   - server-side apply of nodefabrics/<node>/status only;
  *   - list+watch of exactly the password Secrets of its peers (fieldSelector metadata.name=<secret>, which
  *     resourceNames authorizes), no GET per sync; Events POST/PATCH about its NodeFabric (cluster-scoped,
- *     so in "default", like the controller's). It never touches Nodes.
+ *     so in "default", like the controller's). It never writes Nodes;
+ *   - its Service routes (agent/service-routes.ts): list+watch of services and endpointslices (the
+ *     watch kube-proxy already has), of its own Node (fieldSelector metadata.name; RBAC cannot name
+ *     the node in a DaemonSet-wide role, so list/watch of nodes), of loadbalancerpools; Events on the
+ *     Services it advertises (any namespace: events create/patch in the ClusterRole).
  *
  * BGPPeer.passwordSecretRef names a namespace, so a Secret could live anywhere. Rather than a
  * cluster-wide secrets grant, the chart gives namespaced Roles: the controller may get Secrets in the
@@ -81,6 +85,10 @@ export function agentClusterRules(): Rule[] {
     { apiGroups: [GROUP], resources: ['nodefabrics', 'fabricconfigs'], verbs: READ },
     { apiGroups: [GROUP], resources: ['fabricconfigs'], verbs: ['get'], resourceNames: ['default'] },
     { apiGroups: [GROUP], resources: ['nodefabrics/status'], verbs: ['patch'] },
+    { apiGroups: [''], resources: ['services', 'nodes'], verbs: READ },
+    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ },
+    { apiGroups: [GROUP], resources: ['loadbalancerpools'], verbs: READ },
+    ...EVENT_RULES,
   ];
 }
 
@@ -127,7 +135,6 @@ export function addRbac(scope: Construct, o: ResolvedOptions, labels: Labels): v
   }
 
   bind(scope, 'agent', 'ClusterRole', 'podfabric-agent', undefined, AGENT_SA, o, agt, agentClusterRules());
-  bind(scope, 'agent-events', 'Role', 'podfabric-agent-events', 'default', AGENT_SA, o, agt, EVENT_RULES);
   for (const [ns, names] of agentSecrets(o)) {
     bind(scope, `agent-secrets-${ns}`, 'Role', 'podfabric-agent-secrets', ns, AGENT_SA, o, agt, [{ ...SECRET_WATCH_RULES[0]!, resourceNames: names }]);
   }

@@ -57,16 +57,23 @@ describe('install chart: RBAC', () => {
     }
   });
 
-  it('gives the agent only nodefabrics/status patch, reads, and the named Secrets', () => {
+  it('gives the agent only nodefabrics/status patch, Events, reads, and the named Secrets', () => {
     const rules = rulesOf(objs, 'podfabric-agent');
     for (const v of WRITE) expect(grants(rules, 'nodefabrics', v), v).toEqual([]);
     expect(grants(rules, 'nodefabrics/status', 'patch')).toHaveLength(1);
     expect(grants(rules, 'nodefabrics/status', 'update')).toEqual([]);
-    for (const v of [...WRITE, 'get', 'list', 'watch']) expect(grants(rules, 'nodes', v), v).toEqual([]);
-    expect(rules.some((r) => r.resources.some((x) => ['pods', 'leases', 'ippools', 'bgppeers'].includes(x)))).toBe(false);
-    // Events about its NodeFabric, in "default" only.
+    // Its own Node (cordon, exclusion label) is read through a field-selected watch; never written.
+    for (const v of [...WRITE, 'get']) expect(grants(rules, 'nodes', v), v).toEqual([]);
+    expect(grants(rules, 'nodes', 'watch')).toHaveLength(1);
+    // Service routes: what kube-proxy reads, plus the pools; nothing written.
+    for (const res of ['services', 'endpointslices', 'loadbalancerpools']) {
+      expect(grants(rules, res, 'watch'), res).toHaveLength(1);
+      for (const v of WRITE) expect(grants(rules, res, v), `${res} ${v}`).toEqual([]);
+    }
+    expect(rules.some((r) => r.resources.some((x) => ['pods', 'leases', 'ippools', 'bgppeers', 'services/status'].includes(x)))).toBe(false);
+    // Events about its NodeFabric and the Services it advertises (any namespace): create/patch only.
     const events = rules.filter((r) => r.resources.includes('events'));
-    expect(events.map((r) => [r.namespace, [...r.verbs].sort()])).toEqual([['default', ['create', 'patch']]]);
+    expect(events.map((r) => [r.namespace, [...r.verbs].sort()])).toEqual([[undefined, ['create', 'patch']]]);
     // Default install: no Secrets named, so no Secret access at all.
     expect(rules.filter((r) => r.resources.includes('secrets'))).toEqual([]);
   });
