@@ -40,7 +40,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (s) await down(s);
+  await down();
 });
 
 describe('lab: LoadBalancer Services over BGP', () => {
