@@ -10,14 +10,22 @@
  *   - GET secrets named by BGPPeer.passwordSecretRef (to report SecretMissing/SecretKeyMissing);
  *   - Lease GET/POST/PUT in its own namespace (no list, no watch);
  *   - Events POST and PATCH (count bumps). Every object it reports on is cluster-scoped, and such
- *     events go to the "default" namespace (as client-go's recorder does): a Role there is enough.
+ *     events go to the "default" namespace (as client-go's recorder does): a Role there is enough;
+ *   - LoadBalancer addresses (service-reconciler.ts): list+watch services and loadbalancerpools,
+ *     server-side apply of services/status and loadbalancerpools/status, merge PATCH of
+ *     loadbalancerpools (metadata.finalizers: podfabric.io/addresses-in-use), and Events on Services,
+ *     which live in any namespace (ClusterRole: events create/patch; nothing else on core objects).
  * agent (operator/agent/*):
  *   - list+watch of nodefabrics (fieldSelector metadata.name=<node>) and fabricconfigs, GET
  *     fabricconfigs/default at start;
  *   - server-side apply of nodefabrics/<node>/status only;
  *   - list+watch of exactly the password Secrets of its peers (fieldSelector metadata.name=<secret>, which
  *     resourceNames authorizes), no GET per sync; Events POST/PATCH about its NodeFabric (cluster-scoped,
- *     so in "default", like the controller's). It never touches Nodes.
+ *     so in "default", like the controller's). It never writes Nodes;
+ *   - its Service routes (agent/service-routes.ts): list+watch of services and endpointslices (the
+ *     watch kube-proxy already has), of its own Node (fieldSelector metadata.name; RBAC cannot name
+ *     the node in a DaemonSet-wide role, so list/watch of nodes), of loadbalancerpools; Events on the
+ *     Services it advertises (any namespace: events create/patch in the ClusterRole).
  *
  * BGPPeer.passwordSecretRef names a namespace, so a Secret could live anywhere. Rather than a
  * cluster-wide secrets grant, the chart gives namespaced Roles: the controller may get Secrets in the
@@ -44,6 +52,18 @@ export function controllerClusterRules(): Rule[] {
     { apiGroups: [GROUP], resources: ['ippools'], verbs: [...READ, 'patch'] },
     { apiGroups: [GROUP], resources: ['nodefabrics'], verbs: [...READ, 'create', 'patch', 'delete'] },
     { apiGroups: [GROUP], resources: ['nodefabrics/status', 'ippools/status', 'bgppeers/status', 'fabricconfigs/status'], verbs: ['patch'] },
+    ...controllerServiceRules(),
+  ];
+}
+
+/** LoadBalancer address allocation: its Service status writes, pools, and Events on Services in any namespace. */
+export function controllerServiceRules(): Rule[] {
+  return [
+    { apiGroups: [''], resources: ['services'], verbs: READ },
+    { apiGroups: [''], resources: ['services/status'], verbs: ['patch'] },
+    { apiGroups: [GROUP], resources: ['loadbalancerpools'], verbs: [...READ, 'patch'] },
+    { apiGroups: [GROUP], resources: ['loadbalancerpools/status'], verbs: ['patch'] },
+    ...EVENT_RULES,
   ];
 }
 
@@ -65,6 +85,10 @@ export function agentClusterRules(): Rule[] {
     { apiGroups: [GROUP], resources: ['nodefabrics', 'fabricconfigs'], verbs: READ },
     { apiGroups: [GROUP], resources: ['fabricconfigs'], verbs: ['get'], resourceNames: ['default'] },
     { apiGroups: [GROUP], resources: ['nodefabrics/status'], verbs: ['patch'] },
+    { apiGroups: [''], resources: ['services', 'nodes'], verbs: READ },
+    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ },
+    { apiGroups: [GROUP], resources: ['loadbalancerpools'], verbs: READ },
+    ...EVENT_RULES,
   ];
 }
 
@@ -105,13 +129,12 @@ export function addRbac(scope: Construct, o: ResolvedOptions, labels: Labels): v
 
   bind(scope, 'controller', 'ClusterRole', 'podfabric-controller', undefined, CONTROLLER_SA, o, ctl, controllerClusterRules());
   bind(scope, 'controller-lease', 'Role', 'podfabric-controller-lease', o.namespace, CONTROLLER_SA, o, ctl, controllerLeaseRules(o.leaseName));
-  bind(scope, 'controller-events', 'Role', 'podfabric-controller-events', 'default', CONTROLLER_SA, o, ctl, EVENT_RULES);
+  // Its Events (cluster-scoped objects → "default"; Services → their namespace) come with the ClusterRole.
   for (const ns of controllerSecretNamespaces(o)) {
     bind(scope, `controller-secrets-${ns}`, 'Role', 'podfabric-controller-secrets', ns, CONTROLLER_SA, o, ctl, SECRET_GET_RULES);
   }
 
   bind(scope, 'agent', 'ClusterRole', 'podfabric-agent', undefined, AGENT_SA, o, agt, agentClusterRules());
-  bind(scope, 'agent-events', 'Role', 'podfabric-agent-events', 'default', AGENT_SA, o, agt, EVENT_RULES);
   for (const [ns, names] of agentSecrets(o)) {
     bind(scope, `agent-secrets-${ns}`, 'Role', 'podfabric-agent-secrets', ns, AGENT_SA, o, agt, [{ ...SECRET_WATCH_RULES[0]!, resourceNames: names }]);
   }

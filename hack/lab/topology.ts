@@ -97,13 +97,18 @@ export function labRest(s: LabState): KubeRest {
 export const kubectl = (s: { kubeconfig: string }, args: string[], input?: string) =>
   run(['kubectl', `--kubeconfig=${s.kubeconfig}`, ...args], { ...(input !== undefined ? { input } : {}), timeoutMs: 60_000 });
 
-/** The manifests the lab applies: FabricConfig, IPPools, one BGPPeer per rack (and per family). */
+export const LAB_LB_CIDR_V4 = '198.51.100.0/24';
+export const LAB_LB_CIDR_V6 = 'fd00:198:51:100::/120';
+
+/** The manifests the lab applies: FabricConfig, IPPools, the default LoadBalancerPool, one BGPPeer per rack (and per family). */
 export function manifests(o: LabOptions): unknown[] {
   const out: unknown[] = [
     { apiVersion: 'podfabric.io/v1alpha1', kind: 'FabricConfig', metadata: { name: 'default' }, spec: { asn: 64512, routerIdSource: 'NodeIPv4', routeProtocol: 201 } },
     { apiVersion: 'podfabric.io/v1alpha1', kind: 'IPPool', metadata: { name: 'pods-v4' }, spec: { cidr: '10.244.0.0/16', blockSize: 24 } },
   ];
   if (o.dualStack) out.push({ apiVersion: 'podfabric.io/v1alpha1', kind: 'IPPool', metadata: { name: 'pods-v6' }, spec: { cidr: 'fd00:10:244::/56', blockSize: 64 } });
+  // LoadBalancer addresses (issue #14): outside every cluster range (TEST-NET-2), advertised by the nodes' agents.
+  out.push({ apiVersion: 'podfabric.io/v1alpha1', kind: 'LoadBalancerPool', metadata: { name: 'lab-lb' }, spec: { cidrs: [LAB_LB_CIDR_V4, ...(o.dualStack ? [LAB_LB_CIDR_V6] : [])] } });
   for (let r = 1; r <= o.racks; r++) {
     const timers = { holdTime: 9, keepaliveInterval: 3, connectRetry: 1 };
     const sel = { matchLabels: { 'podfabric.io/rack': `r${r}` } };

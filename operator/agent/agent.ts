@@ -26,6 +26,7 @@ import { stableStringify } from '../lib/stable.js';
 import type { RouteTable } from '../routes/model.js';
 import type { Uplink } from './routes-apply.js';
 import { SecretWatcher } from './secrets.js';
+import { ServiceRoutes } from './service-routes.js';
 import { agentMetrics, AgentSync } from './sync.js';
 
 export type { Uplink } from './routes-apply.js';
@@ -57,6 +58,7 @@ export class NodeAgent {
   private readonly fabric: Informer<NodeFabricObj & KObj, NodeFabricObj>;
   private readonly configs: Informer<KObj, FabricConfigObj>;
   private readonly secrets: SecretWatcher;
+  private readonly serviceRoutes: ServiceRoutes;
   private readonly pipeline: AgentSync;
   private readonly metrics;
   private config: FabricConfigSpec = fabricConfigSpec.parse({});
@@ -84,6 +86,7 @@ export class NodeAgent {
     this.configs = new Informer(d.rest, `${API}/fabricconfigs`, { onAdd: () => this.kick(), onUpdate: () => this.kick(), onDelete: () => this.kick() }, { decode: (o) => parseObject(FabricConfig, o) });
     this.secrets = new SecretWatcher(d.rest, () => this.kick());
     const status = new StatusWriter(d.rest, AGENT_FIELD_MANAGER);
+    this.serviceRoutes = new ServiceRoutes(d.rest, name, () => this.kick(), d.clock ?? realClock, d.events ? { onService: d.events, onFabric: (t, r, m) => this.event(t, r, m) } : undefined);
     this.pipeline = new AgentSync({
       router: d.router,
       routes: { open: d.routes, ...(d.watchRouteDeletions ? { watchDeletions: d.watchRouteDeletions } : {}) },
@@ -97,6 +100,7 @@ export class NodeAgent {
       metrics: this.metrics,
       clock: d.clock ?? realClock,
       ...(d.bgpListenPort !== undefined ? { bgpListenPort: d.bgpListenPort } : {}),
+      services: this.serviceRoutes,
     });
   }
 
@@ -113,7 +117,7 @@ export class NodeAgent {
     const name = this.d.nodeName;
     this.fabric.start();
     this.configs.start();
-    await Promise.all([this.fabric.waitForSync(), this.configs.waitForSync()]);
+    await Promise.all([this.fabric.waitForSync(), this.configs.waitForSync(), this.serviceRoutes.start()]);
     log.info({ kind: 'NodeFabric', name, planned: !!this.fabric.get(name) }, 'caches synced; watching this node\'s plan');
     this.watchRouter();
     this.workers = runWorkers(this.queue, 1, (_key, ctx) => this.sync(ctx), {
@@ -144,6 +148,7 @@ export class NodeAgent {
     this.fabric.stop();
     this.configs.stop();
     this.secrets.stop();
+    this.serviceRoutes.stop();
     await this.workers;
     this.pipeline.close();
     this.d.router.close();

@@ -58,7 +58,8 @@ export class BgpApplier {
     private readonly listenPort = 179,
   ) {}
 
-  async apply(spec: NodeFabricSpec, planned: boolean, previouslyAdvertised: string[], log: Logger): Promise<BgpOutcome> {
+  /** `extra`: routes besides the plan's (this node's Service routes, service-routes.ts). */
+  async apply(spec: NodeFabricSpec, planned: boolean, previouslyAdvertised: string[], log: Logger, extra: Advertisement[] = []): Promise<BgpOutcome> {
     let changes = 0;
     let bgpError: string | undefined;
     const passwords = new Map<string, boolean>();
@@ -71,7 +72,7 @@ export class BgpApplier {
           passwords.set(p.address, !!password);
           peers.push(peerConfig(p, spec.asn, password));
         }
-        const advertisements: Advertisement[] = (spec.advertisements ?? []).map((a) => ({ prefix: a.prefix, nextHop: a.nextHop, communities: a.communities ?? [] }));
+        const advertisements: Advertisement[] = [...(spec.advertisements ?? []).map((a) => ({ prefix: a.prefix, nextHop: a.nextHop, communities: a.communities ?? [] })), ...extra];
         // Three independent reads at once; peers and paths count only when BGP is running.
         // Only the prefixes this node may have originated: what it wants, what its status last said it
         // advertised (survives an agent restart) and what this process added.

@@ -20,6 +20,7 @@ import { diffRoutes } from '../routes/model.js';
 import { BgpApplier, type PasswordLookup } from './bgp-apply.js';
 import { buildReport, StatusHeartbeat } from './report.js';
 import { RoutesApplier, type RouteTables, type Uplink } from './routes-apply.js';
+import type { ServiceRoutesSource } from './service-routes.js';
 import { SessionTracker } from './sessions.js';
 import { agentConditions } from './status.js';
 
@@ -53,6 +54,8 @@ export interface SyncDeps {
   clock: Clock;
   random?: () => number;
   bgpListenPort?: number;
+  /** This node's Service routes (advertised next to the pod CIDRs; status.services). */
+  services?: ServiceRoutesSource;
 }
 
 const SESSION_STATES = ['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established'];
@@ -94,7 +97,8 @@ export class AgentSync {
     const plannedPeers = spec.peers ?? [];
 
     // --- apply: BGP, and (once the uplinks are known) host routes, concurrently
-    const bgpDone = this.bgp.apply(spec, planned, (nf.status?.advertised as string[] | undefined) ?? [], log);
+    const svc = this.d.services?.plan(config, nf.status?.services);
+    const bgpDone = this.bgp.apply(spec, planned, [...((nf.status?.advertised as string[] | undefined) ?? []), ...(svc?.lookup ?? [])], log, svc?.advertisements);
     bgpDone.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
     // Uplinks (one per family), reported for the controller's adjacency detection.
     const uplinks = new Map<4 | 6, Uplink>();
@@ -144,7 +148,7 @@ export class AgentSync {
       m.prefixesSent.set({ peer: s.address }, s.prefixesSent);
       m.prefixesRecv.set({ peer: s.address }, s.prefixesReceived);
     }
-    const status = buildReport({ generation: nf.metadata.generation ?? 0, spec, uplinks, observed, live: sessions, installed, ...(cni ? { cni } : {}) });
+    const status = { ...buildReport({ generation: nf.metadata.generation ?? 0, spec, uplinks, observed, live: sessions, installed, ...(cni ? { cni } : {}) }), ...(svc ? { services: svc.status } : {}) };
     const now = new Date(this.d.clock.now());
     const { next } = mergeConditions(nf as unknown as WithStatus, conds, nf.metadata.generation, now);
     const sig = StatusHeartbeat.signature(nf.metadata.uid, status, next as Condition[]);

@@ -23,6 +23,7 @@ import { controllerMetrics } from './metrics.js';
 import { NodeReconciler } from './node-reconciler.js';
 import { PeerReconciler } from './peer-reconciler.js';
 import { PoolReconciler, poolsWaitedOn } from './pool-reconciler.js';
+import { ServiceReconciler, SERVICES_KEY } from './service-reconciler.js';
 import { claimUnrecordedPodCIDRs, ControllerState, FIELD_MANAGER, nfRef, sameNodeInputs, type KNode, type RawFabric, type RawPeer, type RawPool } from './state.js';
 
 export { FIELD_MANAGER, POOL_FINALIZER, type KNode } from './state.js';
@@ -49,6 +50,7 @@ export class FabricController {
   private readonly node: NodeReconciler;
   private readonly pool: PoolReconciler;
   private readonly peer: PeerReconciler;
+  private readonly service: ServiceReconciler;
   private poolSignature = '';
   private stopResync: (() => void) | undefined;
   private workersDone: Promise<void> | undefined;
@@ -103,6 +105,7 @@ export class FabricController {
     this.node = new NodeReconciler(this.state);
     this.pool = new PoolReconciler(this.state);
     this.peer = new PeerReconciler(this.state);
+    this.service = new ServiceReconciler(rest, opts.events, () => this.state.config, add);
   }
 
   /** The IPAM this controller allocates from (tests and the bench look at it). */
@@ -121,7 +124,7 @@ export class FabricController {
 
   /** Build caches (a fresh LIST), load every allocation, then reconcile. Call only while leading. */
   async start(): Promise<void> {
-    const informers = [this.configs, this.pools, this.peers, this.nodes, this.fabrics];
+    const informers = [this.configs, this.pools, this.peers, this.nodes, this.fabrics, ...this.service.informers];
     for (const inf of informers) inf.start();
     await Promise.all(informers.map((i) => i.waitForSync()));
 
@@ -150,7 +153,7 @@ export class FabricController {
     this.state.metrics.leader.set(0);
     this.stopResync?.();
     this.queue.shutDown();
-    for (const inf of [this.configs, this.pools, this.peers, this.nodes, this.fabrics]) inf.stop();
+    for (const inf of [this.configs, this.pools, this.peers, this.nodes, this.fabrics, ...this.service.informers]) inf.stop();
     await this.workersDone;
   }
 
@@ -160,7 +163,9 @@ export class FabricController {
     if (kind === 'node') return this.node.reconcile(name, ctx);
     if (kind === 'pool') return this.pool.reconcile(name, ctx);
     if (kind === 'peer') return this.peer.reconcile(name, ctx);
-    if (kind === 'config') return this.config.reconcile(ctx);
+    // LoadBalancer addresses depend on FabricConfig spec.services: re-plan them after each config load.
+    if (kind === 'config') return this.config.reconcile(ctx).then((r) => ({ ...r, enqueue: [...(r.enqueue ?? []), { key: SERVICES_KEY }] }));
+    if (kind === SERVICES_KEY) return this.service.reconcile(ctx);
     return Promise.resolve();
   }
 
@@ -168,6 +173,7 @@ export class FabricController {
 
   private enqueueAll(): void {
     this.queue.add('config');
+    this.queue.add(SERVICES_KEY);
     for (const p of this.pools.list()) this.queue.add(`pool:${p.metadata.name}`);
     for (const p of this.peers.list()) this.queue.add(`peer:${p.metadata.name}`);
     for (const n of this.nodes.list()) this.queue.add(`node:${n.metadata.name}`);

@@ -119,11 +119,16 @@ describe('install: RBAC as each ServiceAccount (kubectl auth can-i)', () => {
     expect(await can(AGENT, 'create', 'pods', { ns: 'default' })).toBe(false);
   });
 
-  it('agent: records Events about its NodeFabric in "default" only, and cannot delete them', async () => {
+  it('agent: records Events (its NodeFabric in "default", Services in theirs) and cannot delete them; reads what kube-proxy reads, writes none of it', async () => {
     expect(await can(AGENT, 'create', 'events', { ns: 'default' })).toBe(true);
     expect(await can(AGENT, 'patch', 'events', { ns: 'default' })).toBe(true);
-    expect(await can(AGENT, 'create', 'events', { ns: 'kube-system' })).toBe(false);
+    expect(await can(AGENT, 'create', 'events', { ns: 'web' })).toBe(true);
     expect(await can(AGENT, 'delete', 'events', { ns: 'default' })).toBe(false);
+    for (const r of ['services', 'endpointslices.discovery.k8s.io', 'nodes', 'loadbalancerpools.podfabric.io']) {
+      expect(await can(AGENT, 'watch', r), r).toBe(true);
+      expect(await can(AGENT, 'patch', r), r).toBe(false);
+    }
+    expect(await can(AGENT, 'patch', 'services', { subresource: 'status' })).toBe(false);
   });
 
   it('controller: patches Nodes, writes NodeFabrics and statuses, reads Secrets only where allowed', async () => {
@@ -142,7 +147,7 @@ describe('install: RBAC as each ServiceAccount (kubectl auth can-i)', () => {
     expect(await can(CONTROLLER, 'create', 'pods', { ns: NS })).toBe(false);
   });
 
-  it('controller: its own Lease in its namespace only; Events in default', async () => {
+  it('controller: its own Lease in its namespace only; Events where its objects are', async () => {
     expect(await can(CONTROLLER, 'update', 'leases.coordination.k8s.io/podfabric-controller', { ns: NS })).toBe(true);
     expect(await can(CONTROLLER, 'get', 'leases.coordination.k8s.io/podfabric-controller', { ns: NS })).toBe(true);
     expect(await can(CONTROLLER, 'create', 'leases.coordination.k8s.io', { ns: NS })).toBe(true);
@@ -151,7 +156,17 @@ describe('install: RBAC as each ServiceAccount (kubectl auth can-i)', () => {
     expect(await can(CONTROLLER, 'create', 'leases.coordination.k8s.io', { ns: 'kube-system' })).toBe(false);
     expect(await can(CONTROLLER, 'create', 'events', { ns: 'default' })).toBe(true);
     expect(await can(CONTROLLER, 'patch', 'events', { ns: 'default' })).toBe(true);
-    expect(await can(CONTROLLER, 'create', 'events', { ns: 'kube-system' })).toBe(false);
+    expect(await can(CONTROLLER, 'create', 'events', { ns: 'web' })).toBe(true); // Events on Services
+    expect(await can(CONTROLLER, 'delete', 'events', { ns: 'default' })).toBe(false);
+  });
+
+  it('controller: LoadBalancer addresses: Service status only, pools and their status', async () => {
+    expect(await can(CONTROLLER, 'patch', 'services', { subresource: 'status' })).toBe(true);
+    for (const verb of ['create', 'patch', 'update', 'delete']) expect(await can(CONTROLLER, verb, 'services'), verb).toBe(false);
+    expect(await can(CONTROLLER, 'watch', 'services')).toBe(true);
+    expect(await can(CONTROLLER, 'patch', 'loadbalancerpools.podfabric.io')).toBe(true);
+    expect(await can(CONTROLLER, 'patch', 'loadbalancerpools.podfabric.io', { subresource: 'status' })).toBe(true);
+    expect(await can(CONTROLLER, 'delete', 'loadbalancerpools.podfabric.io')).toBe(false);
   });
 
   it('neither can use *', async () => {

@@ -32,6 +32,8 @@ function start(peers = [plannedPeer('10.0.1.1')]) {
   const rest = new FakeRest();
   rest.set(`${API_PATH}/nodefabrics`, [nodeFabric('n1', { peers })]);
   rest.set(`${API_PATH}/fabricconfigs`, []);
+  // Service routes' watches (agent/service-routes.ts): nothing to advertise here.
+  for (const c of ['/api/v1/services', '/apis/discovery.k8s.io/v1/endpointslices', '/api/v1/nodes', `${API_PATH}/loadbalancerpools`]) rest.set(c, []);
   rest.set(SECRETS, [{ metadata: { name: 'bgp-tor', namespace: 'net' }, data: { password: b64('one') } }]);
   const speaker = new FakeSpeaker();
   const a = new NodeAgent({

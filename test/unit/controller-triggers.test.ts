@@ -16,8 +16,9 @@ afterEach(async () => controller?.stop());
 
 function start(peers: Array<Record<string, unknown>>) {
   const rest = new FakeRest();
-  for (const c of ['ippools', 'bgppeers', 'fabricconfigs', 'nodefabrics']) rest.set(`${API_PATH}/${c}`, []);
+  for (const c of ['ippools', 'bgppeers', 'fabricconfigs', 'nodefabrics', 'loadbalancerpools']) rest.set(`${API_PATH}/${c}`, []);
   rest.set('/api/v1/nodes', []);
+  rest.set('/api/v1/services', []);
   rest.set(`${API_PATH}/bgppeers`, peers);
   controller = new FabricController({ rest: rest.asRest(), events: new MemoryEventSink(), registry: newRegistry('ctl-triggers', false), resyncMs: 3_600_000 });
   return { rest, started: controller.start() };

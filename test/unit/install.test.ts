@@ -57,16 +57,23 @@ describe('install chart: RBAC', () => {
     }
   });
 
-  it('gives the agent only nodefabrics/status patch, reads, and the named Secrets', () => {
+  it('gives the agent only nodefabrics/status patch, Events, reads, and the named Secrets', () => {
     const rules = rulesOf(objs, 'podfabric-agent');
     for (const v of WRITE) expect(grants(rules, 'nodefabrics', v), v).toEqual([]);
     expect(grants(rules, 'nodefabrics/status', 'patch')).toHaveLength(1);
     expect(grants(rules, 'nodefabrics/status', 'update')).toEqual([]);
-    for (const v of [...WRITE, 'get', 'list', 'watch']) expect(grants(rules, 'nodes', v), v).toEqual([]);
-    expect(rules.some((r) => r.resources.some((x) => ['pods', 'leases', 'ippools', 'bgppeers'].includes(x)))).toBe(false);
-    // Events about its NodeFabric, in "default" only.
+    // Its own Node (cordon, exclusion label) is read through a field-selected watch; never written.
+    for (const v of [...WRITE, 'get']) expect(grants(rules, 'nodes', v), v).toEqual([]);
+    expect(grants(rules, 'nodes', 'watch')).toHaveLength(1);
+    // Service routes: what kube-proxy reads, plus the pools; nothing written.
+    for (const res of ['services', 'endpointslices', 'loadbalancerpools']) {
+      expect(grants(rules, res, 'watch'), res).toHaveLength(1);
+      for (const v of WRITE) expect(grants(rules, res, v), `${res} ${v}`).toEqual([]);
+    }
+    expect(rules.some((r) => r.resources.some((x) => ['pods', 'leases', 'ippools', 'bgppeers', 'services/status'].includes(x)))).toBe(false);
+    // Events about its NodeFabric and the Services it advertises (any namespace): create/patch only.
     const events = rules.filter((r) => r.resources.includes('events'));
-    expect(events.map((r) => [r.namespace, [...r.verbs].sort()])).toEqual([['default', ['create', 'patch']]]);
+    expect(events.map((r) => [r.namespace, [...r.verbs].sort()])).toEqual([[undefined, ['create', 'patch']]]);
     // Default install: no Secrets named, so no Secret access at all.
     expect(rules.filter((r) => r.resources.includes('secrets'))).toEqual([]);
   });
@@ -92,7 +99,7 @@ describe('install chart: RBAC', () => {
     expect(peer.spec.passwordSecretRef).toEqual({ namespace: 'network', name: 'bgp-tor-b', key: 'md5' });
   });
 
-  it('gives the controller what its code calls, Leases only in its namespace, Events only in default', () => {
+  it('gives the controller what its code calls, Leases only in its namespace, Events where its objects are', () => {
     const rules = rulesOf(objs, 'podfabric-controller');
     expect(grants(rules, 'nodes', 'patch')).toHaveLength(1);
     expect(grants(rules, 'nodes', 'update')).toEqual([]);
@@ -105,7 +112,17 @@ describe('install chart: RBAC', () => {
     expect(leases.length).toBeGreaterThan(0);
     for (const r of leases) expect(r.namespace).toBe('podfabric-system');
     expect(leases.find((r) => r.verbs.includes('update'))?.resourceNames).toEqual(['podfabric-controller']);
-    for (const r of rules.filter((x) => x.resources.includes('events'))) expect(r.namespace).toBe('default');
+    // Events on Services live in the Services' namespaces: create/patch cluster-wide, nothing more.
+    const events = rules.filter((x) => x.resources.includes('events'));
+    expect(events.map((r) => [r.namespace, [...r.verbs].sort()])).toEqual([[undefined, ['create', 'patch']]]);
+    // LoadBalancer addresses: read Services, write only their status; pools, their status and finalizer.
+    expect(grants(rules, 'services', 'watch')).toHaveLength(1);
+    for (const v of WRITE) expect(grants(rules, 'services', v), v).toEqual([]);
+    expect(grants(rules, 'services/status', 'patch')).toHaveLength(1);
+    expect(grants(rules, 'services/status', 'update')).toEqual([]);
+    expect(grants(rules, 'loadbalancerpools', 'patch')).toHaveLength(1);
+    expect(grants(rules, 'loadbalancerpools/status', 'patch')).toHaveLength(1);
+    for (const v of ['create', 'delete']) expect(grants(rules, 'loadbalancerpools', v), v).toEqual([]);
     for (const r of rules.filter((x) => x.resources.includes('secrets'))) {
       expect(r.verbs).toEqual(['get']);
       expect(r.namespace).toBe('podfabric-system');

@@ -69,3 +69,19 @@ describe('--labels', () => {
 
   it.each(['app', 'app=a b', '=x', 'a=b=c'])('refuses %j', (text) => expect(() => parseLabels(text)).toThrow(/bad label/));
 });
+
+describe('lab manifests', () => {
+  it('include a default LoadBalancerPool that the apiserver schema accepts, outside the pod pools', async () => {
+    const { manifests, LAB_LB_CIDR_V4, LAB_LB_CIDR_V6 } = await import('../../hack/lab/topology.js');
+    const { parseObject } = await import('../../operator/api/kinds.js');
+    const { LoadBalancerPool } = await import('../../operator/api/services.js');
+    for (const dualStack of [false, true]) {
+      const objs = manifests({ racks: 2, nodesPerRack: 2, dualStack, podsPerNode: 1, controllers: 1 }) as Array<{ kind: string }>;
+      const pools = objs.filter((o) => o.kind === 'LoadBalancerPool');
+      expect(pools).toHaveLength(1);
+      const pool = parseObject(LoadBalancerPool, pools[0]);
+      expect(pool.spec.cidrs).toEqual(dualStack ? [LAB_LB_CIDR_V4, LAB_LB_CIDR_V6] : [LAB_LB_CIDR_V4]);
+      expect(LAB_LB_CIDR_V4.startsWith('10.')).toBe(false); // not inside the pod (10.244/16) or Service (10.96/12) ranges
+    }
+  });
+});
