@@ -65,6 +65,9 @@ export function agentClusterRules(): Rule[] {
     { apiGroups: [GROUP], resources: ['nodefabrics', 'fabricconfigs'], verbs: READ },
     { apiGroups: [GROUP], resources: ['fabricconfigs'], verbs: ['get'], resourceNames: ['default'] },
     { apiGroups: [GROUP], resources: ['nodefabrics/status'], verbs: ['patch'] },
+    // NetworkPolicy enforcement: the selectors and peers of every policy (read only).
+    { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['list', 'watch'] },
+    { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list', 'watch'] },
   ];
 }
 

@@ -24,6 +24,7 @@ import { log } from '../lib/log.js';
 import type { Registry } from '../lib/metrics.js';
 import { stableStringify } from '../lib/stable.js';
 import type { RouteTable } from '../routes/model.js';
+import { PolicyReconciler, type PolicyKernel } from './policy-apply.js';
 import type { Uplink } from './routes-apply.js';
 import { SecretWatcher } from './secrets.js';
 import { agentMetrics, AgentSync } from './sync.js';
@@ -50,6 +51,8 @@ export interface AgentDeps {
   bgpListenPort?: number;
   resyncMs?: number;
   clock?: Clock;
+  /** NetworkPolicy enforcement in the node's netns (PolicyEnforcer); absent = enforcement off. */
+  policy?: PolicyKernel;
 }
 
 export class NodeAgent {
@@ -59,6 +62,7 @@ export class NodeAgent {
   private readonly secrets: SecretWatcher;
   private readonly pipeline: AgentSync;
   private readonly metrics;
+  private readonly policy: PolicyReconciler | undefined;
   private config: FabricConfigSpec = fabricConfigSpec.parse({});
   private stopWatch: (() => void) | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -84,6 +88,20 @@ export class NodeAgent {
     this.configs = new Informer(d.rest, `${API}/fabricconfigs`, { onAdd: () => this.kick(), onUpdate: () => this.kick(), onDelete: () => this.kick() }, { decode: (o) => parseObject(FabricConfig, o) });
     this.secrets = new SecretWatcher(d.rest, () => this.kick());
     const status = new StatusWriter(d.rest, AGENT_FIELD_MANAGER);
+    if (d.policy) {
+      this.policy = new PolicyReconciler({
+        nodeName: name,
+        rest: d.rest,
+        kernel: d.policy,
+        registry: d.registry,
+        event: (type, reason, message) => this.event(type, reason, message),
+        onReport: () => this.kick(),
+        log: log.child({ node: name, component: 'policy' }),
+        ...(d.clock ? { clock: d.clock } : {}),
+        ...(d.resyncMs ? { resyncMs: d.resyncMs } : {}),
+      });
+    }
+    const policy = this.policy;
     this.pipeline = new AgentSync({
       router: d.router,
       routes: { open: d.routes, ...(d.watchRouteDeletions ? { watchDeletions: d.watchRouteDeletions } : {}) },
@@ -97,6 +115,7 @@ export class NodeAgent {
       metrics: this.metrics,
       clock: d.clock ?? realClock,
       ...(d.bgpListenPort !== undefined ? { bgpListenPort: d.bgpListenPort } : {}),
+      ...(policy ? { policy: () => policy.report() } : {}),
     });
   }
 
@@ -109,8 +128,16 @@ export class NodeAgent {
     return !this.stopped;
   }
 
+  /** The node's own addresses (from its plan): flows they originate never cross the forward hook. */
+  nodeAddresses(): string[] {
+    const d = this.fabric.decoded(this.d.nodeName);
+    return d?.ok ? (d.value.spec.nodeIPs ?? []) : [];
+  }
+
   async start(): Promise<void> {
     const name = this.d.nodeName;
+    // Its own queue and informers: a policy change never waits behind BGP or routes.
+    this.policy?.start();
     this.fabric.start();
     this.configs.start();
     await Promise.all([this.fabric.waitForSync(), this.configs.waitForSync()]);
@@ -141,6 +168,7 @@ export class NodeAgent {
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.stopWatch?.();
     this.queue.shutDown();
+    await this.policy?.stop();
     this.fabric.stop();
     this.configs.stop();
     this.secrets.stop();

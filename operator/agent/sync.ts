@@ -19,6 +19,7 @@ import { Gauge, Histogram, RECONCILE_BUCKETS, type Registry } from '../lib/metri
 import { diffRoutes } from '../routes/model.js';
 import { BgpApplier, type PasswordLookup } from './bgp-apply.js';
 import { buildReport, StatusHeartbeat } from './report.js';
+import type { PolicyReport } from './policy-apply.js';
 import { RoutesApplier, type RouteTables, type Uplink } from './routes-apply.js';
 import { SessionTracker } from './sessions.js';
 import { agentConditions } from './status.js';
@@ -53,6 +54,8 @@ export interface SyncDeps {
   clock: Clock;
   random?: () => number;
   bgpListenPort?: number;
+  /** NetworkPolicy enforcement's counts and PolicyReady condition (absent when enforcement is off). */
+  policy?: () => PolicyReport;
 }
 
 const SESSION_STATES = ['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established'];
@@ -136,6 +139,9 @@ export class AgentSync {
       ...(cni ? { cni } : {}),
     });
     this.ready = conds.find((c) => c.type === 'Ready')?.status === 'True';
+    // PolicyReady is reported beside Ready, not in it: the node routes whether or not policy is programmed.
+    const policy = this.d.policy?.();
+    if (policy) conds.push(policy.condition);
     this.announce(log, { bgpOk, routesOk, cni, problems: [...(bgpError ? [bgpError] : []), ...routeErrors].join('; ') });
     for (const s of sessions) {
       const m = this.d.metrics;
@@ -144,7 +150,7 @@ export class AgentSync {
       m.prefixesSent.set({ peer: s.address }, s.prefixesSent);
       m.prefixesRecv.set({ peer: s.address }, s.prefixesReceived);
     }
-    const status = buildReport({ generation: nf.metadata.generation ?? 0, spec, uplinks, observed, live: sessions, installed, ...(cni ? { cni } : {}) });
+    const status = buildReport({ generation: nf.metadata.generation ?? 0, spec, uplinks, observed, live: sessions, installed, ...(cni ? { cni } : {}), ...(policy?.status ? { policy: policy.status } : {}) });
     const now = new Date(this.d.clock.now());
     const { next } = mergeConditions(nf as unknown as WithStatus, conds, nf.metadata.generation, now);
     const sig = StatusHeartbeat.signature(nf.metadata.uid, status, next as Condition[]);

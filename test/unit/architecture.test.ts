@@ -49,7 +49,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   cni: ['api', 'lib'],
   kube: ['api', 'lib'],
   controller: ['api', 'ipam', 'plan', 'kube', 'lib'],
-  agent: ['api', 'kube', 'lib', 'gobgp', 'routes', 'host', 'cni'],
+  agent: ['api', 'kube', 'lib', 'gobgp', 'routes', 'host', 'cni', 'policy', 'nftables'],
   cli: ['api', 'plan', 'kube', 'lib', 'services'],
   services: ['api', 'lib'], // pure: Service address allocation and per-node advertisement decisions
   policy: ['api', 'lib'], // pure: NetworkPolicy model, evaluator, compiler to nftables objects
