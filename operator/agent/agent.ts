@@ -77,9 +77,13 @@ export class NodeAgent {
       d.rest,
       `${API}/nodefabrics?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`,
       {
-        onAdd: () => this.kick(),
+        onAdd: () => {
+          this.kick();
+          this.policy?.kick();
+        },
         onUpdate: (o, n) => {
           if (stableStringify(o.spec) !== stableStringify(n.spec) || o.metadata.generation !== n.metadata.generation) this.kick();
+          if (stableStringify(o.spec?.podCIDRs ?? []) !== stableStringify(n.spec?.podCIDRs ?? [])) this.policy?.kick();
         },
         onDelete: () => this.kick(),
       },
@@ -96,6 +100,10 @@ export class NodeAgent {
         registry: d.registry,
         event: (type, reason, message) => this.event(type, reason, message),
         onReport: () => this.kick(),
+        podCIDRs: () => {
+          const nf = this.fabric.decoded(name);
+          return nf?.ok ? (nf.value.spec.podCIDRs ?? []) : [];
+        },
         log: log.child({ node: name, component: 'policy' }),
         ...(d.clock ? { clock: d.clock } : {}),
         ...(d.resyncMs ? { resyncMs: d.resyncMs } : {}),
@@ -136,12 +144,13 @@ export class NodeAgent {
 
   async start(): Promise<void> {
     const name = this.d.nodeName;
-    // Its own queue and informers: a policy change never waits behind BGP or routes.
-    this.policy?.start();
     this.fabric.start();
     this.configs.start();
     await Promise.all([this.fabric.waitForSync(), this.configs.waitForSync()]);
     log.info({ kind: 'NodeFabric', name, planned: !!this.fabric.get(name) }, 'caches synced; watching this node\'s plan');
+    // Its own queue and informers: a policy change never waits behind BGP or routes. Started once the
+    // plan is known, so the first table already fails closed for unknown addresses in the pod CIDRs.
+    this.policy?.start();
     this.watchRouter();
     this.workers = runWorkers(this.queue, 1, (_key, ctx) => this.sync(ctx), {
       component: 'agent',

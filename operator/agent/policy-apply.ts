@@ -70,6 +70,8 @@ export interface PolicyReconcilerDeps {
   onReport: () => void;
   log: Logger;
   clock?: Clock;
+  /** This node's pod CIDRs (its plan): unknown addresses in them are dropped. Call kick() when they change. */
+  podCIDRs?: () => string[];
   /** Drift check and full recompute interval (default 30 s). */
   resyncMs?: number;
 }
@@ -161,6 +163,11 @@ export class PolicyReconciler {
     await this.workers;
   }
 
+  /** Something outside the three informers changed (the node's pod CIDRs). */
+  kick(): void {
+    this.changed();
+  }
+
   private changed(): void {
     if (this.stopped) return;
     this.pendingSince ??= this.clock.now();
@@ -184,7 +191,7 @@ export class PolicyReconciler {
   private async sync(): Promise<void> {
     const since = this.pendingSince;
     this.pendingSince = undefined;
-    const desired = desiredPolicyState({ policies: this.policies.list(), namespaces: this.namespaces.list(), pods: this.pods.list(), node: this.d.nodeName });
+    const desired = desiredPolicyState({ policies: this.policies.list(), namespaces: this.namespaces.list(), pods: this.pods.list(), node: this.d.nodeName, podCIDRs: this.d.podCIDRs?.() ?? [] });
     this.desired = desired;
     this.reportInvalid(desired.errors);
     let res: EnforceResult;
