@@ -7,6 +7,7 @@
  * program asynchronously) before it counts; the matrix of wrong cells is printed on failure.
  * Owns the pf-lab-* namespaces like the other lab files (files run one after the other).
  */
+import { readFile, rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../hack/lab/lib/daemon.js';
 import { addPod, down, inNs, kubectl, podId, up, type LabPod, type LabState } from '../../hack/lab/lab.js';
@@ -141,6 +142,46 @@ afterAll(async () => {
 });
 
 const LAB_CASES = CASES.filter((c) => c.probes.every((p) => p.proto !== 'SCTP'));
+
+/** UDP flows from one pod: a datagram every 50 ms to each target from one fixed socket; answers logged as "time answer". */
+const FLOWS = `import socket,sys,time,select
+f=open(sys.argv[1],'a');ts=sys.argv[3:];end=time.time()+float(sys.argv[2])
+ss=[socket.socket(socket.AF_INET,socket.SOCK_DGRAM) for _ in ts]
+while time.time()<end:
+  for s,t in zip(ss,ts): s.sendto(b'hi',(t,80))
+  r,_,_=select.select(ss,[],[],0.05)
+  for s in r:
+    d=s.recv(256);f.write('%f %s\\n'%(time.time(),d.decode().strip()));f.flush()
+  time.sleep(0.05)`;
+
+describe('conntrack', () => {
+  it('tightening a policy cuts an established flow it now denies; another flow of the same pod lives on', async () => {
+    const log = '/tmp/pf-lab-netpol-flows.log';
+    await rm(log, { force: true });
+    const answers = async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((l) => l.split(' ') as [string, string]).map(([t, who]) => ({ t: Number(t), who }));
+    const client = inNs(pods.get('y/a')!.ns, [PYTHON, '-c', FLOWS, log, '8', pods.get('x/a')!.ips[0]!, pods.get('y/b')!.ips[0]!], { timeoutMs: 60_000 });
+    try {
+      await waitUntil('both flows answering', async () => {
+        const a = await answers();
+        return a.some((x) => x.who === 'x/a') && a.some((x) => x.who === 'y/b');
+      }, 15_000, 50);
+      const t0 = Date.now() / 1000;
+      await apply({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'deny-ingress', namespace: 'x' }, spec: { podSelector: {}, policyTypes: ['Ingress'] } });
+      // Cut: x/a silent for 1 s while y/b keeps answering.
+      const cut = await waitUntil('x/a flow cut while y/b lives on', async () => {
+        const a = await answers();
+        const lastX = Math.max(...a.filter((x) => x.who === 'x/a').map((x) => x.t));
+        const lastY = Math.max(...a.filter((x) => x.who === 'y/b').map((x) => x.t));
+        return lastY > lastX + 1 && lastX >= t0 - 1 ? { lastX, lastY } : null;
+      }, 15_000, 100);
+      console.log(`established UDP flow y/a -> x/a: last answer ${Math.round((cut.lastX - t0) * 1000)} ms after kubectl apply started`);
+      expect(cut.lastY).toBeGreaterThan(cut.lastX + 1);
+    } finally {
+      await clearPolicies();
+      await client.catch(() => undefined);
+    }
+  }, 90_000);
+});
 
 describe('upstream NetworkPolicy cases in the lab (pod IPs and ClusterIPs)', () => {
   it(`${LAB_CASES.length} TCP/UDP cases: 0 wrong cells`, async () => {
