@@ -89,6 +89,9 @@ export function agentClusterRules(): Rule[] {
     { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ },
     { apiGroups: [GROUP], resources: ['loadbalancerpools'], verbs: READ },
     ...EVENT_RULES,
+    // NetworkPolicy enforcement: the selectors and peers of every policy (read only).
+    { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['list', 'watch'] },
+    { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['list', 'watch'] },
   ];
 }
 

@@ -94,6 +94,7 @@ export async function addPod(s: LabState, node: string, name: string, opts: { na
       throw e;
     }
     await rest.request('PATCH', `/api/v1/namespaces/${namespace}/pods/${name}/status`, { status: runningStatus({ hostIP: n.ip4, ips, at: new Date() }) }, 'application/merge-patch+json');
+    await waitProgrammed(n.ns, ips);
     const pod: LabPod = { name, namespace, labels, node, ns: netns, ips };
     s.pods = [...s.pods.filter((p) => p.ns !== netns), pod];
     await saveState(s);
@@ -101,6 +102,30 @@ export async function addPod(s: LabState, node: string, name: string, opts: { na
   } finally {
     rest.close();
   }
+}
+
+/**
+ * The node agent's policy table fails closed for pod addresses it does not know yet: wait until this
+ * pod's addresses are in its known sets (a pod is usable once its Pod object, IPs and policies are
+ * programmed). Nodes whose agent runs without enforcement (no table) are not waited on.
+ */
+async function waitProgrammed(nodeNs: string, ips: string[]): Promise<void> {
+  await waitUntil(
+    `pod ${ips.join(', ')} programmed in the node's policy table`,
+    async () => {
+      for (const ip of ips) {
+        const set = ip.includes(':') ? 'known6' : 'known4';
+        const r = await inNs(nodeNs, ['nft', 'get', 'element', 'inet', 'podfabric-policy', set, `{ ${ip} }`], { allowFail: true });
+        if (r.code === 0) continue;
+        const table = await inNs(nodeNs, ['nft', 'list', 'set', 'inet', 'podfabric-policy', set], { allowFail: true });
+        if (table.code !== 0) continue; // no table or no set for this family: nothing fails closed here
+        return false;
+      }
+      return true;
+    },
+    15_000,
+    20,
+  );
 }
 
 /** The kubelet's teardown of a pod's sandbox: workload stopped, CNI DEL, network namespace removed. Idempotent. */

@@ -24,6 +24,7 @@ import { log } from '../lib/log.js';
 import type { Registry } from '../lib/metrics.js';
 import { stableStringify } from '../lib/stable.js';
 import type { RouteTable } from '../routes/model.js';
+import { PolicyReconciler, type PolicyKernel } from './policy-apply.js';
 import type { Uplink } from './routes-apply.js';
 import { SecretWatcher } from './secrets.js';
 import { ServiceRoutes } from './service-routes.js';
@@ -51,6 +52,8 @@ export interface AgentDeps {
   bgpListenPort?: number;
   resyncMs?: number;
   clock?: Clock;
+  /** NetworkPolicy enforcement in the node's netns (PolicyEnforcer); absent = enforcement off. */
+  policy?: PolicyKernel;
 }
 
 export class NodeAgent {
@@ -61,6 +64,7 @@ export class NodeAgent {
   private readonly serviceRoutes: ServiceRoutes;
   private readonly pipeline: AgentSync;
   private readonly metrics;
+  private readonly policy: PolicyReconciler | undefined;
   private config: FabricConfigSpec = fabricConfigSpec.parse({});
   private stopWatch: (() => void) | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -75,9 +79,13 @@ export class NodeAgent {
       d.rest,
       `${API}/nodefabrics?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`,
       {
-        onAdd: () => this.kick(),
+        onAdd: () => {
+          this.kick();
+          this.policy?.kick();
+        },
         onUpdate: (o, n) => {
           if (stableStringify(o.spec) !== stableStringify(n.spec) || o.metadata.generation !== n.metadata.generation) this.kick();
+          if (stableStringify(o.spec?.podCIDRs ?? []) !== stableStringify(n.spec?.podCIDRs ?? [])) this.policy?.kick();
         },
         onDelete: () => this.kick(),
       },
@@ -87,6 +95,24 @@ export class NodeAgent {
     this.secrets = new SecretWatcher(d.rest, () => this.kick());
     const status = new StatusWriter(d.rest, AGENT_FIELD_MANAGER);
     this.serviceRoutes = new ServiceRoutes(d.rest, name, () => this.kick(), d.clock ?? realClock, d.events ? { onService: d.events, onFabric: (t, r, m) => this.event(t, r, m) } : undefined);
+    if (d.policy) {
+      this.policy = new PolicyReconciler({
+        nodeName: name,
+        rest: d.rest,
+        kernel: d.policy,
+        registry: d.registry,
+        event: (type, reason, message) => this.event(type, reason, message),
+        onReport: () => this.kick(),
+        podCIDRs: () => {
+          const nf = this.fabric.decoded(name);
+          return nf?.ok ? (nf.value.spec.podCIDRs ?? []) : [];
+        },
+        log: log.child({ node: name, component: 'policy' }),
+        ...(d.clock ? { clock: d.clock } : {}),
+        ...(d.resyncMs ? { resyncMs: d.resyncMs } : {}),
+      });
+    }
+    const policy = this.policy;
     this.pipeline = new AgentSync({
       router: d.router,
       routes: { open: d.routes, ...(d.watchRouteDeletions ? { watchDeletions: d.watchRouteDeletions } : {}) },
@@ -101,6 +127,7 @@ export class NodeAgent {
       clock: d.clock ?? realClock,
       ...(d.bgpListenPort !== undefined ? { bgpListenPort: d.bgpListenPort } : {}),
       services: this.serviceRoutes,
+      ...(policy ? { policy: () => policy.report() } : {}),
     });
   }
 
@@ -113,12 +140,21 @@ export class NodeAgent {
     return !this.stopped;
   }
 
+  /** The node's own addresses (from its plan): flows they originate never cross the forward hook. */
+  nodeAddresses(): string[] {
+    const d = this.fabric.decoded(this.d.nodeName);
+    return d?.ok ? (d.value.spec.nodeIPs ?? []) : [];
+  }
+
   async start(): Promise<void> {
     const name = this.d.nodeName;
     this.fabric.start();
     this.configs.start();
     await Promise.all([this.fabric.waitForSync(), this.configs.waitForSync(), this.serviceRoutes.start()]);
     log.info({ kind: 'NodeFabric', name, planned: !!this.fabric.get(name) }, 'caches synced; watching this node\'s plan');
+    // Its own queue and informers: a policy change never waits behind BGP or routes. Started once the
+    // plan is known, so the first table already fails closed for unknown addresses in the pod CIDRs.
+    this.policy?.start();
     this.watchRouter();
     this.workers = runWorkers(this.queue, 1, (_key, ctx) => this.sync(ctx), {
       component: 'agent',
@@ -145,6 +181,7 @@ export class NodeAgent {
     if (this.resyncTimer) clearTimeout(this.resyncTimer);
     this.stopWatch?.();
     this.queue.shutDown();
+    await this.policy?.stop();
     this.fabric.stop();
     this.configs.stop();
     this.secrets.stop();

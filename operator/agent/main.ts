@@ -18,6 +18,9 @@ import { createGoBgpRouter } from '../gobgp/client.js';
 import { detectUplink } from '../host/links.js';
 import { watchRouteDeletions } from '../routes/monitor.js';
 import { createIpRouteTable } from '../routes/table.js';
+import { nftRunner } from '../nftables/applier.js';
+import { conntrackRunner } from '../nftables/conntrack.js';
+import { PolicyEnforcer } from '../nftables/enforcer.js';
 
 /** FabricConfig "default" spec.gobgpSocket, or the built-in default when there is none (or no API yet, or it is invalid). */
 async function gobgpSocketFromConfig(rest: KubeRest): Promise<string> {
@@ -48,6 +51,8 @@ export async function runAgent(argv: string[]): Promise<void> {
       'cni-bin-dir': { type: 'string', default: '/usr/lib/cni' },
       'cni-data-dir': { type: 'string', default: '/var/lib/cni/networks' },
       'no-cni': { type: 'boolean', default: false },
+      // NetworkPolicy enforcement (table inet podfabric-policy) is on by default.
+      'no-network-policy': { type: 'boolean', default: false },
       // Lab and tests: the node is a network namespace; the agent runs beside it and manages its routes.
       netns: { type: 'string' },
       resync: { type: 'string', default: '30s' },
@@ -62,6 +67,10 @@ export async function runAgent(argv: string[]): Promise<void> {
   const target = values['gobgp-api'] ?? (await gobgpSocketFromConfig(rest));
   const router = createGoBgpRouter(target, { allowNonLoopback: values['allow-remote-gobgp-api'] });
   const registry = newRegistry('agent');
+  const ns = values.netns ? { netns: values.netns } : {};
+  // Resolved lazily: the enforcer asks for the node's addresses only when it cuts flows.
+  let agentRef: NodeAgent | undefined;
+  const policy = values['no-network-policy'] ? undefined : new PolicyEnforcer(nftRunner(ns), conntrackRunner(ns), () => agentRef?.nodeAddresses() ?? []);
   const agent = new NodeAgent({
     nodeName: node,
     rest,
@@ -77,10 +86,12 @@ export async function runAgent(argv: string[]): Promise<void> {
     events: new KubeEventRecorder(rest, 'podfabric-agent', node),
     bgpListenPort: Number(values['bgp-listen-port']),
     resyncMs: parseDuration(values.resync!),
+    ...(policy ? { policy } : {}),
     ...(values['no-cni']
       ? {}
       : { cni: createCniManager({ binDir: values['cni-bin-dir']!, dataDir: values['cni-data-dir']!, ...(values['cni-conf-dir'] ? { confDirOverride: values['cni-conf-dir'] } : {}) }) }),
   });
+  agentRef = agent;
   const listen = parseListen(values['metrics-addr']!);
   const server = await serveHealthAndMetrics(
     registry,

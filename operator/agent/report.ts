@@ -21,6 +21,7 @@ export interface ReportInput {
   live: PeerStatus[];
   installed: KernelRoute[];
   cni?: { written: boolean; reason?: string; path?: string };
+  policy?: NodeFabricStatus['policy'];
 }
 
 const rfc3339 = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -50,6 +51,7 @@ export function buildReport(i: ReportInput): NodeFabricStatus {
     routesInstalled: i.installed.length,
     routes: i.installed.slice(0, 2048).map((r) => ({ destination: r.dst, via: r.via })),
     ...(i.cni ? { cni: i.cni } : {}),
+    ...(i.policy ? { policy: i.policy } : {}),
   };
 }
 

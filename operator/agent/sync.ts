@@ -19,6 +19,7 @@ import { Gauge, Histogram, RECONCILE_BUCKETS, type Registry } from '../lib/metri
 import { diffRoutes } from '../routes/model.js';
 import { BgpApplier, type PasswordLookup } from './bgp-apply.js';
 import { buildReport, StatusHeartbeat } from './report.js';
+import type { PolicyReport } from './policy-apply.js';
 import { RoutesApplier, type RouteTables, type Uplink } from './routes-apply.js';
 import type { ServiceRoutesSource } from './service-routes.js';
 import { SessionTracker } from './sessions.js';
@@ -56,6 +57,8 @@ export interface SyncDeps {
   bgpListenPort?: number;
   /** This node's Service routes (advertised next to the pod CIDRs; status.services). */
   services?: ServiceRoutesSource;
+  /** NetworkPolicy enforcement's counts and PolicyReady condition (absent when enforcement is off). */
+  policy?: () => PolicyReport;
 }
 
 const SESSION_STATES = ['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established'];
@@ -140,6 +143,9 @@ export class AgentSync {
       ...(cni ? { cni } : {}),
     });
     this.ready = conds.find((c) => c.type === 'Ready')?.status === 'True';
+    // PolicyReady is reported beside Ready, not in it: the node routes whether or not policy is programmed.
+    const policy = this.d.policy?.();
+    if (policy) conds.push(policy.condition);
     this.announce(log, { bgpOk, routesOk, cni, problems: [...(bgpError ? [bgpError] : []), ...routeErrors].join('; ') });
     for (const s of sessions) {
       const m = this.d.metrics;
@@ -148,7 +154,7 @@ export class AgentSync {
       m.prefixesSent.set({ peer: s.address }, s.prefixesSent);
       m.prefixesRecv.set({ peer: s.address }, s.prefixesReceived);
     }
-    const status = { ...buildReport({ generation: nf.metadata.generation ?? 0, spec, uplinks, observed, live: sessions, installed, ...(cni ? { cni } : {}) }), ...(svc ? { services: svc.status } : {}) };
+    const status = { ...buildReport({ generation: nf.metadata.generation ?? 0, spec, uplinks, observed, live: sessions, installed, ...(cni ? { cni } : {}), ...(policy?.status ? { policy: policy.status } : {}) }), ...(svc ? { services: svc.status } : {}) };
     const now = new Date(this.d.clock.now());
     const { next } = mergeConditions(nf as unknown as WithStatus, conds, nf.metadata.generation, now);
     const sig = StatusHeartbeat.signature(nf.metadata.uid, status, next as Condition[]);

@@ -89,6 +89,17 @@ export const nodeFabricStatus = z.object({
       reason: z.string().max(1024).optional(),
     })
     .optional(),
+  policy: z
+    .object({
+      policies: z.number().int().min(0),
+      invalid: z.number().int().min(0),
+      localPods: z.number().int().min(0),
+      isolatedIngress: z.number().int().min(0),
+      isolatedEgress: z.number().int().min(0),
+      objects: z.number().int().min(0),
+    })
+    .optional()
+    .meta({ description: 'NetworkPolicy enforcement on this node (absent when the agent runs with --no-network-policy): policies compiled, invalid ones (they fail closed), local pods, local pod addresses isolated per direction, nftables objects in table inet podfabric-policy. See the PolicyReady condition.' }),
   lastSyncTime: z.iso
     .datetime()
     .optional()

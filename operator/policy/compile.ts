@@ -17,7 +17,7 @@
  * group chain exists per distinct list of policies selecting a local pod.
  */
 import { createHash } from 'node:crypto';
-import { normalizeIP, parseIP } from '../lib/ip.js';
+import { normalizeIP, parseCidr, parseIP } from '../lib/ip.js';
 import { selectorMatches } from '../api/selector.js';
 import { stableStringify } from '../lib/stable.js';
 import { policyKey, type NamespaceInfo, type Peer, type PodInfo, type Policy, type PolicyPort, type Rule as PolicyRule } from './model.js';
@@ -36,6 +36,12 @@ export interface CompileInput {
   pods: PodInfo[];
   node: string;
   table?: string;
+  /**
+   * This node's pod CIDRs. When given, the table fails closed for addresses it does not know yet:
+   * traffic from or to an address inside them that is not a local pod's (the agent has not seen the
+   * Pod with that IP yet) is dropped, so a new pod's isolation is in place before its first packet.
+   */
+  podCIDRs?: string[];
 }
 
 // Memos (pure: same input, same output) so that a recompile after one change costs little.
@@ -220,15 +226,35 @@ export function compile(input: CompileInput): Ruleset {
       for (const ip of pod.ips) maps[`${dir}${famOf(ip)}`]!.elements[norm(ip)] = group;
     }
 
-  const base = (dir: 'egress' | 'ingress', priority: number): Chain => ({
-    name: dir,
-    hook: { hook: 'forward', priority },
-    rules: [
-      { match: [{ m: 'ct' }], verdict: 'accept' },
-      { match: [{ m: 'nd' }], verdict: 'accept' },
-      ...([4, 6] as const).map((family): Rule => ({ match: [{ m: 'vmap', dir: dir === 'egress' ? 'saddr' : 'daddr', family, map: `${dir}${family}` }] })),
-    ],
-  });
+  // Fail closed for unknown addresses in this node's pod CIDRs: known local pods accept, the rest drop.
+  const unknown: Record<'saddr' | 'daddr', Rule[]> = { saddr: [], daddr: [] };
+  for (const c of input.podCIDRs ?? []) {
+    const cidr = parseCidr(c);
+    if (!cidr) continue;
+    const family = cidr.family as Family;
+    const known = `known${family}`;
+    if (!sets[known]) {
+      const ips = [...localByNs.values()].flat().flatMap((p) => p.ips.filter((ip) => famOf(ip) === family).map(norm));
+      sets[known] = { name: known, kind: 'addr', family, elements: [...new Set(ips)].sort() };
+      for (const dir of ['saddr', 'daddr'] as const) unknown[dir].push({ match: [{ m: 'set', dir, family, set: known }], verdict: 'accept' });
+    }
+    for (const dir of ['saddr', 'daddr'] as const) unknown[dir].push({ match: [{ m: 'ranges', dir, family, ranges: blockRanges(cidr, []) }], verdict: 'drop' });
+  }
+  const base = (dir: 'egress' | 'ingress', priority: number): Chain => {
+    const addr = dir === 'egress' ? 'saddr' : 'daddr';
+    return {
+      name: dir,
+      hook: { hook: 'forward', priority },
+      rules: [
+        { match: [{ m: 'ct' }], verdict: 'accept' },
+        { match: [{ m: 'nd' }], verdict: 'accept' },
+        ...([4, 6] as const).map((family): Rule => ({ match: [{ m: 'vmap', dir: addr, family, map: `${dir}${family}` }] })),
+        // known accepts must precede every CIDR drop (a dual-stack node has one CIDR per family).
+        ...unknown[addr].filter((r) => r.verdict === 'accept'),
+        ...unknown[addr].filter((r) => r.verdict === 'drop'),
+      ],
+    };
+  };
   chains.egress = base('egress', EGRESS_PRIORITY);
   chains.ingress = base('ingress', INGRESS_PRIORITY);
   return { table, sets, maps, chains };

@@ -17,6 +17,8 @@ export interface PolicyInputs {
   pods: unknown[];
   node: string;
   table?: string;
+  /** This node's pod CIDRs: addresses in them that no known local pod holds are dropped (fail closed). */
+  podCIDRs?: string[];
 }
 
 export interface PolicyDesired {
@@ -51,7 +53,7 @@ export function desiredPolicyState(inp: PolicyInputs): PolicyDesired {
     return namespaceInfo(md?.name ?? '', md?.labels ?? {});
   });
   const pods = inp.pods.map((o) => once(parsedPods, o, podInfoFromObject));
-  const ruleset = compile({ policies, namespaces, pods, node: inp.node, table: inp.table ?? DEFAULT_TABLE });
+  const ruleset = compile({ policies, namespaces, pods, node: inp.node, table: inp.table ?? DEFAULT_TABLE, ...(inp.podCIDRs ? { podCIDRs: inp.podCIDRs } : {}) });
   const local = pods.filter((p) => p.nodeName === inp.node && p.ips.length > 0 && !p.hostNetwork).length;
   const mapSize = (n: string) => Object.keys(ruleset.maps[n]?.elements ?? {}).length;
   return {

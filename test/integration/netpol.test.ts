@@ -131,6 +131,20 @@ describe('enforcement points', () => {
     expect(await node.connect(node.ns, [tcp(node.addrs('x/a')[0]!), tcp(node.addrs('x/a')[1]!)])).toEqual([true, true]);
     expect(await node.connect('y/a', [tcp(node.addrs('x/a')[0]!)])).toEqual([false]);
   });
+
+  it('fail closed: a pod whose address the agent does not know yet sends and receives nothing in the pod CIDRs until it is programmed', async () => {
+    const podCIDRs = ['10.77.0.0/24', 'fd00:77::/64'];
+    const deny = policy({ metadata: { name: 'deny-zb', namespace: 'z' }, spec: { podSelector: { matchLabels: { pod: 'b' } }, policyTypes: ['Ingress'] } });
+    // z/b runs, but the agent has not seen its Pod (or its IP) yet.
+    await enforcer.enforce(compile({ policies: [deny], namespaces: X, pods: podsOf().filter((p) => p.name !== 'b' || p.namespace !== 'z'), node: 'n1', podCIDRs }));
+    const zb = node.addrs('z/b');
+    expect(await node.connect('z/b', [tcp(node.addrs('x/a')[0]!), tcp(node.addrs('x/a')[1]!)])).toEqual([false, false]);
+    expect(await node.connect('x/a', [tcp(zb[0]!), tcp(zb[1]!), tcp(node.addrs('x/b')[0]!)])).toEqual([false, false, true]);
+    // Known: its isolation (deny-zb) is in place in the same transaction that lets it talk.
+    await enforcer.enforce(compile({ policies: [deny], namespaces: X, pods: podsOf(), node: 'n1', podCIDRs }));
+    expect(await node.connect('z/b', [tcp(node.addrs('x/a')[0]!), tcp(node.addrs('x/a')[1]!)])).toEqual([true, true]);
+    expect(await node.connect('x/a', [tcp(zb[0]!), tcp(zb[1]!)])).toEqual([false, false]);
+  });
 });
 
 /** `nft -j list table` without handles, set elements sorted, rules keyed by (chain, position): comparable across namespaces. */

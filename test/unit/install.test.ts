@@ -70,7 +70,12 @@ describe('install chart: RBAC', () => {
       expect(grants(rules, res, 'watch'), res).toHaveLength(1);
       for (const v of WRITE) expect(grants(rules, res, v), `${res} ${v}`).toEqual([]);
     }
-    expect(rules.some((r) => r.resources.some((x) => ['pods', 'leases', 'ippools', 'bgppeers', 'services/status'].includes(x)))).toBe(false);
+    expect(rules.some((r) => r.resources.some((x) => ['leases', 'ippools', 'bgppeers', 'services/status'].includes(x)))).toBe(false);
+    // NetworkPolicy enforcement: list/watch pods, namespaces, networkpolicies; never get one by name, never write.
+    for (const res of ['pods', 'namespaces', 'networkpolicies']) {
+      for (const v of ['list', 'watch']) expect(grants(rules, res, v), `${res} ${v}`).toHaveLength(1);
+      for (const v of [...WRITE, 'get']) expect(grants(rules, res, v), `${res} ${v}`).toEqual([]);
+    }
     // Events about its NodeFabric and the Services it advertises (any namespace): create/patch only.
     const events = rules.filter((r) => r.resources.includes('events'));
     expect(events.map((r) => [r.namespace, [...r.verbs].sort()])).toEqual([[undefined, ['create', 'patch']]]);
