@@ -37,9 +37,10 @@ CMD ["--api-hosts=unix:///run/gobgp/gobgp.sock", "--pprof-disable"]
 
 # ---- runtime: controller and agent (`podfabric controller` | `podfabric agent`) ---------------------
 FROM node:20-bookworm-slim
-# The agent drives kernel routes and reads links through iproute2 (`ip -batch`, `ip -j`).
+# The agent drives kernel routes and reads links through iproute2 (`ip -batch`, `ip -j`), enforces
+# NetworkPolicy with nftables (`nft -f`) and cuts denied flows with conntrack.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends iproute2 \
+ && apt-get install -y --no-install-recommends iproute2 nftables conntrack \
  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
 WORKDIR /app
