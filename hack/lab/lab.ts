@@ -17,8 +17,9 @@ import { stringify } from 'yaml';
 import { pidsWithArg, stopPid, stopPids } from './lib/daemon.js';
 import { renderFrrConfig, startFrr, stopFrr, type FrrRouter } from './lib/frr.js';
 import { stopGobgpd } from './lib/gobgpd.js';
-import { addAddress, addBridge, addNamespace, addVeth, cleanupByPrefix, ip } from './lib/netns.js';
+import { addAddress, addBridge, addNamespace, addVeth, cleanupByPrefix, ip, setSysctls } from './lib/netns.js';
 import { addNode, waitNodesReady } from './nodes.js';
+import { addOutside } from './outside.js';
 import { addPod } from './pods.js';
 import { harnessBinary, startApiserver, startController, startKcm, startKubelet, startRelays, stopControlPlane, stopKubeProxy, writeFabricKubeconfig } from './processes.js';
 import { CP, DEFAULTS, kubectl, labNode, log, manifests, NS, rackSubnet, ROOT, saveState, spineLink, STATE, tor, torRouter, type LabNode, type LabOptions, type LabState } from './topology.js';
@@ -29,6 +30,10 @@ export { addPod, connect, delPod, podId, podNetns, type Proto } from './pods.js'
 export { startAgent, startController, startKubeProxy, stopKubeProxy, kubeProxyLog, kubeProxyPidFile } from './processes.js';
 export { controllerPids, renderStatus, status, type StatusReport } from './status.js';
 export { inNs } from './lib/netns.js';
+export { addOutside, OUTSIDE, outsideClient, parsePeerAnswer, PEER_PORT } from './outside.js';
+
+/** Routers spread flows, not just address pairs, over ECMP next hops (as real ToRs hash on the 5-tuple). */
+const ECMP_BY_FLOW = { 'net.ipv4.fib_multipath_hash_policy': 1, 'net.ipv6.fib_multipath_hash_policy': 1 };
 
 /** Removes every namespace, process and file a lab run made. Tolerates any leftover state. */
 export async function down(): Promise<void> {
@@ -81,10 +86,12 @@ async function buildAll(): Promise<void> {
 /** Spine, ToRs (one bridge = one rack subnet each) and the control-plane namespace hanging off the spine. */
 async function buildFabric(o: LabOptions, nodes: LabNode[]): Promise<void> {
   await addNamespace(`${NS}spine`);
+  await setSysctls(`${NS}spine`, ECMP_BY_FLOW);
   const spine: FrrRouter = { name: `${NS}spine`, ns: `${NS}spine`, asn: 65000, routerId: '172.31.0.1', neighbors: [], redistributeConnected: true };
   for (let r = 1; r <= o.racks; r++) {
     const t = tor(r);
     await addNamespace(t.ns);
+    await setSysctls(t.ns, ECMP_BY_FLOW);
     await addBridge(t.ns, 'br0', `02:50:46:00:${r.toString(16).padStart(2, '0')}:01`); // fixed gateway MAC, like a real ToR
     await addAddress(t.ns, 'br0', `${rackSubnet(r)}.1/24`);
     if (o.dualStack) await addAddress(t.ns, 'br0', `fd00:20:${r}::1/64`);
@@ -106,6 +113,8 @@ async function buildFabric(o: LabOptions, nodes: LabNode[]): Promise<void> {
   await addAddress(CP.ns, 'eth0', `${CP.ip}/${CP.prefix}`);
   await addAddress(spine.ns, 'cp', `${CP.spineIp}/${CP.prefix}`);
   await ip(['-n', CP.ns, 'route', 'add', 'default', 'via', CP.spineIp]);
+  // A client outside the cluster, beyond the spine (outside.ts).
+  await addOutside(spine.ns, o.dualStack);
   await Promise.all([startFrr(spine), ...Array.from({ length: o.racks }, (_, i) => startFrr(torRouter(i + 1, nodes, o.dualStack)))]);
   await writeFile(join(STATE, 'frr-spine.conf'), renderFrrConfig(spine));
 }

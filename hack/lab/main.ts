@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runFabric } from '../../operator/cli/fabric.js';
 import { parseLabels } from './pods.js';
-import { addPod, DEFAULTS, delPod, down, growNode, loadState, removeNode, renderStatus, STATE, status, up, waitNodesReady, type ProxyMode } from './lab.js';
+import { addPod, DEFAULTS, OUTSIDE, delPod, down, growNode, loadState, removeNode, renderStatus, STATE, status, up, waitNodesReady, type ProxyMode } from './lab.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -39,6 +39,7 @@ async function main(): Promise<void> {
       await runFabric(['map', '--kubeconfig', s.kubeconfig, '-o', svg], quiet);
       console.log(`\nkubectl --kubeconfig=${s.kubeconfig} get nodefabrics,ippools,bgppeers`);
       console.log(`KUBECONFIG=${s.kubeconfig} PATH=$PWD/bin:$PATH kubectl fabric status   # or: node r1n1, map (one is in ${svg})`);
+      console.log(`ip netns exec ${OUTSIDE.ns} curl -s telnet://<LoadBalancer IP>:80   # the outside client (${OUTSIDE.ip4}) beyond the spine`);
       console.log('npm run lab -- status | down');
       return;
     }

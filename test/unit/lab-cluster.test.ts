@@ -85,3 +85,26 @@ describe('lab manifests', () => {
     }
   });
 });
+
+describe('the outside client', () => {
+  it('lives outside every cluster, Service, LoadBalancer and lab link range, in both families', async () => {
+    const { OUTSIDE, outsideClient } = await import('../../hack/lab/outside.js');
+    const { CP, LAB_LB_CIDR_V4, LAB_LB_CIDR_V6, SERVICE_CIDR } = await import('../../hack/lab/topology.js');
+    const { cidrContainsIP, parseCidr, parseIP } = await import('../../operator/lib/ip.js');
+    const taken = ['10.244.0.0/16', 'fd00:10:244::/56', SERVICE_CIDR, LAB_LB_CIDR_V4, LAB_LB_CIDR_V6, '172.20.0.0/16', 'fd00:20::/32', '172.31.0.0/16', 'fd00:31::/32', `${CP.ip}/${CP.prefix}`];
+    for (const a of [OUTSIDE.ip4, OUTSIDE.ip6, OUTSIDE.spine4, OUTSIDE.spine6]) {
+      const ip = parseIP(a)!;
+      for (const c of taken) expect(cidrContainsIP(parseCidr(c, { strict: false })!, ip.family, ip.value), `${a} in ${c}`).toBe(false);
+    }
+    expect(outsideClient(false).ips).toEqual([OUTSIDE.ip4]);
+    expect(outsideClient(true).ips).toEqual([OUTSIDE.ip4, OUTSIDE.ip6]);
+    expect(outsideClient(true).ns).toBe('pf-lab-ext');
+  });
+
+  it("reads the pod server's peer answers (port 82) and nothing else", async () => {
+    const { parsePeerAnswer } = await import('../../hack/lab/outside.js');
+    expect(parsePeerAnswer('x/web-a 203.0.113.10')).toEqual({ who: 'x/web-a', peer: '203.0.113.10' });
+    expect(parsePeerAnswer('lab/outside fd00:10:244:1::2')).toEqual({ who: 'lab/outside', peer: 'fd00:10:244:1::2' });
+    for (const a of ['x/web-a', '', null, 'a b c']) expect(parsePeerAnswer(a)).toBeNull();
+  });
+});
