@@ -25,7 +25,8 @@
  *   - its Service routes (agent/service-routes.ts): list+watch of services and endpointslices (the
  *     watch kube-proxy already has), of its own Node (fieldSelector metadata.name; RBAC cannot name
  *     the node in a DaemonSet-wide role, so list/watch of nodes), of loadbalancerpools; Events on the
- *     Services it advertises (any namespace: events create/patch in the ClusterRole).
+ *     Services it advertises (any namespace: events create/patch in the ClusterRole);
+ *   - natOutgoing (agent/nat-apply.ts): list+watch of ippools (cidr, natOutgoing).
  *
  * BGPPeer.passwordSecretRef names a namespace, so a Secret could live anywhere. Rather than a
  * cluster-wide secrets grant, the chart gives namespaced Roles: the controller may get Secrets in the
@@ -88,6 +89,8 @@ export function agentClusterRules(): Rule[] {
     { apiGroups: [''], resources: ['services', 'nodes'], verbs: READ },
     { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ },
     { apiGroups: [GROUP], resources: ['loadbalancerpools'], verbs: READ },
+    // natOutgoing (agent/nat-apply.ts): which pools masquerade, and every pool as a cluster destination.
+    { apiGroups: [GROUP], resources: ['ippools'], verbs: READ },
     ...EVENT_RULES,
     // NetworkPolicy enforcement: the selectors and peers of every policy (read only).
     { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['list', 'watch'] },

@@ -24,6 +24,8 @@ import { log } from '../lib/log.js';
 import type { Registry } from '../lib/metrics.js';
 import { stableStringify } from '../lib/stable.js';
 import type { RouteTable } from '../routes/model.js';
+import type { NftRunner } from '../nftables/applier.js';
+import { NatOutgoing } from './nat-apply.js';
 import { PolicyReconciler, type PolicyKernel } from './policy-apply.js';
 import type { Uplink } from './routes-apply.js';
 import { SecretWatcher } from './secrets.js';
@@ -54,6 +56,8 @@ export interface AgentDeps {
   clock?: Clock;
   /** NetworkPolicy enforcement in the node's netns (PolicyEnforcer); absent = enforcement off. */
   policy?: PolicyKernel;
+  /** natOutgoing: nft in the node's netns for table inet podfabric-nat; absent = never touched. */
+  nat?: NftRunner;
 }
 
 export class NodeAgent {
@@ -65,6 +69,7 @@ export class NodeAgent {
   private readonly pipeline: AgentSync;
   private readonly metrics;
   private readonly policy: PolicyReconciler | undefined;
+  private readonly nat: NatOutgoing | undefined;
   private config: FabricConfigSpec = fabricConfigSpec.parse({});
   private stopWatch: (() => void) | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
@@ -112,6 +117,10 @@ export class NodeAgent {
         ...(d.resyncMs ? { resyncMs: d.resyncMs } : {}),
       });
     }
+    const routes = this.serviceRoutes;
+    this.nat = d.nat
+      ? new NatOutgoing(d.rest, { nft: d.nat, lbPools: () => routes.loadBalancerPools(), kick: () => this.kick(), clock: d.clock ?? realClock, event: (t, r, m) => this.event(t, r, m) })
+      : undefined;
     const policy = this.policy;
     this.pipeline = new AgentSync({
       router: d.router,
@@ -128,6 +137,7 @@ export class NodeAgent {
       ...(d.bgpListenPort !== undefined ? { bgpListenPort: d.bgpListenPort } : {}),
       services: this.serviceRoutes,
       ...(policy ? { policy: () => policy.report() } : {}),
+      ...(this.nat ? { nat: this.nat } : {}),
     });
   }
 
@@ -150,7 +160,7 @@ export class NodeAgent {
     const name = this.d.nodeName;
     this.fabric.start();
     this.configs.start();
-    await Promise.all([this.fabric.waitForSync(), this.configs.waitForSync(), this.serviceRoutes.start()]);
+    await Promise.all([this.fabric.waitForSync(), this.configs.waitForSync(), this.serviceRoutes.start(), this.nat?.start()]);
     log.info({ kind: 'NodeFabric', name, planned: !!this.fabric.get(name) }, 'caches synced; watching this node\'s plan');
     // Its own queue and informers: a policy change never waits behind BGP or routes. Started once the
     // plan is known, so the first table already fails closed for unknown addresses in the pod CIDRs.
@@ -186,6 +196,7 @@ export class NodeAgent {
     this.configs.stop();
     this.secrets.stop();
     this.serviceRoutes.stop();
+    this.nat?.stop();
     await this.workers;
     this.pipeline.close();
     this.d.router.close();

@@ -53,6 +53,8 @@ export async function runAgent(argv: string[]): Promise<void> {
       'no-cni': { type: 'boolean', default: false },
       // NetworkPolicy enforcement (table inet podfabric-policy) is on by default.
       'no-network-policy': { type: 'boolean', default: false },
+      // natOutgoing (table inet podfabric-nat, only while some IPPool asks for it) is on by default.
+      'no-nat-outgoing': { type: 'boolean', default: false },
       // Lab and tests: the node is a network namespace; the agent runs beside it and manages its routes.
       netns: { type: 'string' },
       resync: { type: 'string', default: '30s' },
@@ -87,6 +89,7 @@ export async function runAgent(argv: string[]): Promise<void> {
     bgpListenPort: Number(values['bgp-listen-port']),
     resyncMs: parseDuration(values.resync!),
     ...(policy ? { policy } : {}),
+    ...(values['no-nat-outgoing'] ? {} : { nat: nftRunner(ns) }),
     ...(values['no-cni']
       ? {}
       : { cni: createCniManager({ binDir: values['cni-bin-dir']!, dataDir: values['cni-data-dir']!, ...(values['cni-conf-dir'] ? { confDirOverride: values['cni-conf-dir'] } : {}) }) }),

@@ -76,15 +76,22 @@ export class ServiceRoutes implements ServiceRoutesSource {
     for (const i of this.informers) i.stop();
   }
 
-  plan(config: FabricConfigSpec, stored: NodeServicesStatus | undefined): ServiceRoutesPlan | undefined {
-    if (!this.informers.every((i) => i.hasSynced())) return undefined;
-    const node = this.node.get(this.nodeName);
-    if (!node) return undefined;
+  /** The LoadBalancerPools that decode (natOutgoing leaves their addresses alone too); undefined until synced. */
+  loadBalancerPools(): LoadBalancerPoolObj[] | undefined {
+    if (!this.pools.hasSynced()) return undefined;
     const pools: LoadBalancerPoolObj[] = [];
     for (const p of this.pools.list()) {
       const d = this.pools.decoded(p.metadata.name!);
       if (d?.ok) pools.push(d.value);
     }
+    return pools;
+  }
+
+  plan(config: FabricConfigSpec, stored: NodeServicesStatus | undefined): ServiceRoutesPlan | undefined {
+    if (!this.informers.every((i) => i.hasSynced())) return undefined;
+    const node = this.node.get(this.nodeName);
+    if (!node) return undefined;
+    const pools = this.loadBalancerPools()!;
     const now = this.clock.now();
     const r = planNodeServices({
       node,

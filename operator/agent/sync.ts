@@ -18,6 +18,7 @@ import type { Logger } from '../lib/log.js';
 import { Gauge, Histogram, RECONCILE_BUCKETS, type Registry } from '../lib/metrics.js';
 import { diffRoutes } from '../routes/model.js';
 import { BgpApplier, type PasswordLookup } from './bgp-apply.js';
+import type { NatSource } from './nat-apply.js';
 import { buildReport, StatusHeartbeat } from './report.js';
 import type { PolicyReport } from './policy-apply.js';
 import { RoutesApplier, type RouteTables, type Uplink } from './routes-apply.js';
@@ -59,6 +60,8 @@ export interface SyncDeps {
   services?: ServiceRoutesSource;
   /** NetworkPolicy enforcement's counts and PolicyReady condition (absent when enforcement is off). */
   policy?: () => PolicyReport;
+  /** natOutgoing: the table inet podfabric-nat and the NATReady condition (absent when turned off). */
+  nat?: NatSource;
 }
 
 const SESSION_STATES = ['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established'];
@@ -107,7 +110,7 @@ export class AgentSync {
     const uplinks = new Map<4 | 6, Uplink>();
     const found = await Promise.all((spec.nodeIPs ?? []).map(async (ip) => [ip, await this.d.detectUplink(ip)] as const));
     for (const [ip, u] of found) if (u) uplinks.set(ip.includes(':') ? 6 : 4, u);
-    const [bgp, rt] = await Promise.all([bgpDone, this.routes.apply(spec, uplinks, config.routeProtocol, log)]);
+    const [bgp, rt, nat] = await Promise.all([bgpDone, this.routes.apply(spec, uplinks, config.routeProtocol, log), this.d.nat?.sync(config, log)]);
     const { bgpError, sessions, passwords } = bgp;
     const { routeErrors, desiredRoutes, installed } = rt;
     const after = diffRoutes(desiredRoutes, installed);
@@ -146,6 +149,7 @@ export class AgentSync {
     // PolicyReady is reported beside Ready, not in it: the node routes whether or not policy is programmed.
     const policy = this.d.policy?.();
     if (policy) conds.push(policy.condition);
+    if (nat) conds.push(nat);
     this.announce(log, { bgpOk, routesOk, cni, problems: [...(bgpError ? [bgpError] : []), ...routeErrors].join('; ') });
     for (const s of sessions) {
       const m = this.d.metrics;
