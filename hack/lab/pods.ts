@@ -2,7 +2,8 @@
  * Lab pods, played the way a kubelet and its container runtime would play them:
  *  start (addPod): the Pod object (namespace, labels, one container with named ports, spec.nodeName) is
  *  created; the sandbox gets its network namespace and CNI ADD with the node's conflist (lib/cni-runtime);
- *  the workload starts (pod-server.py: TCP and UDP on 80 and 81, answering namespace/name); then
+ *  the workload starts (pod-server.py: TCP and UDP on 80 and 81, answering namespace/name, and on 82
+ *  "namespace/name PEER", the source address it sees); then
  *  status.podIPs, phase Running and Ready=True are written through the status subresource;
  *  stop (delPod): the Pod is deleted like `kubectl delete pod` does, and the lab kubelet (kubelet.ts)
  *  stops the workload, runs CNI DEL, removes the namespace and finishes the deletion.

@@ -3,7 +3,7 @@
  * default LoadBalancerPool; with externalTrafficPolicy Local only the nodes with a ready local endpoint
  * advertise the /32 (the ToR's FIB shows exactly them as ECMP next hops); endpoint gone → withdrawn;
  * cordon → GRACEFUL_SHUTDOWN on the path, withdrawn after the drain delay; uncordon restores.
- * Not yet here: the outside client beyond the spine (TCP through ToR → node → kube-proxy → pod).
+ * Real connections from the outside client beyond the spine (ToR → node → kube-proxy → pod): lab-outside.test.ts.
  * Owns the pf-lab-* namespaces like the other lab files (run under the shared lock).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
