@@ -119,7 +119,7 @@ export class NodeAgent {
     }
     const routes = this.serviceRoutes;
     this.nat = d.nat
-      ? new NatOutgoing(d.rest, { nft: d.nat, lbPools: () => routes.loadBalancerPools(), kick: () => this.kick(), clock: d.clock ?? realClock, event: (t, r, m) => this.event(t, r, m) })
+      ? new NatOutgoing(d.rest, { nft: d.nat, lbPools: () => routes.loadBalancerPools(), kick: () => this.kick(), clock: d.clock ?? realClock, event: (t, r, m) => this.event(t, r, m), registry: d.registry })
       : undefined;
     const policy = this.policy;
     this.pipeline = new AgentSync({

@@ -23,6 +23,7 @@ import { Informer, type KObj } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import type { Clock, Timer } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
+import { Counter, Gauge, type Registry } from '../lib/metrics.js';
 import { stableStringify } from '../lib/stable.js';
 import type { NftRunner } from '../nftables/applier.js';
 import { planNat } from '../services/index.js';
@@ -47,14 +48,23 @@ export function natAction(want: NatPlan, committed: NatCommitted, tableGone = fa
   return { kind: 'none' };
 }
 
+/** The CIDRs of one kind of set in the rendered table (nat-sources-* or cluster-dests-*), both families. */
+const setElements = (want: NatPlan, prefix: string) => want.table.sets.filter((x) => x.name.startsWith(prefix)).flatMap((x) => x.elements);
+
 /** NATReady (pure). */
 export function natCondition(s: { synced: boolean; error?: string; want?: NatPlan }): ConditionInput {
   if (!s.synced) return { type: 'NATReady', status: 'False', reason: 'CachesNotSynced', message: 'waiting for the IPPool and LoadBalancerPool caches; table inet podfabric-nat not touched yet' };
   if (s.error) return { type: 'NATReady', status: 'False', reason: 'ApplyFailed', message: `nftables: ${s.error}`.slice(0, 1024) };
   if (!s.want?.enabled) return { type: 'NATReady', status: 'True', reason: 'NoNatOutgoingPool', message: 'no IPPool has natOutgoing: pods reach the outside with their own addresses (no table inet podfabric-nat)' };
-  const sources = s.want.table.sets.filter((x) => x.name.startsWith('nat-sources-')).flatMap((x) => x.elements);
-  const dests = s.want.table.sets.filter((x) => x.name.startsWith('cluster-dests-')).flatMap((x) => x.elements);
-  return { type: 'NATReady', status: 'True', reason: 'Programmed', message: `masquerading ${sources.join(', ')} to the node's address for destinations outside ${dests.join(', ')} (table inet ${NAT_TABLE})`.slice(0, 1024) };
+  const sources = setElements(s.want, 'nat-sources-').join(', ');
+  return { type: 'NATReady', status: 'True', reason: 'Programmed', message: `masquerading ${sources} to the node's address for destinations outside ${setElements(s.want, 'cluster-dests-').join(', ')} (table inet ${NAT_TABLE})`.slice(0, 1024) };
+}
+
+export function natMetrics(r: Registry) {
+  return {
+    sources: new Gauge({ name: 'podfabric_agent_nat_outgoing_sources', help: 'Pod CIDRs masqueraded by table inet podfabric-nat (0: no table)', registers: [r] }),
+    writes: new Counter({ name: 'podfabric_agent_nat_table_writes_total', help: 'nft transactions on table inet podfabric-nat', labelNames: ['op', 'result'], registers: [r] }),
+  };
 }
 
 /** What the sync asks (a fake in unit tests). */
@@ -68,6 +78,7 @@ export class NatOutgoing implements NatSource {
   private checkedAt = 0;
   private error: string | undefined;
   private retry: Timer | undefined;
+  private readonly metrics: ReturnType<typeof natMetrics> | undefined;
 
   constructor(
     rest: KubeRest,
@@ -78,10 +89,15 @@ export class NatOutgoing implements NatSource {
       kick: () => void;
       clock: Clock;
       event: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
+      registry?: Registry;
     },
   ) {
+    this.metrics = d.registry ? natMetrics(d.registry) : undefined;
     // Only cidr and natOutgoing matter: capacity updates of the pool status wake nobody.
-    const key = (p: KObj) => stableStringify([(p as { spec?: { cidr?: unknown; natOutgoing?: unknown } }).spec?.cidr, (p as { spec?: { natOutgoing?: unknown } }).spec?.natOutgoing]);
+    const key = (p: KObj) => {
+      const spec = (p as { spec?: { cidr?: unknown; natOutgoing?: unknown } }).spec;
+      return stableStringify([spec?.cidr, spec?.natOutgoing]);
+    };
     this.pools = new Informer(rest, `${API}/ippools`, { onAdd: () => d.kick(), onUpdate: (o, n) => key(o) !== key(n) && d.kick(), onDelete: () => d.kick() }, { decode: (o) => parseObject(IPPool, o) });
   }
 
@@ -99,6 +115,7 @@ export class NatOutgoing implements NatSource {
     const lbPools = this.d.lbPools();
     if (!this.pools.hasSynced() || !lbPools) return natCondition({ synced: false });
     const want = planNat({ ipPools: this.pools.listDecoded(), config: config.services, lbPools });
+    let op = 'check';
     try {
       const now = this.d.clock.now();
       let gone = false;
@@ -108,8 +125,10 @@ export class NatOutgoing implements NatSource {
         if (gone) this.d.event('Warning', 'NATTableDrift', `table inet ${NAT_TABLE} was removed behind the agent's back; writing it again`);
       }
       const action = natAction(want, this.committed, gone);
+      op = action.kind === 'apply' ? 'apply' : 'delete';
       if (action.kind === 'apply') {
         await this.d.nft.apply(action.script);
+        this.metrics?.writes.inc({ op, result: 'ok' });
         this.committed = { state: 'applied', script: action.script };
         this.checkedAt = now;
         const c = natCondition({ synced: true, want });
@@ -119,14 +138,17 @@ export class NatOutgoing implements NatSource {
         const present = action.kind === 'delete' || (await this.d.nft.list(NAT_TABLE)) !== null;
         if (present) {
           await this.d.nft.apply(`table inet ${NAT_TABLE}\ndelete table inet ${NAT_TABLE}\n`);
+          this.metrics?.writes.inc({ op, result: 'ok' });
           log.info({ table: NAT_TABLE }, 'natOutgoing table removed');
           this.d.event('Normal', 'NATRemoved', `no IPPool has natOutgoing any more: table inet ${NAT_TABLE} removed, pods reach the outside with their own addresses`);
         }
         this.committed = { state: 'absent' };
       }
+      this.metrics?.sources.set(this.committed.state === 'applied' ? setElements(want, 'nat-sources-').length : 0);
       if (this.error) this.d.event('Normal', 'NATApplied', `table inet ${NAT_TABLE} in line with the IPPools again`);
       this.error = undefined;
     } catch (e) {
+      this.metrics?.writes.inc({ op, result: 'error' });
       const msg = (e as Error).message;
       if (msg !== this.error) this.d.event('Warning', 'NATApplyFailed', `table inet ${NAT_TABLE} not changed (the previous one stays in place): ${msg}`.slice(0, 1000));
       this.error = msg;

@@ -13,6 +13,7 @@ import { DRIFT_CHECK_MS, natAction, natCondition, NatOutgoing, RETRY_MS, type Na
 import type { NftRunner } from '../../operator/nftables/applier.js';
 import { FakeClock } from '../../operator/lib/clock.js';
 import { log } from '../../operator/lib/log.js';
+import { newRegistry } from '../../operator/lib/metrics.js';
 import { planNat } from '../../operator/services/index.js';
 import { nftScript } from '../../operator/services/nat.js';
 import { FakeRest } from '../support/fakes.js';
@@ -79,13 +80,15 @@ async function rig(pools: Array<Record<string, unknown>>, opts: { leftover?: boo
   const events: string[] = [];
   let kicks = 0;
   let lbPools: LoadBalancerPoolObj[] | undefined = [lb];
-  const nat = new NatOutgoing(rest.asRest(), { nft, lbPools: () => lbPools, kick: () => kicks++, clock, event: (_t, reason) => void events.push(reason) });
+  const registry = newRegistry('agent-nat-test', false);
+  const nat = new NatOutgoing(rest.asRest(), { nft, lbPools: () => lbPools, kick: () => kicks++, clock, event: (_t, reason) => void events.push(reason), registry });
+  const metric = async (name: string) => (await registry.getSingleMetric(name)!.get()).values.map((v) => `${Object.values(v.labels).join(',')}=${v.value}`).sort();
   await nat.start();
   const waitKick = async (n: number) => {
     for (let i = 0; i < 100 && kicks < n; i++) await new Promise((r) => setTimeout(r, 5));
     return kicks;
   };
-  return { rest, nft, clock, events, nat, sync: () => nat.sync(config, log), kicks: () => kicks, waitKick, unsyncLb: () => (lbPools = undefined) };
+  return { rest, nft, clock, events, nat, metric, sync: () => nat.sync(config, log), kicks: () => kicks, waitKick, unsyncLb: () => (lbPools = undefined) };
 }
 
 describe('NatOutgoing (agent side, fake nft)', () => {
@@ -122,6 +125,7 @@ describe('NatOutgoing (agent side, fake nft)', () => {
     expect(script).toMatch(/set nat-sources-v4 \{[^}]*elements = \{ 10\.244\.0\.0\/16 \}/);
     expect(script).toMatch(/set cluster-dests-v4 \{[^}]*elements = \{ 10\.96\.0\.0\/16, 10\.244\.0\.0\/16, 10\.245\.0\.0\/16, 198\.51\.100\.0\/24 \}/);
     expect(r.events).toEqual(['NATProgrammed']);
+    expect(await r.metric('podfabric_agent_nat_outgoing_sources')).toEqual(['=1']);
     for (let i = 0; i < 3; i++) await r.sync();
     expect(r.nft.applied).toHaveLength(1);
 
@@ -137,6 +141,8 @@ describe('NatOutgoing (agent side, fake nft)', () => {
     expect(r.nft.table).toBeNull();
     await r.sync();
     expect(r.nft.applied).toHaveLength(2);
+    expect(await r.metric('podfabric_agent_nat_table_writes_total')).toEqual(['apply,ok=1', 'delete,ok=1']);
+    expect(await r.metric('podfabric_agent_nat_outgoing_sources')).toEqual(['=0']);
   });
 
   it('a table deleted behind its back is written again at the next drift check, with a Warning', async () => {
