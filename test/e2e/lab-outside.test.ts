@@ -45,6 +45,17 @@ async function burst(ns: string, ip: string, port: number, n: number): Promise<A
   return JSON.parse(r.stdout) as Array<string | null>;
 }
 
+/**
+ * Waits until a burst of connections is answered in full by exactly `who` (every node's kube-proxy has
+ * the address, every advertised path leads to an endpoint), so that the asserted burst after it measures
+ * the steady state, not kube-proxy catching up.
+ */
+const servedBy = (ip: string, who: string[]) =>
+  waitUntil(`outside → ${ip}:80 answered by ${who.join(', ')} on every connection`, async () => {
+    const a = (await burst(OUTSIDE.ns, ip, 80, 16)).map((x) => x?.split(' ')[0] ?? null);
+    return a.every((x) => x !== null) && JSON.stringify([...new Set(a)].sort()) === JSON.stringify([...who].sort());
+  }, 60_000, 100);
+
 /** The kernel's next hops for ip/32 in a router namespace (BGP routes), sorted. */
 const nextHops = async (router: string, ip: string) => (await routesFor(router, `${ip}/32`, { proto: 'bgp' })).flatMap(gatewaysOf).sort();
 const hopsAre = (router: string, ip: string, want: string[]) =>
@@ -89,7 +100,9 @@ afterAll(async () => {
 
 describe('lab: the outside client reaches LoadBalancer Services through the fabric', () => {
   it('the outside client and the pods reach each other across the spine, with their own addresses', async () => {
-    expect(parsePeerAnswer(await connect(outside, cluster[0]!.ips[0]!, PEER_PORT))).toEqual({ who: 'out/c-1', peer: OUTSIDE.ip4 });
+    // The ToRs learn the client's subnet from the spine (a connected route it redistributes).
+    const a = await waitUntil('outside → pod c-1', () => connect(outside, cluster[0]!.ips[0]!, PEER_PORT), 60_000, 100);
+    expect(parsePeerAnswer(a)).toEqual({ who: 'out/c-1', peer: OUTSIDE.ip4 });
     expect(await seenOutside(client)).toBe(client.ips[0]);
   });
 
@@ -99,8 +112,7 @@ describe('lab: the outside client reaches LoadBalancer Services through the fabr
     await hopsAre(SPINE, ip, ['172.31.1.1', '172.31.2.1']);
     await hopsAre('pf-lab-tor1', ip, [NODE_IP.r1n1!, NODE_IP.r1n2!]);
     await hopsAre('pf-lab-tor2', ip, [NODE_IP.r2n1!, NODE_IP.r2n2!]);
-    // kube-proxy on the nodes may still be programming the new address: wait for a first answer.
-    await waitUntil(`outside → ${ip}:80 answered`, async () => (await burst(OUTSIDE.ns, ip, 80, 1))[0], 60_000, 100);
+    await servedBy(ip, ['out/c-1', 'out/c-2']);
     const answers = await burst(OUTSIDE.ns, ip, 80, 40);
     expect(answers.filter((a) => a === null)).toHaveLength(0);
     for (const a of answers) expect(['out/c-1', 'out/c-2']).toContain(a);
@@ -112,7 +124,7 @@ describe('lab: the outside client reaches LoadBalancer Services through the fabr
     await hopsAre('pf-lab-tor1', ip, [NODE_IP.r1n1!, NODE_IP.r1n2!]);
     await hopsAre(SPINE, ip, ['172.31.1.1']);
     expect(await nextHops('pf-lab-tor2', ip)).toEqual(['172.31.2.2']); // rack 2 has no endpoint: only the path back up to the spine
-    await waitUntil(`outside → ${ip}:80 answered`, async () => (await burst(OUTSIDE.ns, ip, 80, 1))[0], 60_000, 100);
+    await servedBy(ip, ['out/l-1', 'out/l-2']);
     const answers = (await burst(OUTSIDE.ns, ip, 80, 40)).map(parsePeerAnswer);
     expect(answers.filter((a) => a === null)).toHaveLength(0);
     expect(new Set(answers.map((a) => a!.who))).toEqual(new Set(['out/l-1', 'out/l-2'])); // the ToR spreads flows over both nodes
