@@ -85,7 +85,7 @@ async function rig(pools: Array<Record<string, unknown>>, opts: { leftover?: boo
   const metric = async (name: string) => (await registry.getSingleMetric(name)!.get()).values.map((v) => `${Object.values(v.labels).join(',')}=${v.value}`).sort();
   await nat.start();
   const waitKick = async (n: number) => {
-    for (let i = 0; i < 100 && kicks < n; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 2000 && kicks < n; i++) await new Promise((r) => setTimeout(r, 5)); // bounded wait on a loaded machine
     return kicks;
   };
   return { rest, nft, clock, events, nat, metric, sync: () => nat.sync(config, log), kicks: () => kicks, waitKick, unsyncLb: () => (lbPools = undefined) };
