@@ -162,7 +162,7 @@ export function buildPolicyReport(q: { src: Endpoint; dst: Endpoint; port?: Port
 }
 
 export function renderPolicyReport(r: PolicyReport): string {
-  const out = [`${r.src} -> ${r.dst}: ${r.allowed ? 'ALLOWED' : 'DENIED'} (${r.flows.filter((f) => f.allowed).length}/${r.flows.length} flows allowed; ${r.policies} NetworkPolicies in the cluster)`];
+  const out = [`${r.src} -> ${r.dst}: ${r.allowed ? 'ALLOWED' : 'DENIED'} (${r.flows.filter((f) => f.allowed).length}/${r.flows.length} flows allowed; NetworkPolicies in the cluster: ${r.policies})`];
   for (const f of r.flows) out.push('', f.text);
   for (const i of r.invalid) out.push('', `! ${i.policy} is invalid (${i.error}): it isolates the pods it selects in both directions, allowing nothing (fail closed)`);
   return out.join('\n') + '\n';

@@ -62,7 +62,7 @@ describe('kubectl fabric policy (real apiserver, real plugin process)', () => {
     await only();
     const r = await fabric(['pfp-x/a', 'pfp-y/b']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^pfp-x\/a -> pfp-y\/b: ALLOWED \(4\/4 flows allowed; 0 NetworkPolicies in the cluster\)$/m);
+    expect(r.stdout).toMatch(/^pfp-x\/a -> pfp-y\/b: ALLOWED \(4\/4 flows allowed; NetworkPolicies in the cluster: 0\)$/m);
     for (const pp of ['TCP/80', 'UDP/80', 'TCP/81', 'UDP/81']) expect(r.stdout).toContain(`10.244.1.2 -> 10.244.2.3 ${pp}: ALLOWED`);
     const viaKubectl = await fabricCli(['policy', 'pfp-x/a', 'pfp-y/b', '--port', '80'], { pathDir: join(tmp, 'path') });
     expect(viaKubectl.code, viaKubectl.stderr).toBe(0);

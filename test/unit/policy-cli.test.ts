@@ -90,7 +90,7 @@ describe('kubectl fabric policy: verdicts', () => {
     expect(r.flows[0]!.ingress).toMatchObject({ pod: 'x/b', verdict: 'denied', selectedBy: ['x/deny-all'], allowedBy: [] });
     expect(renderPolicyReport(r)).toBe(
       [
-        'x/a -> x/b (10.244.1.2): DENIED (0/1 flows allowed; 1 NetworkPolicies in the cluster)',
+        'x/a -> x/b (10.244.1.2): DENIED (0/1 flows allowed; NetworkPolicies in the cluster: 1)',
         '',
         '10.244.0.2 -> 10.244.1.2 TCP/80: DENIED',
         'Egress   x/a',
