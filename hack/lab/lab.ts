@@ -129,7 +129,7 @@ export async function up(o: LabOptions = DEFAULTS, opts: { skipBuild?: boolean }
   const nodes: LabNode[] = [];
   for (let r = 1; r <= o.racks; r++) for (let n = 1; n <= o.nodesPerRack; n++) nodes.push(labNode(r, n, o.dualStack));
   log(`starting kube-apiserver; building the fabric: spine, ${o.racks} ToRs, control-plane namespace`);
-  const [api] = await Promise.all([startApiserver(), buildFabric(o, nodes)]);
+  const [api] = await Promise.all([startApiserver(o.dualStack), buildFabric(o, nodes)]);
   log(`apiserver and fabric ready at ${since()}`);
   const s: LabState = { opts: { ...DEFAULTS, ...o }, kubeconfig: api.kubeconfig, nodes, pods: [], controllers: [] };
   await startRelays(api.port);

@@ -14,7 +14,7 @@ import { stringify } from 'yaml';
 import { run } from '../../operator/lib/exec.js';
 import { startDaemon, stopPid } from './lib/daemon.js';
 import { gobgpSocket } from './lib/gobgpd.js';
-import { CP, DAEMON_ENV, nodeDir, ROOT, SERVICE_CIDR, STATE, type LabNode, type LabState, type ProxyMode } from './topology.js';
+import { CP, DAEMON_ENV, nodeDir, ROOT, SERVICE_CIDR, SERVICE_CIDR_V6, STATE, type LabNode, type LabState, type ProxyMode } from './topology.js';
 
 export const APISERVER_DIR = join(STATE, 'apiserver');
 const RELAY_SOCK = join(STATE, 'apiserver.sock');
@@ -31,8 +31,14 @@ export async function harnessBinary(): Promise<string> {
  */
 export const LAB_APISERVER_FLAGS = [`--advertise-address=${CP.ip}`, '--endpoint-reconciler-type=lease'];
 
-export async function startApiserver(): Promise<{ kubeconfig: string; port: number }> {
-  const r = await run(['bash', join(ROOT, 'hack/apiserver/start.sh'), APISERVER_DIR, '--fresh', ...LAB_APISERVER_FLAGS], { allowFail: true, timeoutMs: 1_800_000 });
+/**
+ * A dual-stack lab's apiserver serves both Service families (start.sh's own range is IPv4 only; the
+ * later flag wins), so `ipFamilyPolicy: RequireDualStack` Services get a ClusterIP per family.
+ */
+export const labApiserverFlags = (dualStack: boolean) => [...LAB_APISERVER_FLAGS, ...(dualStack ? [`--service-cluster-ip-range=${SERVICE_CIDR},${SERVICE_CIDR_V6}`] : [])];
+
+export async function startApiserver(dualStack = false): Promise<{ kubeconfig: string; port: number }> {
+  const r = await run(['bash', join(ROOT, 'hack/apiserver/start.sh'), APISERVER_DIR, '--fresh', ...labApiserverFlags(dualStack)], { allowFail: true, timeoutMs: 1_800_000 });
   if (r.code !== 0) throw new Error(`kube-apiserver did not start:\n${r.stderr.slice(-3000)}`);
   const port = Number((await readFile(join(APISERVER_DIR, 'port'), 'utf8')).trim());
   return { kubeconfig: join(APISERVER_DIR, 'kubeconfig'), port };

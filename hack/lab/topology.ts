@@ -68,6 +68,8 @@ export const DEFAULTS: LabOptions = { racks: 2, nodesPerRack: 2, dualStack: fals
 /** The control-plane namespace hangs off the spine: its address is what the apiserver advertises. */
 export const CP = { ns: `${NS}cp`, ip: '172.30.0.10', spineIp: '172.30.0.1', prefix: 24 };
 export const SERVICE_CIDR = '10.96.0.0/16';
+/** The IPv6 Service range of a dual-stack lab (the apiserver gets both; IPv4 stays primary). */
+export const SERVICE_CIDR_V6 = 'fd00:10:96::/112';
 
 export const rackSubnet = (r: number) => `172.20.${r}`;
 export const tor = (r: number): FrrRouter & { ns: string } => ({ name: `pf-lab-tor${r}`, ns: `pf-lab-tor${r}`, asn: 65100 + r, routerId: `172.20.${r}.1`, neighbors: [], redistributeConnected: true });

@@ -3,6 +3,7 @@
  *   status            the whole fabric in one table; exit 1 when anything is not Ready
  *   node NAME         one node's plan (NodeFabric spec) against what it really has (status); exit 1 on any discrepancy
  *   map [-o FILE]     an SVG picture of racks, nodes, ToRs and sessions (default fabric.svg, "-" for stdout)
+ *   policy SRC DST    why NetworkPolicy allows or denies a flow (policy-view.ts); exit 1 when denied
  * Exit codes: 0 all good, 1 not ready / discrepancy, 2 usage error or the apiserver could not be read.
  */
 import { writeFile } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import type { CoreNode, FabricSnapshot } from './model.js';
 import { renderMap } from './map.js';
 import { buildNodeReport, renderNodeReport } from './node-report.js';
 import { DEFAULT_STALE_AFTER_SECONDS, buildStatus, renderStatus } from './status-report.js';
+import { POLICY_HELP, PolicyQueryError, parsePolicyQuery, runPolicy } from './policy-cmd.js';
 
 const COMMON = `Flags:
   --kubeconfig FILE   kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config)
@@ -28,11 +30,13 @@ Usage:
   kubectl fabric status [-o table|json] [--stale-after 150s]
   kubectl fabric node NAME [-o table|json] [--stale-after 150s]
   kubectl fabric map [-o FILE.svg]
+  kubectl fabric policy SRC DST [--port PORT[/PROTO]] [-o text|json]
 
 Commands:
   status   every node, BGP peer and IP pool in one table (exit 1 when anything is not Ready)
   node     one node's plan against what it really has (exit 1 on any discrepancy)
   map      an SVG picture of racks, nodes, ToRs and BGP sessions
+  policy   why NetworkPolicy allows or denies traffic from SRC to DST (exit 1 when denied)
 
 Exit codes: 0 all good, 1 not ready / discrepancy, 2 usage error or apiserver unreachable.
 
@@ -79,6 +83,7 @@ Usage:
 Flags:
   -o, --output FILE   where to write the SVG (default fabric.svg; "-" writes to stdout)
 ${COMMON.replace(/^Flags:\n/, '')}`,
+  policy: `${POLICY_HELP}\n${COMMON.replace(/^Flags:\n/, '')}`,
 };
 
 class UsageError extends Error {}
@@ -136,6 +141,7 @@ export async function runFabric(
         context: { type: 'string' },
         output: { type: 'string', short: 'o' },
         'stale-after': { type: 'string' },
+        port: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -149,11 +155,14 @@ export async function runFabric(
       io.out(`${HELP[cmd]}\n`);
       return 0;
     }
-    if (cmd === 'node' ? args.length !== 1 : args.length !== 0) {
-      throw new UsageError(cmd === 'node' ? 'node takes exactly one node name' : `${cmd} takes no arguments`);
+    const arity = cmd === 'node' ? 1 : cmd === 'policy' ? 2 : 0;
+    if (args.length !== arity) {
+      throw new UsageError(cmd === 'node' ? 'node takes exactly one node name' : cmd === 'policy' ? 'policy takes SRC and DST (NAMESPACE/POD or IP)' : `${cmd} takes no arguments`);
     }
-    const format = cmd === 'map' ? (values.output ?? 'fabric.svg') : output(values.output, ['table', 'json']);
+    if (values.port !== undefined && cmd !== 'policy') throw new UsageError('--port is only for policy');
+    const format = cmd === 'map' ? (values.output ?? 'fabric.svg') : output(values.output, cmd === 'policy' ? ['text', 'json'] : ['table', 'json']);
     const stale = staleAfter(values['stale-after']);
+    const policyQuery = cmd === 'policy' ? parsePolicyQuery(args[0]!, args[1]!, values.port) : undefined;
 
     const kc = loadKubeConfig(values.kubeconfig);
     if (values.context) {
@@ -161,6 +170,7 @@ export async function runFabric(
       kc.setCurrentContext(values.context);
     }
     rest = new KubeRest(kc, { qps: 50, burst: 50, userAgent: 'kubectl-fabric', timeoutMs: 20_000 });
+    if (policyQuery) return await runPolicy(rest, policyQuery, format === 'json', io);
     const snap = await readSnapshot(rest);
     const now = new Date();
     const opts = { now, staleAfterSeconds: stale };
@@ -189,7 +199,7 @@ export async function runFabric(
     return 0;
   } catch (e) {
     const code = (e as { code?: unknown }).code;
-    if (e instanceof UsageError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+    if (e instanceof UsageError || e instanceof PolicyQueryError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
       io.err(`kubectl-fabric: ${(e as Error).message}\nRun 'kubectl fabric --help' for usage.\n`);
       return 2;
     }

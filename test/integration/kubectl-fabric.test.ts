@@ -6,8 +6,8 @@
  * kubectl-fabric on PATH). The map is rendered by headless Chromium, and the page measures what the
  * browser laid out (boxes inside the viewBox, no overlaps, labels fit, line colours).
  */
-import { existsSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,14 +15,13 @@ import type { Condition } from '../../operator/api/common.js';
 import type { NodeFabricSpec, NodeFabricStatus } from '../../operator/api/nodefabric.js';
 import { READY_COLORS, SESSION_COLORS } from '../../operator/cli/map.js';
 import { run } from '../../operator/lib/exec.js';
-import { repoRoot } from '../support/apiserver.js';
 import { chromiumBinary, dumpDom, screenshot } from '../support/chromium.js';
 import { cleanCluster, createNodes, kubeconfigPath, node, testRest } from '../support/kube.js';
+import { FABRIC_BIN, ensureFabricBuilt, fabricCli } from '../support/fabric-cli.js';
 import { API_PATH as API } from '../../operator/api/common.js';
 
 const AV = 'podfabric.io/v1alpha1';
 const rest = testRest();
-const BIN = join(repoRoot, 'bin', 'kubectl-fabric.js');
 let tmp: string;
 
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -101,31 +100,14 @@ const applySpec = (f: Fix) => rest.apply(`${API}/nodefabrics/${f.name}`, { apiVe
 const applyStatus = (name: string, status: NodeFabricStatus) =>
   rest.apply(`${API}/nodefabrics/${name}/status`, { apiVersion: AV, kind: 'NodeFabric', metadata: { name }, status }, 'podfabric-agent');
 
-async function fabric(args: string[], opts: { viaKubectl?: boolean } = {}) {
-  if (opts.viaKubectl) {
-    // kubectl finds plugins by executable name; npm installs bin/kubectl-fabric.js as `kubectl-fabric` the same way.
-    return run(['kubectl', 'fabric', ...args], { allowFail: true, timeoutMs: 60_000, env: { ...process.env, PATH: `${join(tmp, 'path')}:${process.env.PATH}` } });
-  }
-  return run(['node', BIN, ...args], { allowFail: true, timeoutMs: 60_000 });
-}
-
-/** Rebuilds build/ when the plugin's compiled entry is missing or older than its sources. */
-async function ensureBuilt(): Promise<void> {
-  const out = join(repoRoot, 'build', 'operator', 'cli', 'fabric.js');
-  const srcDir = join(repoRoot, 'operator', 'cli');
-  const newest = Math.max(...(await readdir(srcDir)).map((f) => statSync(join(srcDir, f)).mtimeMs));
-  if (!existsSync(out) || statSync(out).mtimeMs < newest) {
-    await run(['npx', 'tsc', '-p', join(repoRoot, 'tsconfig.json')], { allowFail: true, timeoutMs: 300_000 });
-  }
-  expect(existsSync(out), `${out} missing: npm run build failed`).toBe(true);
-}
+const fabric = (args: string[], opts: { viaKubectl?: boolean } = {}) => fabricCli(args, opts.viaKubectl ? { pathDir: join(tmp, 'path') } : {});
 
 beforeAll(async () => {
   chromiumBinary(); // fail now, not after the fixtures, when there is no browser
   tmp = await mkdtemp(join(tmpdir(), 'pf-kubectl-fabric-'));
   await mkdir(join(tmp, 'path'));
-  await symlink(BIN, join(tmp, 'path', 'kubectl-fabric'));
-  await ensureBuilt();
+  await symlink(FABRIC_BIN, join(tmp, 'path', 'kubectl-fabric'));
+  await ensureFabricBuilt();
   await cleanCluster(rest);
   const healthyFour = [F.r1n1!, F.r1n2!, F.r2n1!, F.r2n2!];
   await createNodes(

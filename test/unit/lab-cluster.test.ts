@@ -1,6 +1,6 @@
 /** The lab's cluster pieces that are pure: kube-proxy's configuration, KCM's command line, Pod objects and status, labels. */
 import { describe, expect, it } from 'vitest';
-import { KCM_CONTROLLERS, kcmArgs, kubeProxyConfig, LAB_APISERVER_FLAGS } from '../../hack/lab/processes.js';
+import { KCM_CONTROLLERS, kcmArgs, kubeProxyConfig, LAB_APISERVER_FLAGS, labApiserverFlags } from '../../hack/lab/processes.js';
 import { parseLabels, podNetns, podObject, runningStatus } from '../../hack/lab/pods.js';
 
 describe('kube-proxy configuration', () => {
@@ -30,6 +30,11 @@ describe('kube-controller-manager command line', () => {
   it("the lab's apiserver advertises a non-loopback address with its endpoint reconciler on", () => {
     expect(LAB_APISERVER_FLAGS).toContain('--endpoint-reconciler-type=lease');
     expect(LAB_APISERVER_FLAGS.find((f) => f.startsWith('--advertise-address='))).not.toMatch(/=127\./);
+  });
+
+  it("a dual-stack lab's apiserver serves an IPv4 and an IPv6 Service range (IPv4 primary); a single-stack lab keeps start.sh's", () => {
+    expect(labApiserverFlags(true).filter((f) => f.startsWith('--service-cluster-ip-range='))).toEqual(['--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/112']);
+    expect(labApiserverFlags(false)).toEqual(LAB_APISERVER_FLAGS);
   });
 });
 
