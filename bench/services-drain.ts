@@ -42,9 +42,9 @@ export interface DrainResult {
 }
 
 /** The client: resolves with every request once it printed "done"; progress() counts answered requests. */
-function client(ip: string) {
+function client(ip: string, count = REQUESTS) {
   const reqs: Req[] = [];
-  const p = spawn('ip', ['netns', 'exec', 'pf-lab-spine', PYTHON, join(ROOT, 'bench/lb-client.py'), ip, '80', String(REQUESTS), String(INTERVAL_MS), '1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn('ip', ['netns', 'exec', 'pf-lab-spine', PYTHON, join(ROOT, 'bench/lb-client.py'), ip, '80', String(count), String(INTERVAL_MS), '1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let buf = '';
   let err = '';
   p.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -83,6 +83,13 @@ export async function measureDrain(s: LabState, rest: KubeRest, o: { namespace: 
   await waitUntil(`${TOR1}: ${prefix} via every rack-1 node`, async () => JSON.stringify(await fibNextHops(TOR1, prefix)) === JSON.stringify(rack), 60_000, 50);
   await waitUntil(`spine: ${prefix} via both ToRs`, async () => (await fibNextHops('pf-lab-spine', prefix)).length === 2, 60_000, 50);
 
+  // Every node's kube-proxy must serve the address before the loop starts (the ToR may route to a node
+  // whose kube-proxy has not seen the endpoints yet: it rejects with host-unreachable), as a rollout waits
+  // for a Service to answer before sending it users.
+  await waitUntil(`${prefix} answers 50 requests in a row from the spine`, async () => {
+    const w = client(ip, 50);
+    return (await w.done).every((r) => r.ok);
+  }, 60_000, 200);
   const c = client(ip);
   const marks: Partial<Record<Mark, number>> = {};
   const counts: Partial<Record<Mark, number>> = {};
