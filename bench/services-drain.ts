@@ -42,7 +42,7 @@ export interface DrainResult {
 }
 
 /** The client: resolves with every request once it printed "done"; progress() counts answered requests. */
-function client(ip: string, count = REQUESTS) {
+export function client(ip: string, count = REQUESTS) {
   const reqs: Req[] = [];
   const p = spawn('ip', ['netns', 'exec', 'pf-lab-spine', PYTHON, join(ROOT, 'bench/lb-client.py'), ip, '80', String(count), String(INTERVAL_MS), '1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let buf = '';
@@ -64,7 +64,10 @@ function client(ip: string, count = REQUESTS) {
     p.on('exit', (code) => reject(new Error(`drain client exited ${code} after ${reqs.length} requests: ${err.trim().slice(-2000)}`)));
   });
   done.catch(() => undefined);
-  return { reqs, done, stop: () => p.kill() };
+  /** Rejects (with the client's output) if it dies before it is done; never resolves. */
+  const dead = done.then(() => new Promise<never>(() => undefined));
+  dead.catch(() => undefined);
+  return { reqs, done, dead, stop: () => p.kill() };
 }
 
 /** Connections the node forwarded to the address so far (conntrack entries in its namespace; they outlive this run). */
@@ -99,10 +102,10 @@ export async function measureDrain(s: LabState, rest: KubeRest, o: { namespace: 
   };
   try {
     await mark('start');
-    await waitUntil('150 requests before the cordon', async () => c.reqs.length >= 150 || undefined, 60_000, 10);
+    await Promise.race([c.dead, waitUntil('150 requests before the cordon', async () => c.reqs.length >= 150 || undefined, 60_000, 10)]);
     await mark('cordon');
     await setCordoned(rest, o.cordon, true);
-    await waitUntil(`${TOR1}: ${o.cordon}'s path drained and withdrawn`, async () => {
+    const drained = waitUntil(`${TOR1}: ${o.cordon}'s path drained and withdrawn`, async () => {
       const now = mono();
       const paths = await bgpPaths(TOR1, prefix);
       if (marks.gshutAtTor === undefined && isGshut(paths.get(node.ip4))) marks.gshutAtTor = now;
@@ -110,6 +113,8 @@ export async function measureDrain(s: LabState, rest: KubeRest, o: { namespace: 
       if (marks.withdrawnAtTor === undefined && !paths.has(node.ip4)) await mark('withdrawnAtTor', now);
       return marks.outOfTorFib !== undefined && marks.withdrawnAtTor !== undefined;
     }, 60_000 + o.delaySeconds * 1000, 20);
+    drained.catch(() => undefined); // observed through the race below
+    await Promise.race([c.dead, drained]);
     // Hold the drained state a moment so some requests see it.
     await new Promise((r) => setTimeout(r, 1000));
     await mark('uncordon');

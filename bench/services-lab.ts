@@ -22,8 +22,14 @@ export interface FibEvent {
 /** Every route change `ip monitor route` reports in `ns` (multipath continuation lines skipped), stamped on arrival. */
 export function fibMonitor(ns: string) {
   const events: FibEvent[] = [];
-  const p = spawn('ip', ['-n', ns, 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const p = spawn('ip', ['-n', ns, 'monitor', 'route'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let buf = '';
+  let err = '';
+  let stopped = false;
+  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  // Rejects the moment the monitor dies (a wait on it fails at once, with its error, not after a timeout).
+  const dead = new Promise<never>((_, reject) => p.on('exit', (code) => !stopped && reject(new Error(`ip -n ${ns} monitor route exited ${code}: ${err.trim().slice(-500)}`))));
+  dead.catch(() => undefined);
   p.stdout.on('data', (d: Buffer) => {
     const t = mono();
     buf += d.toString();
@@ -39,8 +45,12 @@ export function fibMonitor(ns: string) {
   });
   /** Resolves with the time of the first add (or delete) of dst at or after `after`. */
   const next = (dst: string, deleted: boolean, after: number, timeoutMs = 30_000) =>
-    waitUntil(`${ns}: ${dst} ${deleted ? 'removed from' : 'installed in'} the kernel FIB`, async () => events.find((e) => e.t >= after && e.dst === dst && e.deleted === deleted)?.t, timeoutMs, 2);
-  return { events, next, ready: new Promise<void>((r) => setTimeout(r, 300)), stop: () => p.kill() };
+    Promise.race([dead, waitUntil(`${ns}: ${dst} ${deleted ? 'removed from' : 'installed in'} the kernel FIB`, async () => events.find((e) => e.t >= after && e.dst === dst && e.deleted === deleted)?.t, timeoutMs, 2)]);
+  const stop = () => {
+    stopped = true;
+    p.kill();
+  };
+  return { events, next, ready: new Promise<void>((r) => setTimeout(r, 300)), stop };
 }
 
 type RouteEntries = Record<string, Array<{ protocol?: string; installed?: boolean; nexthops?: Array<{ ip?: string; active?: boolean }> }>>;
