@@ -2,7 +2,9 @@
  * LoadBalancer Services in the lab, end to end: the controller assigns an address from the lab's
  * default LoadBalancerPool; with externalTrafficPolicy Local only the nodes with a ready local endpoint
  * advertise the /32 (the ToR's FIB shows exactly them as ECMP next hops); endpoint gone → withdrawn;
- * cordon → GRACEFUL_SHUTDOWN on the path, withdrawn after the drain delay; uncordon restores.
+ * cordon → GRACEFUL_SHUTDOWN on the path, withdrawn after the drain delay; uncordon restores. Along the
+ * way: the agents' Advertised / Withdrawn Events on the Service (from exactly the nodes concerned) and
+ * `kubectl fabric services` (advertising node, draining node, exit 1 once withdrawn with a ready endpoint).
  * Not yet here: the outside client beyond the spine (TCP through ToR → node → kube-proxy → pod).
  * Owns the pf-lab-* namespaces like the other lab files (run under the shared lock).
  */
