@@ -1,6 +1,7 @@
 /**
  * Watches every daemon of a lab run (bench/convergence.ts, bench/pods.ts) through the lab's own pid
- * files: the apiserver, the controller supervisors, each node's agent and gobgpd, each FRR router. A pid
+ * files: the apiserver, kube-controller-manager, the lab kubelet, the controller supervisors, each node's
+ * agent, gobgpd and kube-proxy, each FRR router. A pid
  * file whose process has been dead for GRACE_MS fails the benchmark's current wait with that daemon's
  * log. The grace covers the lab's own stops: they remove the file once the process is gone, but a
  * daemonized process (FRR) killed here stays a zombie until reaped, and the lab's stopPid waits up to
@@ -13,7 +14,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FRR_ROOT } from '../hack/lab/lib/frr.js';
 import { GOBGP_ROOT, gobgpLog } from '../hack/lab/lib/gobgpd.js';
-import { down, NS, STATE, up, type LabOptions, type LabState } from '../hack/lab/lab.js';
+import { down, kubeProxyLog, kubeProxyPidFile, NS, STATE, up, type LabOptions, type LabState } from '../hack/lab/lab.js';
 import { aliveNotZombie, buildHarness, buildOperator, guard, installDeps, type Watched } from './child.js';
 
 interface Daemon {
@@ -27,12 +28,19 @@ async function dirs(root: string, prefix: string): Promise<string[]> {
 }
 
 async function daemons(): Promise<Daemon[]> {
-  const out: Daemon[] = [{ name: 'kube-apiserver', pidFile: join(STATE, 'apiserver', 'pid'), log: join(STATE, 'apiserver', 'apiserver.log') }];
+  const out: Daemon[] = [
+    { name: 'kube-apiserver', pidFile: join(STATE, 'apiserver', 'pid'), log: join(STATE, 'apiserver', 'apiserver.log') },
+    { name: 'kube-controller-manager', pidFile: join(STATE, 'kcm.pid'), log: join(STATE, 'kcm.log') },
+    { name: 'lab kubelet', pidFile: join(STATE, 'kubelet.pid'), log: join(STATE, 'kubelet.log') },
+  ];
   for (const f of existsSync(STATE) ? await readdir(STATE) : []) {
     const m = /^(controller-\d+)\.pid$/.exec(f);
     if (m) out.push({ name: `${m[1]} supervisor`, pidFile: join(STATE, f), log: join(STATE, `${m[1]}.log`) });
   }
-  for (const n of await dirs(join(STATE, 'nodes'), '')) out.push({ name: `agent ${n}`, pidFile: join(STATE, 'nodes', n, 'agent.pid'), log: join(STATE, 'nodes', n, 'agent.log') });
+  for (const n of await dirs(join(STATE, 'nodes'), '')) {
+    out.push({ name: `agent ${n}`, pidFile: join(STATE, 'nodes', n, 'agent.pid'), log: join(STATE, 'nodes', n, 'agent.log') });
+    out.push({ name: `kube-proxy ${n}`, pidFile: kubeProxyPidFile(n), log: kubeProxyLog(n) });
+  }
   for (const g of await dirs(GOBGP_ROOT, NS)) out.push({ name: `gobgpd ${g}`, pidFile: join(GOBGP_ROOT, g, 'gobgpd.pid'), log: gobgpLog(g) });
   for (const f of await dirs(FRR_ROOT, NS)) for (const d of ['zebra', 'bgpd']) out.push({ name: `FRR ${d} ${f}`, pidFile: join(FRR_ROOT, f, `${d}.pid`) });
   return out;

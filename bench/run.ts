@@ -8,6 +8,7 @@ const benches: Record<string, (args: string[]) => Promise<unknown>> = {
   convergence: async () => (await import('./convergence.js')).main(),
   pods: async () => (await import('./pods.js')).main(),
   'services-plan': async () => (await import('./services-plan.js')).main(),
+  services: async () => (await import('./services.js')).main(),
   policy: async () => (await import('./policy.js')).main(),
 };
 if (!name || !benches[name]) {

@@ -4,6 +4,7 @@
  *   node NAME         one node's plan (NodeFabric spec) against what it really has (status); exit 1 on any discrepancy
  *   map [-o FILE]     an SVG picture of racks, nodes, ToRs and sessions (default fabric.svg, "-" for stdout)
  *   policy SRC DST    why NetworkPolicy allows or denies a flow (policy-view.ts); exit 1 when denied
+ *   services          LoadBalancer / advertised Services: addresses, who advertises them, drain; exit 1 on a problem
  * Exit codes: 0 all good, 1 not ready / discrepancy, 2 usage error or the apiserver could not be read.
  */
 import { writeFile } from 'node:fs/promises';
@@ -17,6 +18,8 @@ import { renderMap } from './map.js';
 import { buildNodeReport, renderNodeReport } from './node-report.js';
 import { DEFAULT_STALE_AFTER_SECONDS, buildStatus, renderStatus } from './status-report.js';
 import { POLICY_HELP, PolicyQueryError, parsePolicyQuery, runPolicy } from './policy-cmd.js';
+import { buildServicesReport, renderServicesReport, unadvertisedAddresses, type ServicesReport } from './services-report.js';
+import { endpointSliceFromJson } from '../services/model.js';
 
 const COMMON = `Flags:
   --kubeconfig FILE   kubeconfig to use (default: $KUBECONFIG, then ~/.kube/config)
@@ -31,12 +34,14 @@ Usage:
   kubectl fabric node NAME [-o table|json] [--stale-after 150s]
   kubectl fabric map [-o FILE.svg]
   kubectl fabric policy SRC DST [--port PORT[/PROTO]] [-o text|json]
+  kubectl fabric services [-o table|json]
 
 Commands:
-  status   every node, BGP peer and IP pool in one table (exit 1 when anything is not Ready)
-  node     one node's plan against what it really has (exit 1 on any discrepancy)
-  map      an SVG picture of racks, nodes, ToRs and BGP sessions
-  policy   why NetworkPolicy allows or denies traffic from SRC to DST (exit 1 when denied)
+  status     every node, BGP peer and IP pool in one table (exit 1 when anything is not Ready)
+  node       one node's plan against what it really has (exit 1 on any discrepancy)
+  map        an SVG picture of racks, nodes, ToRs and BGP sessions
+  policy     why NetworkPolicy allows or denies traffic from SRC to DST (exit 1 when denied)
+  services   LoadBalancer and advertised Services: addresses, advertising nodes, drain (exit 1 on a problem)
 
 Exit codes: 0 all good, 1 not ready / discrepancy, 2 usage error or apiserver unreachable.
 
@@ -84,6 +89,20 @@ Flags:
   -o, --output FILE   where to write the SVG (default fabric.svg; "-" writes to stdout)
 ${COMMON.replace(/^Flags:\n/, '')}`,
   policy: `${POLICY_HELP}\n${COMMON.replace(/^Flags:\n/, '')}`,
+  services: `kubectl fabric services: every LoadBalancer Service (any class) and every Service the nodes
+advertise: its addresses, loadBalancerClass, externalTrafficPolicy, the nodes advertising each address
+(from NodeFabric status.services; "DRAINING" = advertised with GRACEFUL_SHUTDOWN by a cordoned node),
+and its conditions; then every advertised prefix and the nodes not advertising normally (Draining,
+Drained, Excluded).
+Exits 1 when a Service of podfabric's class has no address, or has an address no node advertises while
+it has ready endpoints (its EndpointSlices are read for that check only).
+
+Usage:
+  kubectl fabric services [-o table|json]
+
+Flags:
+  -o, --output FORMAT   table (default) or json
+${COMMON.replace(/^Flags:\n/, '')}`,
 };
 
 class UsageError extends Error {}
@@ -109,6 +128,23 @@ export async function readSnapshot(rest: KubeRest): Promise<FabricSnapshot> {
     list(rest, FabricConfig).catch((e) => (isNotFound(e) ? [] : Promise.reject(e))),
   ]);
   return { nodes, nodeFabrics, peers, pools, config: configs.find((c) => c.metadata.name === 'default') ?? null };
+}
+
+/** Services, NodeFabrics and FabricConfig, then the EndpointSlices of the Services with an unadvertised address only. */
+export async function readServicesReport(rest: KubeRest): Promise<ServicesReport> {
+  const [services, nodeFabrics, configs] = await Promise.all([
+    rest.get<{ items: unknown[] }>('/api/v1/services').then((r) => r.items),
+    list(rest, NodeFabric),
+    list(rest, FabricConfig).catch((e) => (isNotFound(e) ? [] : Promise.reject(e))),
+  ]);
+  const config = configs.find((c) => c.metadata.name === 'default') ?? null;
+  const readyEndpoints = new Map<string, number>();
+  for (const s of unadvertisedAddresses({ services, nodeFabrics, config })) {
+    const sel = encodeURIComponent(`kubernetes.io/service-name=${s.name}`);
+    const slices = await rest.get<{ items: unknown[] }>(`/apis/discovery.k8s.io/v1/namespaces/${s.namespace}/endpointslices?labelSelector=${sel}`);
+    readyEndpoints.set(`${s.namespace}/${s.name}`, slices.items.map(endpointSliceFromJson).reduce((n, sl) => n + sl.endpoints.filter((e) => e.ready).length, 0));
+  }
+  return buildServicesReport({ services, nodeFabrics, config, readyEndpoints });
 }
 
 function output(v: string | undefined, allowed: string[]): string {
@@ -171,6 +207,11 @@ export async function runFabric(
     }
     rest = new KubeRest(kc, { qps: 50, burst: 50, userAgent: 'kubectl-fabric', timeoutMs: 20_000 });
     if (policyQuery) return await runPolicy(rest, policyQuery, format === 'json', io);
+    if (cmd === 'services') {
+      const r = await readServicesReport(rest);
+      io.out(format === 'json' ? `${JSON.stringify(r, null, 2)}\n` : renderServicesReport(r));
+      return r.ok ? 0 : 1;
+    }
     const snap = await readSnapshot(rest);
     const now = new Date();
     const opts = { now, staleAfterSeconds: stale };

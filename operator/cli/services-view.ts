@@ -1,7 +1,7 @@
 /**
- * `kubectl fabric services` (to be wired as a subcommand): every Service prefix the nodes report in
- * NodeFabric status.services, with who advertises it and who is draining. Pure, from the snapshot the
- * CLI already lists (NodeFabrics).
+ * The SERVICE PREFIXES part of `kubectl fabric services` (services-report.ts adds the Services): every
+ * Service prefix the nodes report in NodeFabric status.services, with who advertises it and who is
+ * draining. Pure, from the NodeFabrics the CLI lists.
  */
 import type { NodeFabricObj } from '../api/kinds.js';
 import { naturalCompare } from './model.js';

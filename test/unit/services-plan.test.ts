@@ -103,6 +103,16 @@ describe('agent entry point: planNodeServices', () => {
     const restarted = planNodeServices({ node: node(true), config, pools, services, endpointSlices: slices(true), previousStatus: cordon.status, now: t0 + 12_000 });
     expect(restarted).toMatchObject({ advertisements: [], status: { phase: 'Drained' }, phaseEvent: { reason: 'ServiceRoutesWithdrawn' } });
   });
+
+  it('the drain delay runs from the cordon to the millisecond while the agent runs (the status keeps whole seconds)', () => {
+    const t0 = Date.parse('2026-12-04T17:00:00.900Z');
+    const cordon = planNodeServices({ node: node(true), config, pools, services, endpointSlices: slices(true), now: t0 });
+    expect(cordon).toMatchObject({ nextWakeAt: t0 + 10_000, status: { phase: 'Draining', drainingSince: '2026-12-04T17:00:00Z' } });
+    // Another sync 9.5 s later, with the stored (truncated) status: still draining until t0 + 10 s.
+    const later = planNodeServices({ node: node(true), config, pools, services, endpointSlices: slices(true), previous: cordon.result, previousStatus: cordon.status, now: t0 + 9_500 });
+    expect(later).toMatchObject({ nextWakeAt: t0 + 10_000, status: { phase: 'Draining' } });
+    expect(later.advertisements[0]!.communities).toEqual(['65535:0']);
+  });
 });
 
 describe('agent entry point: planNat', () => {
