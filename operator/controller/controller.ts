@@ -153,6 +153,7 @@ export class FabricController {
     this.state.metrics.leader.set(0);
     this.stopResync?.();
     this.queue.shutDown();
+    this.state.allocationEvents.flush();
     for (const inf of [this.configs, this.pools, this.peers, this.nodes, this.fabrics, ...this.service.informers]) inf.stop();
     await this.workersDone;
   }
