@@ -134,6 +134,28 @@ export function newerResourceVersion(a: KObj, b: KObj): boolean {
   return BigInt(x) > BigInt(y);
 }
 
+/**
+ * A Node as the controller caches it: only what it reads (KNode's fields; of the annotations, podfabric's
+ * own). A real Node carries its images, conditions and kubelet annotations — kilobytes each, thousands
+ * of times over — none of which the controller looks at.
+ */
+export function trimNode(n: KNode): KNode {
+  const m = n.metadata;
+  const ann = m.annotations ? Object.entries(m.annotations).filter(([k]) => k.startsWith('podfabric.io/')) : [];
+  return {
+    metadata: {
+      name: m.name,
+      ...(m.uid !== undefined ? { uid: m.uid } : {}),
+      ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}),
+      ...(m.creationTimestamp !== undefined ? { creationTimestamp: m.creationTimestamp } : {}),
+      ...(m.labels ? { labels: m.labels } : {}),
+      ...(ann.length ? { annotations: Object.fromEntries(ann) } : {}),
+    },
+    ...(n.spec?.podCIDR || n.spec?.podCIDRs ? { spec: { ...(n.spec.podCIDR ? { podCIDR: n.spec.podCIDR } : {}), ...(n.spec.podCIDRs ? { podCIDRs: n.spec.podCIDRs } : {}) } } : {}),
+    ...(n.status?.addresses ? { status: { addresses: n.status.addresses } } : {}),
+  };
+}
+
 export function nodePodCIDRs(n: KNode): string[] {
   return n.spec?.podCIDRs?.length ? n.spec.podCIDRs : n.spec?.podCIDR ? [n.spec.podCIDR] : [];
 }
