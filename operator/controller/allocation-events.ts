@@ -2,7 +2,7 @@
  * The Normal `Allocated` Events, rate-limited so a burst of new nodes does not cost one Event write per
  * node (an Event is an apiserver write like any other: at 5,000 nodes it was a fifth of them).
  *
- * Per pool, in each window (2 s from the first allocation of the window), the first `perNodeBudget`
+ * Per pool, in each window (10 s from the first allocation of the window), the first `perNodeBudget` (3)
  * allocations get their own Event on their NodeFabric, as before (`kubectl describe nodefabric` tells a
  * lone new node's story); the rest are counted and, when the window ends, reported in ONE Event on the
  * IPPool stating how many and naming the first few. Like client-go's event spam filter: per-object detail
@@ -43,8 +43,8 @@ export class AllocationEvents {
     private readonly poolRef: (pool: string) => ObjectRef,
     opts: AllocationEventOptions = {},
   ) {
-    this.windowMs = opts.windowMs ?? 2000;
-    this.budget = opts.perNodeBudget ?? 5;
+    this.windowMs = opts.windowMs ?? 10_000;
+    this.budget = opts.perNodeBudget ?? 3;
     this.names = opts.namesInSummary ?? 10;
     this.schedule = opts.schedule ?? realTimer;
   }
