@@ -105,13 +105,19 @@ export class BgpApplier {
             await r.deletePeer(a);
             this.sessions.deleted(a);
           }
-          for (const p of diff.addPeers) {
-            await r.addPeer(p, restarting ? { restarting: true } : undefined);
-            this.sessions.added(p.address);
-          }
-          for (const p of diff.updatePeers) await r.updatePeer(p);
-          if (diff.deleteAdvertisements.length) await r.deleteAdvertisements(diff.deleteAdvertisements);
-          if (diff.addAdvertisements.length) await r.addAdvertisements(diff.addAdvertisements);
+          // Peers and paths are independent in gobgpd (a path added before its peer is sent once the
+          // session is up): one round of concurrent calls instead of one after another.
+          await Promise.all([
+            ...diff.addPeers.map(async (p) => {
+              await r.addPeer(p, restarting ? { restarting: true } : undefined);
+              this.sessions.added(p.address);
+            }),
+            ...diff.updatePeers.map((p) => r.updatePeer(p)),
+            (async () => {
+              if (diff.deleteAdvertisements.length) await r.deleteAdvertisements(diff.deleteAdvertisements);
+              if (diff.addAdvertisements.length) await r.addAdvertisements(diff.addAdvertisements);
+            })(),
+          ]);
           for (const a of diff.deleteAdvertisements) this.originated.delete(a.prefix);
           changes += diff.deletePeers.length + diff.addPeers.length + diff.updatePeers.length + diff.deleteAdvertisements.length + diff.addAdvertisements.length;
           if (changes) {

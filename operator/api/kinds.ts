@@ -115,7 +115,6 @@ export const NodeFabric = {
     { name: 'Peers', type: 'integer', jsonPath: '.status.sessionsTotal' },
     { name: 'Routes', type: 'integer', jsonPath: '.status.routesInstalled', description: 'Host-gw routes in the kernel' },
     { name: 'Direct', type: 'integer', jsonPath: '.spec.routing.directNodes', priority: 1 },
-    { name: 'ViaToR', type: 'integer', jsonPath: '.spec.routing.viaToRNodes', priority: 1 },
     ready(),
     age,
   ],

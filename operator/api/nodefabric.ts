@@ -46,7 +46,6 @@ export const nodeFabricSpec = z.object({
     .object({
       l2Segment: z.string().max(128).optional().meta({ description: "The node's L2 segment (label value or detected subnet)." }),
       directNodes: z.number().int().min(0),
-      viaToRNodes: z.number().int().min(0).meta({ description: 'Nodes reached through the ToR (BGP), not by a host route.' }),
     })
     .optional(),
 });

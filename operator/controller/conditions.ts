@@ -53,6 +53,24 @@ export function nodeConditions(decision: Decision, plan: PlanResult): ConditionI
   return conds;
 }
 
+/** The NodeFabric condition types the controller owns. */
+export const NODE_CONDITION_TYPES = ['Allocated', 'PeersResolved', 'PodCIDRsHonoured'] as const;
+const FINE: Record<string, string> = { Allocated: 'Allocated', PeersResolved: 'Resolved', PodCIDRsHonoured: 'Honoured' };
+
+/** Whether a controller condition (written or not) says all is well; an absent one does. */
+export function nodeConditionFine(c: { status: string; reason: string } | undefined, type: string): boolean {
+  return !c || (c.status === 'True' && c.reason === FINE[type]);
+}
+
+/**
+ * The controller conditions a NodeFabric carries: only those that say something is wrong. A healthy
+ * node's record has none of them (absent means fine), so the happy path costs no status write: the
+ * NodeFabric is created with its spec (a create drops status) and the agent writes the first status.
+ */
+export function nodeConditionsToWrite(conds: ConditionInput[]): ConditionInput[] {
+  return conds.filter((c) => !nodeConditionFine(c, c.type));
+}
+
 export interface PoolFacts {
   stats: PoolStats | null;
   deleting: boolean;

@@ -24,7 +24,7 @@ import { NodeReconciler } from './node-reconciler.js';
 import { PeerReconciler } from './peer-reconciler.js';
 import { PoolReconciler, poolsWaitedOn } from './pool-reconciler.js';
 import { ServiceReconciler, SERVICES_KEY } from './service-reconciler.js';
-import { claimUnrecordedPodCIDRs, ControllerState, FIELD_MANAGER, nfRef, sameNodeInputs, type KNode, type RawFabric, type RawPeer, type RawPool } from './state.js';
+import { claimUnrecordedPodCIDRs, ControllerState, FIELD_MANAGER, nfRef, sameNodeInputs, trimNode, type KNode, type RawFabric, type RawPeer, type RawPool } from './state.js';
 
 export { FIELD_MANAGER, POOL_FINALIZER, type KNode } from './state.js';
 
@@ -89,7 +89,7 @@ export class FabricController {
         add(`node:${n.metadata.name}`);
         this.enqueueSegmentOf(n.metadata.name);
       },
-    });
+    }, { trim: trimNode });
     this.fabrics = new Informer(rest, `${API}/nodefabrics`, {
       onAdd: (f) => add(`node:${f.metadata.name}`),
       onUpdate: (o, f) => this.onFabricUpdated(o, f),
@@ -153,6 +153,7 @@ export class FabricController {
     this.state.metrics.leader.set(0);
     this.stopResync?.();
     this.queue.shutDown();
+    this.state.allocationEvents.flush();
     for (const inf of [this.configs, this.pools, this.peers, this.nodes, this.fabrics, ...this.service.informers]) inf.stop();
     await this.workersDone;
   }

@@ -13,7 +13,7 @@ import { carryEnqueue, type ReconcileContext, type ReconcileResult } from '../ku
 import type { Allocation } from '../ipam/ipam.js';
 import { computePlan, inferL2Subnets, nodeIPs, segmentKey, type PeerInfo, type PlanNode } from '../plan/plan.js';
 import { stableStringify } from '../lib/stable.js';
-import { blockingProblems, nodeConditions } from './conditions.js';
+import { blockingProblems, NODE_CONDITION_TYPES, nodeConditionFine, nodeConditions, nodeConditionsToWrite } from './conditions.js';
 import { poolsWaitedOn } from './pool-reconciler.js';
 import { FIELD_MANAGER, nfRef, nodePodCIDRs, nodeRef, type ControllerState, type KNode, type RawFabric } from './state.js';
 
@@ -54,7 +54,7 @@ export class NodeReconciler {
   async reconcile(name: string, ctx: ReconcileContext): Promise<ReconcileResult> {
     const s = this.s;
     const node = s.stores.nodes.get(name);
-    const fabric = s.stores.fabrics.get(name);
+    const fabric = s.fabric(name);
     const enqueue: Enqueue = [];
     if (!node) {
       await this.release(name, fabric, enqueue, ctx);
@@ -74,7 +74,7 @@ export class NodeReconciler {
       if (mn) neighbours.push(this.planNode(mn, s.ipam.claimsOf(m)));
     }
     const validPeers = this.validPeers();
-    const plan = computePlan(me, { config: s.config, validPeers, neighbours, nodesWithBlocks: s.ipam.owners().length });
+    const plan = computePlan(me, { config: s.config, validPeers, neighbours });
     const lost = new Set(plan.conflicts.map((c) => c.peer));
     for (const p of validPeers) {
       const selected = plan.spec.peers?.some((x) => x.name === p.name) ?? false;
@@ -99,17 +99,20 @@ export class NodeReconciler {
         recorded = true;
       }
       let current = fabric as RawFabric;
+      // The apply answers with the whole object, status included (a fake client may not: keep what was seen).
+      const statusOf = (f: RawFabric): RawFabric => (f.status || !fabric?.status ? f : { ...f, status: fabric.status });
       if (!fabric || stableStringify(fabric.spec) !== stableStringify(plan.spec)) {
         try {
-          current = await this.applyNodeFabric(node, plan.spec);
+          current = statusOf(await this.applyNodeFabric(node, plan.spec));
         } catch (e) {
           // Blocks already on the Node stay claimed (the next reconcile adopts them); otherwise give them back.
           if (!recorded) s.ipam.commit(name, previous);
           throw e;
         }
+        s.wrote(name, current);
         for (const a of decision.allocated) {
           s.metrics.allocations.inc({ pool: a.pool, how: 'allocated' });
-          s.events.emit(nfRef(current), 'Normal', 'Allocated', `allocated ${a.cidr} from IPPool ${a.pool} (lowest free block)`);
+          s.allocationEvents.allocated(nfRef(current), a.pool, a.cidr);
         }
         for (const a of decision.adopted) {
           s.metrics.allocations.inc({ pool: a.pool, how: 'adopted' });
@@ -120,13 +123,15 @@ export class NodeReconciler {
       }
 
       const conds = nodeConditions(decision, plan);
-      const before = (current.status ?? fabric?.status)?.conditions as Condition[] | undefined;
-      if (await s.status.writeIfChanged(NodeFabric, current, conds, current.metadata.generation as number | undefined)) {
+      const before = current.status?.conditions as Condition[] | undefined;
+      // Only the conditions that report a problem are written (absent means fine): none on the happy path.
+      if (await s.status.writeIfChanged(NodeFabric, current, nodeConditionsToWrite(conds), current.metadata.generation as number | undefined, {}, NODE_CONDITION_TYPES)) {
         // Warnings (on the Node and its NodeFabric) when a problem appears or its reason changes, not on every write.
         const turned = (type: string) => {
           const c = conds.find((x) => x.type === type)!;
           const p = before?.find((x) => x.type === type);
-          return p?.status !== c.status || p.reason !== c.reason ? c : undefined;
+          const same = p ? p.status === c.status && p.reason === c.reason : nodeConditionFine(c, type);
+          return same ? undefined : c;
         };
         const warn = (reason: string, message: string) => {
           s.events.emit(nfRef(current), 'Warning', reason, message);
@@ -163,6 +168,7 @@ export class NodeReconciler {
     }
     // Pools listing it among their waiting nodes drop it (the fabric may already be gone from the cache).
     for (const p of poolsWaitedOn(fabric, s.ipam.poolNames())) enqueue.push({ key: `pool:${p}` });
+    s.wrote(name, undefined);
     const released = s.ipam.release(name);
     s.segments.remove(name);
     // The peers it had selected count one node less (before the split, only a resync told them).

@@ -13,6 +13,7 @@ import { stableStringify } from '../lib/stable.js';
 import { Ipam, type PoolInfo } from '../ipam/ipam.js';
 import { log } from '../lib/log.js';
 import type { PeerVerdict } from '../plan/plan.js';
+import { AllocationEvents, type AllocationEventOptions } from './allocation-events.js';
 import type { ControllerMetrics } from './metrics.js';
 import { PeerIndex } from './peer-index.js';
 import { SegmentIndex } from './segment-index.js';
@@ -54,6 +55,14 @@ export class ControllerState {
   config: FabricConfigSpec = fabricConfigSpec.parse({});
   /** Caches are synced and allocations loaded: reconcilers may fan out to other keys. */
   ready = false;
+  /**
+   * NodeFabrics as this controller last wrote them, until the informer's cache shows that write (or a
+   * later one): a reconcile that runs before the watch echo (the Node patch's own echo, typically) sees
+   * its own write instead of a stale or missing record, and does not write the same spec again.
+   */
+  private readonly written = new Map<string, RawFabric>();
+  /** Normal `Allocated` Events: per node while few, one summary per pool under a burst. */
+  readonly allocationEvents: AllocationEvents;
 
   constructor(
     readonly stores: Stores,
@@ -61,8 +70,31 @@ export class ControllerState {
     readonly status: StatusWriter,
     readonly events: EventSink,
     readonly metrics: ControllerMetrics,
-    readonly opts: { mirrorNodePodCIDRs?: boolean } = {},
-  ) {}
+    readonly opts: { mirrorNodePodCIDRs?: boolean; allocationEvents?: AllocationEventOptions } = {},
+  ) {
+    this.allocationEvents = new AllocationEvents(events, (pool) => {
+      const p = stores.pools.get(pool);
+      return p ? poolRef(p) : { apiVersion: 'podfabric.io/v1alpha1', kind: 'IPPool', name: pool };
+    }, opts.allocationEvents);
+  }
+
+  /** The newest NodeFabric known: the cache's, or this controller's own write the cache has not shown yet. */
+  fabric(name: string): RawFabric | undefined {
+    const cached = this.stores.fabrics.get(name);
+    const mine = this.written.get(name);
+    if (!mine) return cached;
+    if (cached && !newerResourceVersion(mine, cached)) {
+      this.written.delete(name); // the cache caught up
+      return cached;
+    }
+    return mine;
+  }
+
+  /** Records a NodeFabric this controller just wrote (see fabric()); undefined forgets it (deleted). */
+  wrote(name: string, f: RawFabric | undefined): void {
+    if (f) this.written.set(name, f);
+    else this.written.delete(name);
+  }
 
   /** The pools as IPAM sees them (decoded on arrival; an undecodable pool is skipped, with a warning). */
   poolInfos(): PoolInfo[] {
@@ -89,6 +121,39 @@ export class ControllerState {
   nodeKeys(): Array<{ key: string }> {
     return this.stores.nodes.list().map((n) => ({ key: `node:${n.metadata.name}` }));
   }
+}
+
+/**
+ * Whether `a` is a later version than `b`. resourceVersions are opaque by contract, but etcd3's are
+ * integers and client-go's mutation cache compares them the same way; anything else counts as not newer
+ * (the cache wins, and at worst a write is repeated, which apply makes harmless).
+ */
+export function newerResourceVersion(a: KObj, b: KObj): boolean {
+  const [x, y] = [a.metadata.resourceVersion, b.metadata.resourceVersion];
+  if (!x || !y || !/^\d+$/.test(x) || !/^\d+$/.test(y)) return false;
+  return BigInt(x) > BigInt(y);
+}
+
+/**
+ * A Node as the controller caches it: only what it reads (KNode's fields; of the annotations, podfabric's
+ * own). A real Node carries its images, conditions and kubelet annotations — kilobytes each, thousands
+ * of times over — none of which the controller looks at.
+ */
+export function trimNode(n: KNode): KNode {
+  const m = n.metadata;
+  const ann = m.annotations ? Object.entries(m.annotations).filter(([k]) => k.startsWith('podfabric.io/')) : [];
+  return {
+    metadata: {
+      name: m.name,
+      ...(m.uid !== undefined ? { uid: m.uid } : {}),
+      ...(m.resourceVersion !== undefined ? { resourceVersion: m.resourceVersion } : {}),
+      ...(m.creationTimestamp !== undefined ? { creationTimestamp: m.creationTimestamp } : {}),
+      ...(m.labels ? { labels: m.labels } : {}),
+      ...(ann.length ? { annotations: Object.fromEntries(ann) } : {}),
+    },
+    ...(n.spec?.podCIDR || n.spec?.podCIDRs ? { spec: { ...(n.spec.podCIDR ? { podCIDR: n.spec.podCIDR } : {}), ...(n.spec.podCIDRs ? { podCIDRs: n.spec.podCIDRs } : {}) } } : {}),
+    ...(n.status?.addresses ? { status: { addresses: n.status.addresses } } : {}),
+  };
 }
 
 export function nodePodCIDRs(n: KNode): string[] {

@@ -1,11 +1,11 @@
 /**
  * A thin Kubernetes REST client on node:https: the kubeconfig supplies server, TLS and credentials
- * (via @kubernetes/client-node's KubeConfig), requests are throttled by a client-side token bucket
+ * (kubeconfig.ts; credential plugins through @kubernetes/client-node), requests are throttled by a client-side token bucket
  * (client-go's 5 QPS default is far too low at scale), and watches stream JSON lines.
  */
 import http from 'node:http';
 import https from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { LightKubeConfig, type KubeConfigLike } from './kubeconfig.js';
 import { TokenBucket } from '../lib/ratelimit.js';
 
 export class KubeError extends Error {
@@ -42,11 +42,9 @@ export interface WatchEvent<T = unknown> {
   object: T;
 }
 
-export function loadKubeConfig(path?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
+/** The kubeconfig at `path`, else the default lookup ($KUBECONFIG, ~/.kube/config, in-cluster). */
+export function loadKubeConfig(path?: string): LightKubeConfig {
+  return LightKubeConfig.load(path);
 }
 
 export class KubeRest {
@@ -57,7 +55,7 @@ export class KubeRest {
   requests = 0;
 
   constructor(
-    readonly kc: KubeConfig,
+    readonly kc: KubeConfigLike,
     private readonly opts: RestOptions = {},
   ) {
     const cluster = kc.getCurrentCluster();

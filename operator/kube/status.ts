@@ -18,11 +18,15 @@ export interface StatusKind {
 
 export type WithStatus = KObj & { status?: ({ conditions?: Condition[] } & Record<string, unknown>) | undefined };
 
-/** The conditions after applying `updates` to those of the same types on `obj` (others are not ours). */
-export function mergeConditions(obj: WithStatus, updates: ConditionInput[], generation: number | undefined, now: Date): { existing: Condition[]; next: Condition[] } {
-  const types = new Set(updates.map((u) => u.type));
+/**
+ * The conditions after applying `updates` to those of the same types on `obj` (others are not ours).
+ * `owned` widens "ours" to types this writer may stop sending (server-side apply then removes them).
+ */
+export function mergeConditions(obj: WithStatus, updates: ConditionInput[], generation: number | undefined, now: Date, owned: readonly string[] = []): { existing: Condition[]; next: Condition[] } {
+  const sent = new Set(updates.map((u) => u.type));
+  const types = new Set([...sent, ...owned]);
   const existing = (obj.status?.conditions ?? []).filter((c) => types.has(c.type));
-  return { existing, next: setConditions(existing, updates, generation, now) };
+  return { existing, next: setConditions(existing.filter((c) => sent.has(c.type)), updates, generation, now) };
 }
 
 export class StatusWriter {
@@ -43,10 +47,10 @@ export class StatusWriter {
 
   /**
    * Writes these conditions (and extra status fields) when they differ from what the object shows.
-   * Returns whether anything was written.
+   * Returns whether anything was written. Condition types in `owned` but not in `updates` are removed.
    */
-  async writeIfChanged(kind: StatusKind, obj: WithStatus, updates: ConditionInput[], generation: number | undefined, extra: Record<string, unknown> = {}): Promise<boolean> {
-    const { existing, next } = mergeConditions(obj, updates, generation, this.now());
+  async writeIfChanged(kind: StatusKind, obj: WithStatus, updates: ConditionInput[], generation: number | undefined, extra: Record<string, unknown> = {}, owned: readonly string[] = []): Promise<boolean> {
+    const { existing, next } = mergeConditions(obj, updates, generation, this.now(), owned);
     const extraSame = Object.entries(extra).every(([k, v]) => stableStringify(obj.status?.[k]) === stableStringify(v));
     if (sameConditions(existing, next) && extraSame) return false;
     await this.write(kind, obj.metadata.name!, { ...extra, conditions: next });

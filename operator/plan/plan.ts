@@ -174,8 +174,6 @@ export interface PlanContext {
   validPeers: PeerInfo[];
   /** Candidate L2 neighbours (nodes sharing a segment key with this one; extra nodes are harmless). */
   neighbours: PlanNode[];
-  /** How many nodes in the cluster hold at least one block (for the via-ToR count). */
-  nodesWithBlocks: number;
 }
 
 export function computePlan(node: PlanNode, ctx: PlanContext): PlanResult {
@@ -247,8 +245,6 @@ export function computePlan(node: PlanNode, ctx: PlanContext): PlanResult {
     });
     directRoutes.length = MAX_DIRECT_ROUTES;
   }
-  const others = ctx.nodesWithBlocks - (node.allocations.length > 0 ? 1 : 0);
-
   const segment = segmentKey(node, 4, cfg) ?? segmentKey(node, 6, cfg);
   const spec: NodeFabricSpec = {
     podCIDRs: node.allocations.map((a) => a.cidr),
@@ -262,7 +258,6 @@ export function computePlan(node: PlanNode, ctx: PlanContext): PlanResult {
     routing: {
       ...(segment ? { l2Segment: segment } : {}),
       directNodes: direct.size,
-      viaToRNodes: Math.max(0, others - direct.size),
     },
   };
   return { spec, conflicts, problems };

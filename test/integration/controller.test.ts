@@ -65,14 +65,14 @@ describe('controller (real apiserver)', () => {
     ]);
     const nf = await waitFor('c-r1n1 planned', async () => {
       const o = await getNF('c-r1n1');
-      // Planned, and the controller's condition has caught up with the latest generation of the plan.
-      return o?.spec.podCIDRs?.length === 2 && o.spec.peers?.length === 1 && cond(o, 'Allocated')?.observedGeneration === o.metadata.generation ? o : undefined;
+      return o?.spec.podCIDRs?.length === 2 && o.spec.peers?.length === 1 ? o : undefined;
     });
     expect(nf.spec.podCIDRs).toEqual([expect.stringMatching(/^10\.244\.\d+\.0\/24$/), expect.stringMatching(/^fd00:10:244:(:|[0-9a-f]+::)\/64$/)]);
     expect(nf.spec.peers![0]).toMatchObject({ address: '10.0.1.1', peerASN: 65101, localASN: 64512, connectRetry: 5 });
     expect(nf.spec.advertisements!.map((a) => a.nextHop)).toEqual(['10.0.1.11', 'fd00:1::11']);
     expect(nf.spec.advertisements![0]!.communities).toEqual(['65000:101']);
-    expect(cond(nf, 'Allocated')).toMatchObject({ status: 'True', observedGeneration: nf.metadata.generation });
+    // All is well: the controller writes none of its conditions (absent means fine; only problems are written).
+    expect(nf.status?.conditions ?? []).toEqual([]);
 
     const n1 = await waitFor('Node.spec.podCIDRs mirrored', async () => {
       const n = await rest.get<{ spec: { podCIDRs?: string[] } }>('/api/v1/nodes/c-r1n1');
@@ -106,7 +106,7 @@ describe('controller (real apiserver)', () => {
       expect.objectContaining({ destination: n2.spec.podCIDRs![0], via: '10.0.1.12', node: 'c-r1n2', reason: 'SameSubnet' }),
       expect.objectContaining({ destination: n2.spec.podCIDRs![1], via: 'fd00:1::12', node: 'c-r1n2', reason: 'SameSubnet' }),
     ]);
-    expect(withRoutes.spec.routing).toMatchObject({ directNodes: 1, viaToRNodes: 1 });
+    expect(withRoutes.spec.routing).toMatchObject({ directNodes: 1 });
     expect((await getNF('c-r2n1'))!.spec.directRoutes).toEqual([]);
 
     const ev = await waitFor('Allocated event', async () => (await events('c-r1n1')).find((e) => e.reason === 'Allocated'));

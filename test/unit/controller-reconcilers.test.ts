@@ -41,19 +41,43 @@ function rig() {
 const statusOf = (rest: FakeRest, path: RegExp) => rest.calls.filter((c) => c.method === 'APPLY' && path.test(c.path)).map((c) => (c.body as { status: any }).status);
 
 describe('NodeReconciler (fake client)', () => {
-  it('allocates, writes the plan, mirrors Node.spec.podCIDRs, reports Allocated and hands back the pool', async () => {
+  it('allocates, writes the plan, mirrors Node.spec.podCIDRs, hands back the pool: two writes, no status', async () => {
     const r = rig();
     r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
     r.syncPools();
     r.stores.nodes.put(node('n1', '10.0.1.11'));
-    const res = await new NodeReconciler(r.state).reconcile('n1', ctx);
+    const rec = new NodeReconciler(r.state);
+    const res = await rec.reconcile('n1', ctx);
     const applied = r.rest.calls.find((c) => c.method === 'APPLY' && c.path === `${API_PATH}/nodefabrics/n1`)!.body as any;
     expect(applied.spec.podCIDRs).toEqual(['10.244.0.0/24']);
     expect(applied.metadata.ownerReferences[0]).toMatchObject({ kind: 'Node', name: 'n1', uid: 'uid-n1' });
     expect(r.rest.calls.find((c) => c.method === 'PATCH' && c.path === '/api/v1/nodes/n1')!.body).toEqual({ spec: { podCIDR: '10.244.0.0/24', podCIDRs: ['10.244.0.0/24'] } });
-    expect(statusOf(r.rest, /nodefabrics\/n1\/status$/)[0].conditions.find((c: any) => c.type === 'Allocated')).toMatchObject({ status: 'True', reason: 'Allocated' });
+    // The happy path writes no controller condition (absent means fine): the Node patch and the NodeFabric only.
+    expect(r.rest.calls.map((c) => `${c.method} ${c.path}`)).toEqual(['PATCH /api/v1/nodes/n1', `APPLY ${API_PATH}/nodefabrics/n1`]);
     expect(r.events.events.map((e) => e.reason)).toEqual(['Allocated']);
     expect(res.enqueue).toEqual([{ key: 'pool:v4', afterMs: 500 }]);
+    // The Node patch's echo arrives before the NodeFabric's: the reconcile it triggers sees its own
+    // write (not a missing record) and writes nothing again.
+    r.stores.nodes.put({ ...node('n1', '10.0.1.11'), spec: { podCIDR: '10.244.0.0/24', podCIDRs: ['10.244.0.0/24'] } });
+    r.rest.calls = [];
+    await rec.reconcile('n1', ctx);
+    expect(r.rest.calls).toEqual([]);
+    expect(r.events.events).toHaveLength(1);
+  });
+
+  it('a problem that clears: its condition is removed (one status write), and nothing is written after', async () => {
+    const r = rig();
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    const rec = new NodeReconciler(r.state);
+    await rec.reconcile('n1', ctx);
+    const written = statusOf(r.rest, /nodefabrics\/n1\/status$/);
+    expect(written.map((st) => st.conditions.map((c: any) => `${c.type}=${c.status}`))).toEqual([['Allocated=False']]);
+    r.stores.fabrics.put({ metadata: { name: 'n1' }, spec: (r.rest.calls.find((c) => c.method === 'APPLY')!.body as any).spec, status: written[0] });
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.syncPools();
+    r.rest.calls = [];
+    await rec.reconcile('n1', ctx);
+    expect(statusOf(r.rest, /nodefabrics\/n1\/status$/)).toEqual([{ conditions: [] }]);
   });
 
   it('with no pool for the node: Allocated=False NoMatchingPool, a Warning, nothing written to the Node', async () => {
@@ -132,20 +156,21 @@ describe('NodeReconciler: conflicts stay visible (issue #16)', () => {
     const warnings = () => r.events.events.filter((e) => e.reason === 'NoMatchingPool');
     expect(warnings().map((e) => e.ref.kind).sort()).toEqual(['Node', 'NodeFabric']);
     r.stores.fabrics.put(recorded(r, 'n1'));
-    r.stores.peers.put(obj('BGPPeer', 'tor', { peerAddress: '10.0.1.1', peerASN: 65001 }));
+    // Two peers with the same address: PeersResolved turns False (a status write), Allocated stays as it was.
+    r.stores.peers.put(obj('BGPPeer', 'tor', { peerAddress: '10.0.1.1', peerASN: 65001 }, { creationTimestamp: '2026-01-01T00:00:00Z' }), obj('BGPPeer', 'tor2', { peerAddress: '10.0.1.1', peerASN: 65002 }, { creationTimestamp: '2026-01-02T00:00:00Z' }));
     r.rest.calls = [];
     await rec.reconcile('n1', ctx);
-    expect(statusOf(r.rest, /nodefabrics\/n1\/status$/)[0].conditions.find((c: any) => c.type === 'PeersResolved').message).toMatch(/^1 peer/);
+    expect(statusOf(r.rest, /nodefabrics\/n1\/status$/)[0].conditions.find((c: any) => c.type === 'PeersResolved')).toMatchObject({ status: 'False', reason: 'PeerConflict' });
     expect(warnings()).toHaveLength(2);
   });
 
-  it('a node whose podCIDRs are honoured (or not pre-set) says PodCIDRsHonoured=True', async () => {
+  it('a node whose podCIDRs are honoured (or not pre-set) carries no controller condition (absent means fine)', async () => {
     const r = rig();
     r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
     r.syncPools();
     r.stores.nodes.put(withPodCIDRs(node('n1', '10.0.1.11'), ['10.244.9.0/24']), node('n2', '10.0.1.12'));
     for (const n of ['n1', 'n2']) await new NodeReconciler(r.state).reconcile(n, ctx);
-    for (const n of ['n1', 'n2']) expect(statusOf(r.rest, new RegExp(`nodefabrics/${n}/status$`))[0].conditions.find((c: any) => c.type === 'PodCIDRsHonoured')).toMatchObject({ status: 'True' });
+    for (const n of ['n1', 'n2']) expect(statusOf(r.rest, new RegExp(`nodefabrics/${n}/status$`))).toEqual([]);
     expect(r.events.events.filter((e) => e.type === 'Warning')).toEqual([]);
   });
 

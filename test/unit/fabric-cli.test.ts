@@ -49,7 +49,7 @@ function healthyNF(f: NodeFix): NodeFabricObj {
     peers: [{ address: f.tor.address, name: f.tor.name, peerASN: 65101, localASN: 64512, holdTime: 90, keepaliveInterval: 30, connectRetry: 5 }],
     advertisements: [{ prefix: f.cidr, nextHop: f.ip }],
     directRoutes: (f.neighbours ?? []).map((n) => ({ destination: n.cidr, via: n.ip, node: n.name, reason: 'SameSubnet' as const })),
-    routing: { l2Segment: f.segment ?? '172.20.1.0/24', directNodes: f.neighbours?.length ?? 0, viaToRNodes: 0 },
+    routing: { l2Segment: f.segment ?? '172.20.1.0/24', directNodes: f.neighbours?.length ?? 0 },
   };
   const status: NodeFabricStatus = {
     conditions: ['Allocated', 'BGPReady', 'CNIReady', 'PeersResolved', 'Ready', 'RoutesReady'].map((t) => cond(t, 'True')),

@@ -72,25 +72,25 @@ describe('computePlan', () => {
   const everyone = peer('route-server', { peerAddress: '10.0.0.254', peerASN: 65000, communities: ['65000:2', '65000:1'], timers: { holdTime: 9, keepaliveInterval: 3 } });
 
   it('direct routes to same-subnet nodes only, with reasons; the rest counted via the ToR', () => {
-    const r = computePlan({ ...rack1[0]!, labels: { rack: '1' } }, { config: cfg, validPeers: [tor1, everyone], neighbours: all, nodesWithBlocks: 4 });
+    const r = computePlan({ ...rack1[0]!, labels: { rack: '1' } }, { config: cfg, validPeers: [tor1, everyone], neighbours: all });
     expect(r.spec.directRoutes).toEqual([
       { destination: '10.244.1.0/24', via: '10.0.1.12', node: 'r1n2', reason: 'SameSubnet', detail: 'both on 10.0.1.0/24' },
       { destination: '10.244.2.0/24', via: '10.0.1.13', node: 'r1n3', reason: 'SameSubnet', detail: 'both on 10.0.1.0/24' },
     ]);
-    expect(r.spec.routing).toEqual({ l2Segment: 'subnet:10.0.1.0/24', directNodes: 2, viaToRNodes: 1 });
+    expect(r.spec.routing).toEqual({ l2Segment: 'subnet:10.0.1.0/24', directNodes: 2 });
     expect(r.spec.podCIDRs).toEqual(['10.244.0.0/24']);
     expect(r.spec.routerId).toBe('10.0.1.11');
     expect(r.spec.asn).toBe(64512);
   });
 
   it('peers selected by label with resolved ASN and timers; communities merged and sorted on the advertisement', () => {
-    const r = computePlan({ ...rack1[0]!, labels: { rack: '1', 'podfabric.io/asn': '65011' } }, { config: cfg, validPeers: [tor1, everyone], neighbours: [], nodesWithBlocks: 1 });
+    const r = computePlan({ ...rack1[0]!, labels: { rack: '1', 'podfabric.io/asn': '65011' } }, { config: cfg, validPeers: [tor1, everyone], neighbours: [] });
     expect(r.spec.peers).toEqual([
       { address: '10.0.0.254', name: 'route-server', peerASN: 65000, localASN: 65011, holdTime: 9, keepaliveInterval: 3, connectRetry: 5 },
       { address: '10.0.1.1', name: 'tor1', peerASN: 65100, localASN: 65011, holdTime: 90, keepaliveInterval: 30, connectRetry: 5 },
     ]);
     expect(r.spec.advertisements).toEqual([{ prefix: '10.244.0.0/24', nextHop: '10.0.1.11', communities: ['65000:1', '65000:2'] }]);
-    const r2 = computePlan(rack2[0]!, { config: cfg, validPeers: [tor1, everyone], neighbours: [], nodesWithBlocks: 1 });
+    const r2 = computePlan(rack2[0]!, { config: cfg, validPeers: [tor1, everyone], neighbours: [] });
     expect(r2.spec.peers!.map((p) => p.name)).toEqual(['route-server']);
   });
 
@@ -99,15 +99,15 @@ describe('computePlan', () => {
     const x = n('x', '10.0.1.11', ['10.244.0.0/24'], { labels: lab, l2Subnets: ['10.0.1.0/24'] });
     const y = n('y', '10.0.2.11', ['10.244.1.0/24'], { labels: lab });
     const z = n('z', '10.0.1.12', ['10.244.2.0/24'], { l2Subnets: ['10.0.1.0/24'] });
-    const r = computePlan(x, { config: cfg, validPeers: [], neighbours: [x, y, z], nodesWithBlocks: 3 });
+    const r = computePlan(x, { config: cfg, validPeers: [], neighbours: [x, y, z] });
     expect(r.spec.directRoutes).toEqual([{ destination: '10.244.1.0/24', via: '10.0.2.11', node: 'y', reason: 'SegmentLabel', detail: 'podfabric.io/l2-segment=hall-a' }]);
-    expect(computePlan(z, { config: cfg, validPeers: [], neighbours: [x, y, z], nodesWithBlocks: 3 }).spec.directRoutes).toEqual([]);
+    expect(computePlan(z, { config: cfg, validPeers: [], neighbours: [x, y, z] }).spec.directRoutes).toEqual([]);
   });
 
   it('dual-stack: IPv6 routes via the neighbour IPv6 address, advertisements per family', () => {
     const a = { ...n('a', '10.0.1.11', ['10.244.0.0/24', 'fd00:244::/64'], { l2Subnets: ['10.0.1.0/24', 'fd00:1::/64'] }), ips: { 4: '10.0.1.11', 6: 'fd00:1::11' } as PlanNode['ips'] };
     const b = { ...n('b', '10.0.1.12', ['10.244.1.0/24', 'fd00:244:0:1::/64'], { l2Subnets: ['10.0.1.0/24', 'fd00:1::/64'] }), ips: { 4: '10.0.1.12', 6: 'fd00:1::12' } as PlanNode['ips'] };
-    const r = computePlan(a, { config: cfg, validPeers: [], neighbours: [a, b], nodesWithBlocks: 2 });
+    const r = computePlan(a, { config: cfg, validPeers: [], neighbours: [a, b] });
     expect(r.spec.directRoutes!.map((d) => [d.destination, d.via])).toEqual([
       ['10.244.1.0/24', '10.0.1.12'],
       ['fd00:244:0:1::/64', 'fd00:1::12'],
@@ -120,15 +120,15 @@ describe('computePlan', () => {
   });
 
   it('a block without a node IP of its family is reported, not advertised', () => {
-    const r = computePlan(n('v4only', '10.0.1.11', ['fd00:244::/64']), { config: cfg, validPeers: [], neighbours: [], nodesWithBlocks: 1 });
+    const r = computePlan(n('v4only', '10.0.1.11', ['fd00:244::/64']), { config: cfg, validPeers: [], neighbours: [] });
     expect(r.spec.advertisements).toEqual([]);
     expect(r.problems).toEqual([expect.objectContaining({ reason: 'NoNodeIP' })]);
   });
 
   it('router ID: annotation, then IPv4, then a stable hash', () => {
     const base = n('node-7', undefined, []);
-    expect(computePlan(base, { config: cfg, validPeers: [], neighbours: [], nodesWithBlocks: 0 }).spec.routerId).toBe(hashRouterId('node-7'));
-    expect(computePlan({ ...base, annotations: { 'podfabric.io/router-id': '1.2.3.4' } }, { config: cfg, validPeers: [], neighbours: [], nodesWithBlocks: 0 }).spec.routerId).toBe('1.2.3.4');
+    expect(computePlan(base, { config: cfg, validPeers: [], neighbours: [] }).spec.routerId).toBe(hashRouterId('node-7'));
+    expect(computePlan({ ...base, annotations: { 'podfabric.io/router-id': '1.2.3.4' } }, { config: cfg, validPeers: [], neighbours: [] }).spec.routerId).toBe('1.2.3.4');
     expect(hashRouterId('node-7')).toBe(hashRouterId('node-7'));
     expect(hashRouterId('node-7')).not.toBe(hashRouterId('node-8'));
     expect(hashRouterId('node-7')).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
