@@ -30,7 +30,7 @@ export function nftRunner(opts: { netns?: string; timeoutMs?: number; session?: 
   const session = opts.session === false ? undefined : new NftSession(pre, timeoutMs);
   return {
     async apply(script) {
-      if (session && script.length <= SESSION_MAX_BYTES) await session.apply(script);
+      if (session?.usable && script.length <= SESSION_MAX_BYTES) await session.apply(script);
       else await run([...pre, 'nft', '-f', '-'], { input: script, timeoutMs });
     },
     close: () => session?.close(),

@@ -40,6 +40,11 @@ export class NftSession {
   private queue: Promise<void> = Promise.resolve();
   /** Processes started so far (a test and the bench read it). */
   starts = 0;
+  /**
+   * False once a transaction got no marker in time: an nft whose `describe` prints differently from
+   * 1.0.6's would time out every time, so the runner stops using the session (fresh `nft -f -` instead).
+   */
+  usable = true;
 
   constructor(
     /** The command before `nft -i`, e.g. ['ip', 'netns', 'exec', 'ns1'] (empty: this namespace). */
@@ -70,7 +75,10 @@ export class NftSession {
     const c = this.child ?? this.start();
     this.used++;
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(new Error(`nft -i: no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      const timer = setTimeout(() => {
+        this.usable = false;
+        this.fail(new Error(`nft -i: no answer within ${this.timeoutMs} ms; applying with nft -f from now on`));
+      }, this.timeoutMs);
       this.pending = { resolve, reject, timer };
       c.ref();
       c.stdin.write(`${line}\n${MARKER_CMD}\n`);
