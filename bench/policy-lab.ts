@@ -29,7 +29,7 @@ import { onLab } from './lab-watch.js';
 import { medianMs, percentile, round } from './stats.js';
 
 const REPS = Number(process.env.BENCH_POLICY_REPS ?? 20);
-const PROBE_EVERY_MS = 5;
+const PROBE_EVERY_MS = 10;
 const PROBE_TIMEOUT_MS = 300;
 const FLOOR_NS = 'pf-np-floor';
 const now = () => performance.timeOrigin + performance.now();
@@ -104,6 +104,8 @@ async function agentSync(node: string, t0: number): Promise<SyncLog | undefined>
   return undefined;
 }
 
+const p50 = (xs: number[]) => round(percentile(xs, 50));
+const p99 = (xs: number[]) => round(percentile(xs, 99));
 const stat = (xs: number[]) => ({ p50: round(percentile(xs, 50)), p99: round(percentile(xs, 99)), max: round(Math.max(...xs)) });
 
 export function policyOnLab() {
@@ -119,7 +121,8 @@ async function measure(s: LabState) {
   const policy = (name: string) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace: 'default' }, spec: { podSelector: { matchLabels: { app: 'lab' } }, policyTypes: ['Ingress'] } });
   const created: number[] = [];
   const deleted: number[] = [];
-  const parts = { seen: [] as number[], compile: [] as number[], nft: [] as number[], committedToObserved: [] as number[] };
+  const parts = { seen: [] as number[], queued: [] as number[], compile: [] as number[], nft: [] as number[], cut: [] as number[], committedToObserved: [] as number[] };
+  const perNode = new Map(s.nodes.map((n) => [n.name, [] as number[]]));
   let kernelChecked = 0;
   try {
     await waitUntil('every lab pod answers the client', async () => targets.every((_, i) => probe.seen[i]!.some((x) => x.ok && x.at > now() - 200)), 30_000, 20);
@@ -132,6 +135,7 @@ async function measure(s: LabState) {
         return ts.every((t) => t !== undefined) && (ts as number[]);
       }, 30_000, 10);
       created.push(Math.max(...on) - t0);
+      s.nodes.forEach((n, i) => perNode.get(n.name)!.push(on[i]! - t0));
       // The kernel agrees: every node's ingress map holds its pod.
       for (const [i, n] of s.nodes.entries()) {
         const r2 = await inNs(n.ns, ['nft', 'get', 'element', 'inet', 'podfabric-policy', 'ingress4', `{ ${targets[i]!.ips[0]} }`], { allowFail: true });
@@ -140,9 +144,12 @@ async function measure(s: LabState) {
       }
       for (const [i, n] of s.nodes.entries()) {
         const l = await waitUntil(`${n.name} agent logged its sync`, () => agentSync(n.name, t0), 10_000, 20);
+        // sinceChangeMs = (waiting for the queue) + compile + enforce (ms: diff + nft commit + conntrack cut)
         parts.seen.push(l.time - l.sinceChangeMs - t0);
+        parts.queued.push(l.sinceChangeMs - l.compileMs - l.ms);
         parts.compile.push(l.compileMs);
         parts.nft.push(l.nftMs);
+        parts.cut.push(l.ms - l.nftMs);
         // the SYN that first failed vs the agent's commit (its log time minus the conntrack cut after it)
         parts.committedToObserved.push(on[i]! - (l.time - (l.ms - l.nftMs)));
       }
@@ -155,20 +162,26 @@ async function measure(s: LabState) {
       deleted.push(Math.max(...off) - t1);
       await waitUntil('every node settled', async () => probe.seen.every((xs) => xs.filter((x) => x.at > t1).slice(-3).every((x) => x.ok)), 10_000, 10);
     }
+    const conntrackEntries = Object.fromEntries(await Promise.all(s.nodes.map(async (n) => [n.name, Number((await inNs(n.ns, ['conntrack', '-C'], { allowFail: true })).stdout.trim())] as const)));
     const floor = await floorOfTheSameChange(rest, policy('bench-floor'));
     const out = {
       createdToEnforcedEveryNodeMs: stat(created),
       deletedToLiftedEveryNodeMs: stat(deleted),
-      createdBreakdownP50Ms: { apiserverAndWatch: round(percentile(parts.seen, 50)), compile: round(percentile(parts.compile, 50)), nftCommit: round(percentile(parts.nft, 50)) },
+      createdBreakdownP50Ms: { apiserverAndWatch: p50(parts.seen), queued: p50(parts.queued), compile: p50(parts.compile), nftCommit: p50(parts.nft), conntrackCutAfter: p50(parts.cut), commitToFirstRefusedSyn: p50(parts.committedToObserved) },
+      createdBreakdownP99Ms: { apiserverAndWatch: p99(parts.seen), queued: p99(parts.queued), compile: p99(parts.compile), nftCommit: p99(parts.nft), conntrackCutAfter: p99(parts.cut), commitToFirstRefusedSyn: p99(parts.committedToObserved) },
+      createdToEnforcedPerNodeP50Ms: Object.fromEntries([...perNode].map(([n, xs]) => [n, p50(xs)])),
       floorSameChangeNftFMs: floor.spawn,
       floorSameChangeSessionMs: floor.session,
+      conntrackEntriesAtEnd: conntrackEntries,
       reps: REPS,
       nodes: s.nodes.length,
       probeResolutionMs: PROBE_EVERY_MS,
       kernelChecks: kernelChecked,
     };
     console.log(`lab (${s.nodes.length} nodes, ${REPS} repetitions): policy created → enforced on every node (first refused connection): p50 ${out.createdToEnforcedEveryNodeMs.p50} ms, p99 ${out.createdToEnforcedEveryNodeMs.p99} ms; deleted → lifted: p50 ${out.deletedToLiftedEveryNodeMs.p50} ms, p99 ${out.deletedToLiftedEveryNodeMs.p99} ms`);
-    console.log(`  per node (p50): apiserver + watch delivery ${out.createdBreakdownP50Ms.apiserverAndWatch} ms, compile ${out.createdBreakdownP50Ms.compile} ms, nft commit ${out.createdBreakdownP50Ms.nftCommit} ms; commit → first refused SYN p50 ${round(percentile(parts.committedToObserved, 50))} ms (probe every ${PROBE_EVERY_MS} ms)`);
+    for (const [q, b] of [['p50', out.createdBreakdownP50Ms], ['p99', out.createdBreakdownP99Ms]] as const)
+      console.log(`  per node (${q}): apiserver + watch delivery ${b.apiserverAndWatch} ms, queued behind the previous sync ${b.queued} ms, compile ${b.compile} ms, nft commit ${b.nftCommit} ms (conntrack cut after it ${b.conntrackCutAfter} ms); commit → first refused SYN ${b.commitToFirstRefusedSyn} ms (probe every ${PROBE_EVERY_MS} ms)`);
+    console.log(`  created → enforced per node (p50): ${JSON.stringify(out.createdToEnforcedPerNodeP50Ms)}; conntrack entries per node at the end (the probes' closed flows): ${JSON.stringify(conntrackEntries)}`);
     console.log(`  floor, the same change on one node: nft -f ${floor.spawn} ms, through the nft session ${floor.session} ms (p50 of 10); kernel map checked ${kernelChecked} times`);
     return out;
   } finally {

@@ -91,6 +91,12 @@ describe('conntrack', () => {
     expect(f).toHaveLength(4);
     expect(f[0]).toEqual({ state: 'ESTABLISHED', proto: 'tcp', family: 4, src: '10.0.0.3', dst: '10.96.0.10', sport: 40000, dport: 80, replySrc: '10.0.0.2', replySport: 5432 });
   });
+  it('skipClosed leaves closed TCP entries out before parsing (the cut never needs them); IPv6 addresses come out normalised', () => {
+    const live = parseConntrack(text + '\ntcp      6 9 CLOSE src=10.0.0.3 dst=10.0.0.1 sport=40009 dport=80 src=10.0.0.1 dst=10.0.0.3 sport=80 dport=40009 [ASSURED] mark=0 use=1', { skipClosed: true });
+    expect(live.map((f) => f.state ?? f.proto)).toEqual(['ESTABLISHED', 'ESTABLISHED', 'udp']);
+    const v6 = parseConntrack('tcp      6 300 ESTABLISHED src=fd00:0::3 dst=FD00::2 sport=1 dport=80 src=fd00::2 dst=fd00::3 sport=80 dport=1 [ASSURED] mark=0 use=1');
+    expect(v6[0]).toMatchObject({ family: 6, src: 'fd00::3', dst: 'fd00::2', replySrc: 'fd00::2' });
+  });
   it('selects exactly the flows the new ruleset drops, judged on the backend address, skipping the node’s own', () => {
     const flows = parseConntrack(text);
     // c → b (through a Service) is denied; the closed c → b flow needs no cutting; (db only admits web and 192.168/16 minus 192.168.1/24); c → a:8080 is allowed.
