@@ -32,7 +32,8 @@ const REPS = Number(process.env.BENCH_POLICY_REPS ?? 20);
 const PROBE_EVERY_MS = 10;
 const PROBE_TIMEOUT_MS = 300;
 const FLOOR_NS = 'pf-np-floor';
-const now = () => performance.timeOrigin + performance.now();
+// Wall clock, as the prober (time.time()) and the agents' log lines (Date.now()) use.
+const now = () => Date.now();
 
 /** One process in the client pod: a new TCP connection to each target every EVERY ms; prints "start_ms index ok" per attempt. */
 const PROBER = `import socket,select,struct,sys,time
