@@ -94,13 +94,16 @@ interface SyncLog {
   ms: number;
   sinceChangeMs: number;
 }
-/** The agent's first 'policy table programmed' line written after t0. */
+/**
+ * The agent's first 'policy table programmed' line for a sync that includes a change seen after t0
+ * (not a sync still finishing the previous change's conntrack cut when t0 came).
+ */
 async function agentSync(node: string, t0: number): Promise<SyncLog | undefined> {
   const text = await readFile(join(nodeDir(node), 'agent.log'), 'utf8').catch(() => '');
   for (const line of text.split('\n')) {
     if (!line.includes('policy table programmed')) continue;
     const o = JSON.parse(line) as SyncLog & { msg: string };
-    if (o.time >= t0) return o;
+    if (o.time - o.sinceChangeMs >= t0 - 1) return o;
   }
   return undefined;
 }
