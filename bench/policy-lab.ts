@@ -108,6 +108,17 @@ async function agentSync(node: string, t0: number): Promise<SyncLog | undefined>
   return undefined;
 }
 
+/** The duration of the agent's first conntrack cut logged at or after `since` (it runs after the commit, off the sync path). */
+async function agentCut(node: string, since: number): Promise<{ ms: number } | undefined> {
+  const text = await readFile(join(nodeDir(node), 'agent.log'), 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    if (!line.includes('"conntrack cut"')) continue;
+    const o = JSON.parse(line) as { time: number; ms: number };
+    if (o.time >= since) return { ms: o.ms };
+  }
+  return undefined;
+}
+
 const p50 = (xs: number[]) => round(percentile(xs, 50));
 const p99 = (xs: number[]) => round(percentile(xs, 99));
 const stat = (xs: number[]) => ({ p50: round(percentile(xs, 50)), p99: round(percentile(xs, 99)), max: round(Math.max(...xs)) });
@@ -148,14 +159,15 @@ async function measure(s: LabState) {
       }
       for (const [i, n] of s.nodes.entries()) {
         const l = await waitUntil(`${n.name} agent logged its sync`, () => agentSync(n.name, t0), 10_000, 20);
-        // sinceChangeMs = (waiting for the queue) + compile + enforce (ms: diff + nft commit + conntrack cut)
+        // sinceChangeMs = (waiting for the queue) + compile + ms (diff + nft commit; the cut runs after, apart)
         parts.seen.push(l.time - l.sinceChangeMs - t0);
         parts.queued.push(l.sinceChangeMs - l.compileMs - l.ms);
         parts.compile.push(l.compileMs);
         parts.nft.push(l.nftMs);
-        parts.cut.push(l.ms - l.nftMs);
-        // the SYN that first failed vs the agent's commit (its log time minus the conntrack cut after it)
-        parts.committedToObserved.push(on[i]! - (l.time - (l.ms - l.nftMs)));
+        const cut = await waitUntil(`${n.name} agent logged its conntrack cut`, () => agentCut(n.name, l.time), 10_000, 20);
+        parts.cut.push(cut.ms);
+        // the SYN that first failed vs the agent's commit (logged right after it)
+        parts.committedToObserved.push(on[i]! - l.time);
       }
       const t1 = now();
       await rest.request('DELETE', `${base}/${name}`);

@@ -93,9 +93,10 @@ export function conntrackRunner(opts: { netns?: string } = {}): ConntrackRunner 
 }
 
 /** Lists, selects and deletes the flows `rs` denies; returns what it cut. */
-export async function cutDeniedFlows(ct: ConntrackRunner, rs: Ruleset, nodeAddresses: string[] = []): Promise<CtFlow[]> {
+export async function cutDeniedFlows(ct: ConntrackRunner, rs: Ruleset | (() => Ruleset), nodeAddresses: string[] = []): Promise<CtFlow[]> {
   const flows = [...parseConntrack(await ct.list(4), { skipClosed: true }), ...parseConntrack(await ct.list(6), { skipClosed: true })];
-  const victims = deniedFlows(rs, flows, nodeAddresses);
+  // A getter is read after listing: flows are judged by the newest committed ruleset.
+  const victims = deniedFlows(typeof rs === 'function' ? rs() : rs, flows, nodeAddresses);
   await Promise.all(victims.map((f) => ct.delete(f)));
   return victims;
 }
