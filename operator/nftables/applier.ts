@@ -7,22 +7,33 @@
 import { run } from '../lib/exec.js';
 import type { Ruleset } from '../policy/objects.js';
 import { deltaScript, fullScript, type Script } from './script.js';
+import { NftSession, SESSION_MAX_BYTES } from './session.js';
 
 export interface NftRunner {
   /** Applies one `nft -f` script atomically; rejects with nft's error. */
   apply(script: string): Promise<void>;
   /** `nft -j list table inet NAME` (JSON text), or null when the table does not exist. */
   list(table: string): Promise<string | null>;
+  /** Ends a long-lived nft process, if the runner keeps one. */
+  close?(): void;
 }
 
-/** The real nft binary, optionally inside a network namespace (`ip netns exec NS nft ...`). */
-export function nftRunner(opts: { netns?: string; timeoutMs?: number } = {}): NftRunner {
+/**
+ * The real nft binary, optionally inside a network namespace (`ip netns exec NS nft ...`). Scripts
+ * up to SESSION_MAX_BYTES (every delta of a pod or policy change) go to one long-lived `nft -i`
+ * (session.ts: no process start, warm cache); longer ones (a whole table) and every script with
+ * `session: false` to a fresh `nft -f -`. Both are one atomic transaction per script.
+ */
+export function nftRunner(opts: { netns?: string; timeoutMs?: number; session?: boolean } = {}): NftRunner {
   const pre = opts.netns ? ['ip', 'netns', 'exec', opts.netns] : [];
   const timeoutMs = opts.timeoutMs ?? 60_000;
+  const session = opts.session === false ? undefined : new NftSession(pre, timeoutMs);
   return {
     async apply(script) {
-      await run([...pre, 'nft', '-f', '-'], { input: script, timeoutMs });
+      if (session?.usable && script.length <= SESSION_MAX_BYTES) await session.apply(script);
+      else await run([...pre, 'nft', '-f', '-'], { input: script, timeoutMs });
     },
+    close: () => session?.close(),
     async list(table) {
       const r = await run([...pre, 'nft', '-j', 'list', 'table', 'inet', table], { allowFail: true, timeoutMs });
       return r.code === 0 ? r.stdout : null;

@@ -40,6 +40,21 @@ export class PolicyEnforcer {
     }
   }
 
+  /** Only the nft transaction; the agent asks for the cut separately (`cut`), off its sync path. */
+  commit(rs: Ruleset): Promise<SyncResult> {
+    return this.applier.sync(rs);
+  }
+
+  /** Cuts the live flows that `current()` (read after listing: the newest committed ruleset) denies. */
+  async cut(current: () => Ruleset): Promise<{ cut: CtFlow[]; error?: string; ms: number }> {
+    const t0 = performance.now();
+    try {
+      return { cut: await cutDeniedFlows(this.conntrack, current, this.nodeAddresses()), ms: performance.now() - t0 };
+    } catch (e) {
+      return { cut: [], error: (e as Error).message, ms: performance.now() - t0 };
+    }
+  }
+
   /** Periodic check: on drift (reason returned), the next enforce rewrites the whole table. */
   checkDrift(): Promise<string | null> {
     return this.applier.checkDrift();

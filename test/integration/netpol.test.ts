@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conntrackRunner } from '../../operator/nftables/conntrack.js';
 import { PolicyEnforcer } from '../../operator/nftables/enforcer.js';
-import { nftRunner, PolicyTableApplier } from '../../operator/nftables/applier.js';
+import { nftRunner, PolicyTableApplier, type NftRunner } from '../../operator/nftables/applier.js';
 import { compile, DEFAULT_TABLE } from '../../operator/policy/compile.js';
 import type { Ruleset } from '../../operator/policy/objects.js';
 import { run } from '../../operator/lib/exec.js';
@@ -24,6 +24,7 @@ const SVC_IP = '10.96.0.10';
 let node: KernelNode;
 let enforcer: PolicyEnforcer;
 let applier: PolicyTableApplier;
+let runner: NftRunner;
 const nft = (args: string[], ns = () => node.ns) => run(['ip', 'netns', 'exec', ns(), 'nft', ...args]);
 
 async function enforce(world: CaseWorld): Promise<Ruleset> {
@@ -64,11 +65,13 @@ beforeAll(async () => {
   await run(['ip', 'netns', 'exec', node.ns, 'nft', '-f', '-'], {
     input: `table ip pf-np-svc {\n chain pre { type nat hook prerouting priority dstnat; ip daddr ${SVC_IP} tcp dport 80 dnat to ${node.addrs('x/a')[0]}:80; }\n}\n`,
   });
-  enforcer = new PolicyEnforcer(nftRunner({ netns: node.ns }), conntrackRunner({ netns: node.ns }), () => ['10.77.0.1', 'fd00:77::1']);
+  runner = nftRunner({ netns: node.ns });
+  enforcer = new PolicyEnforcer(runner, conntrackRunner({ netns: node.ns }), () => ['10.77.0.1', 'fd00:77::1']);
   applier = enforcer.applier;
 });
 
 afterAll(async () => {
+  runner?.close?.();
   await node?.close();
 });
 
@@ -190,7 +193,9 @@ describe('applier', () => {
     const ref = `${node.ns.replace(/node$/, '')}ref`;
     await run(['ip', 'netns', 'add', ref]);
     try {
-      await new PolicyTableApplier(nftRunner({ netns: ref })).sync(compile({ ...after, node: 'n1' }));
+      const refRunner = nftRunner({ netns: ref });
+      await new PolicyTableApplier(refRunner).sync(compile({ ...after, node: 'n1' }));
+      refRunner.close?.();
       expect(await normalizedTable(node.ns)).toEqual(await normalizedTable(ref));
     } finally {
       await run(['ip', 'netns', 'del', ref]);

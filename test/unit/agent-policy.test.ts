@@ -131,6 +131,41 @@ describe('PolicyReconciler', () => {
     expect(isolationOf(kernel.applied[1]!, '10.1.0.2').ingress).toBeDefined();
   });
 
+  it('with commit and cut: a change is committed while the previous conntrack cut still runs; owed cuts coalesce and judge by the newest table', async () => {
+    const rest = world();
+    let release!: () => void;
+    let gate = new Promise<void>((r) => (release = r));
+    const cuts: Ruleset[] = [];
+    const kernel = Object.assign(new FakeKernel(), {
+      commit: async (rs: Ruleset) => {
+        kernel.applied.push(rs);
+        return { statements: 1, text: '', full: false, ms: 1, diffMs: 0, nftMs: 1, elements: 0, rules: 0 };
+      },
+      cut: async (current: () => Ruleset) => {
+        await gate;
+        cuts.push(current());
+        return { cut: [], ms: 1 };
+      },
+    });
+    const { r } = reconciler(rest, kernel);
+    r.start();
+    await until('first commit', () => kernel.applied.length === 1);
+    rest.emit(NPS, 'ADDED', denyIngress('x'));
+    await until('second commit while the first cut waits', () => kernel.applied.length === 2);
+    rest.emit(NPS, 'ADDED', denyIngress('x', 'deny2'));
+    await until('third commit', () => kernel.applied.length === 3);
+    expect(cuts).toEqual([]);
+    const first = gate;
+    gate = Promise.resolve();
+    release();
+    await first;
+    await until('cuts done', () => cuts.length === 2);
+    await new Promise((res) => setTimeout(res, 50));
+    // one cut was running, the two commits after it owe one more (not two), judged by the newest table
+    expect(cuts).toHaveLength(2);
+    expect(cuts[1]).toBe(kernel.applied[2]);
+  });
+
   it('an invalid policy fails closed with a Warning Event; an nft failure is PolicyReady=False + Event, then recovers', async () => {
     const rest = world();
     rest.emit(NPS, 'ADDED', { metadata: { namespace: 'x', name: 'bad' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ ports: [{ port: 0 }] }] } });
