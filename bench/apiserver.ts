@@ -52,14 +52,18 @@ export async function startBenchApiserver(label: string, opts: { crds: boolean }
 export const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION']);
 const READ_VERBS = new Set(['GET', 'LIST']);
 
-/** "resource[/subresource] VERB" → requests (writes, and GET/LIST reads; watches left out), from the apiserver's /metrics. */
-export async function requestCounts(kubeconfig: string): Promise<Map<string, number>> {
+/**
+ * "resource[/subresource] VERB" → requests (writes, and GET/LIST reads; watches left out unless
+ * asked for: a WATCH counts when it ends), from the apiserver's /metrics.
+ */
+export async function requestCounts(kubeconfig: string, opts: { watches?: boolean } = {}): Promise<Map<string, number>> {
   const text = (await run(['kubectl', `--kubeconfig=${kubeconfig}`, 'get', '--raw', '/metrics'], { timeoutMs: 60_000 })).stdout;
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
     const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
-    if (!labels.resource || !(WRITE_VERBS.has(labels.verb ?? '') || READ_VERBS.has(labels.verb ?? ''))) continue;
+    const verb = labels.verb ?? '';
+    if (!labels.resource || !(WRITE_VERBS.has(verb) || READ_VERBS.has(verb) || (opts.watches && verb === 'WATCH'))) continue;
     const key = `${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''} ${labels.verb}`;
     out.set(key, (out.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
   }
