@@ -62,6 +62,8 @@ export interface SimAgent {
 
 export interface FleetOptions {
   kc: KubeConfig;
+  /** One HTTP/2 connection per agent (as runAgent), or HTTP/1.1 with a connection per watch (the old client). */
+  http2: boolean;
   /** Called (with the node index) each time an agent's sync adds or updates a BGP peer. */
   onPeer: (index: number, p: PeerConfig) => void;
 }
@@ -69,8 +71,8 @@ export interface FleetOptions {
 /** One simulated node agent, as `podfabric agent` wires it (runAgent), minus gobgpd, the kernel and CNI. */
 export function simAgent(i: number, o: FleetOptions): SimAgent {
   const name = nodeName(i);
-  // Same client settings as runAgent: QPS 20, burst 40, user agent podfabric-agent/NODE.
-  const rest = new CountingRest(o.kc, { qps: 20, burst: 40, userAgent: `podfabric-agent/${name}` });
+  // Same client settings as runAgent: QPS 20, burst 40, user agent podfabric-agent/NODE, HTTP/2 (unless --http1).
+  const rest = new CountingRest(o.kc, { qps: 20, burst: 40, userAgent: `podfabric-agent/${name}`, http2: o.http2 });
   const speaker = new ReportingSpeaker((p) => o.onPeer(i, p));
   const agent = new NodeAgent({
     nodeName: name,

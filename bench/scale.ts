@@ -69,7 +69,8 @@ export async function main(args: string[] = []) {
   const N = numberArg(args, 'nodes', Number(process.env.BENCH_NODES ?? 5000));
   const changes = numberArg(args, 'changes', 4);
   const quietS = numberArg(args, 'quiet', 300);
-  const inFlight = numberArg(args, 'start-in-flight', 25);
+  const inFlight = numberArg(args, 'start-in-flight', 10);
+  const http2 = !args.includes('--http1');
   const world = defaultWorld(N);
   log.level = 'error'; // N agents' info logs would bury the figures (and cost what a node's one agent does not)
   await buildOperator();
@@ -114,7 +115,7 @@ export async function main(args: string[] = []) {
       const r = round_;
       if (r?.matches({ address: p.address, asn: p.peerAsn })) r.seen(r.agents, i);
     };
-    for (let i = 0; i < N; i++) agents.push(simAgent(i, { kc: api.rest.kc, onPeer }));
+    for (let i = 0; i < N; i++) agents.push(simAgent(i, { kc: api.rest.kc, onPeer, http2 }));
     const ts = performance.now();
     await guard(startFleet(agents, inFlight, (n) => say(`${n} agents started (${round((performance.now() - ts) / 1000)} s)`)), watched);
     const startSeconds = (performance.now() - ts) / 1000;
@@ -178,6 +179,7 @@ export async function main(args: string[] = []) {
     const out = {
       bench: 'scale',
       nodes: N,
+      agentTransport: http2 ? 'HTTP/2, one connection per agent' : 'HTTP/1.1, one connection per watch',
       world: describeWorld(world),
       peerChangeP50Ms: round(percentile(all, 50)),
       peerChangeP99Ms: round(percentile(all, 99)),
