@@ -75,7 +75,7 @@ export async function main(args: string[] = []) {
   log.level = 'error'; // N agents' info logs would bury the figures (and cost what a node's one agent does not)
   await buildOperator();
   const api = await startBenchApiserver('scale', { crds: true });
-  let controller: (Watched & { child: unknown }) | undefined;
+  let controller: SupervisedController | undefined;
   const agents: SimAgent[] = [];
   try {
     say(`building the world: ${describeWorld(world)}`);
@@ -97,11 +97,8 @@ export async function main(args: string[] = []) {
     fabrics.start();
 
     const logFile = join(api.dir, 'controller.log');
-    controller = startChild('podfabric controller', [process.execPath, join(ROOT, 'bin/podfabric.js'), 'controller', `--kubeconfig=${api.kubeconfig}`, '--metrics-addr=127.0.0.1:0'], {
-      logFile,
-      env: { ...process.env, PODFABRIC_LOG_LEVEL: 'warn' },
-    });
-    const watched: Watched[] = [api.watched, controller];
+    controller = new SupervisedController([process.execPath, join(ROOT, 'bin/podfabric.js'), 'controller', `--kubeconfig=${api.kubeconfig}`, '--metrics-addr=127.0.0.1:0'], logFile);
+    const watched: Watched[] = [api.watched];
     const tp = performance.now();
     await waitFor(`the controller plans all ${N} nodes`, async () => planned.size >= N, { timeoutMs: 900_000, everyMs: 1000, watched });
     const planSeconds = (performance.now() - tp) / 1000;
@@ -161,14 +158,14 @@ export async function main(args: string[] = []) {
     const c0 = await requestCounts(api.kubeconfig, { watches: true });
     const cl0 = { ...clientCounts };
     const cpu0 = process.cpuUsage();
-    const ctl0 = await procStat(controller.pid);
+    const ctl0 = await controller.stat();
     const api0 = await procStat(api.watched.pid);
     const tq = performance.now();
     await guard(sleep(quietS * 1000), watched);
     const quietSeconds = (performance.now() - tq) / 1000;
     const delta = countDelta(c0, await requestCounts(api.kubeconfig, { watches: true }));
     const cpu1 = process.cpuUsage(cpu0);
-    const ctl1 = await procStat(controller.pid);
+    const ctl1 = await controller.stat();
     const api1 = await procStat(api.watched.pid);
     const sum = (pred: (k: string) => boolean) => Object.entries(delta).reduce((s, [k, v]) => (pred(k) ? s + v : s), 0);
     const nonLease = sum((k) => !k.startsWith('leases'));
@@ -192,6 +189,7 @@ export async function main(args: string[] = []) {
       idleRequestsByResource: delta,
       quietSeconds: round(quietSeconds),
       controllerCpuSeconds: round(ctl1.cpuSeconds, 2),
+      controllerRestarts: controller.restarts,
       controllerQuietCpuSeconds: round(ctl1.cpuSeconds - ctl0.cpuSeconds, 2),
       controllerRssMB: round(ctl1.rssMB),
       controllerPeakRssMB: round(ctl1.peakRssMB),
@@ -216,6 +214,7 @@ export async function main(args: string[] = []) {
     for (const p of perRound) console.log(`scale: ${p.change}: every NodeFabric ${p.fabricsAllMs} ms, agents p50 ${p.agentsP50Ms} / p99 ${p.agentsP99Ms} / last ${p.agentsMaxMs} ms${p.missing ? `, ${p.missing} missing` : ''}`);
     console.log(`scale: peer change → every agent, over ${changes} changes × ${N} agents: p50 ${out.peerChangeP50Ms} ms, p99 ${out.peerChangeP99Ms} ms (target p99 ≤ 10 s)`);
     console.log(`scale: quiet ${out.quietSeconds} s: ${out.idleRequestsPerAgentPerSec} apiserver requests per agent per second (target ≤ 0.05; client-side count ${out.idleClientRequestsPerAgentPerSec}); by resource: ${JSON.stringify(delta)}`);
+    if (controller.restarts) console.log(`scale: the controller lost its lease and exited ${controller.restarts} time(s) (restarted as its Deployment would; see ${logFile})`);
     console.log(`scale: controller CPU ${out.controllerCpuSeconds} s total (${out.controllerQuietCpuSeconds} s in the quiet window), RSS ${out.controllerRssMB} MB (peak ${out.controllerPeakRssMB}); apiserver RSS ${out.apiserverRssMB} MB (peak ${out.apiserverPeakRssMB}), ${out.apiserverQuietCores} cores when quiet`);
     console.log(`scale: this process: RSS ${out.benchRssMB} MB, ${out.benchRssPerAgentMB} MB and ${out.benchQuietCoresPerAgent} cores per simulated agent when quiet; ${fds} open fds (kubemark hollow node: 220 MB, 0.09 core)`);
     console.log(`scale: load average ${out.loadAverage.join(' ')} on ${out.cores} cores`);
@@ -224,6 +223,52 @@ export async function main(args: string[] = []) {
     await Promise.all(agents.map((a) => a.agent.stop().catch(() => undefined)));
     await controller?.stop();
     await api.stop();
+  }
+}
+
+/**
+ * The controller, restarted when it exits (as its Deployment would: it exits on purpose when it loses
+ * its lease). CPU seconds add up over its lives (each life's last sample, taken every 2 s).
+ */
+class SupervisedController {
+  restarts = 0;
+  private current!: Watched;
+  private stopped = false;
+  private cpuOfPastLives = 0;
+  private lastCpu = 0;
+  private readonly sampler: NodeJS.Timeout;
+
+  constructor(
+    private readonly cmd: string[],
+    private readonly logFile: string,
+  ) {
+    this.spawn();
+    this.sampler = setInterval(() => void this.stat(), 2000);
+  }
+
+  private spawn(): void {
+    const w = startChild('podfabric controller', this.cmd, { logFile: this.logFile, env: { ...process.env, PODFABRIC_LOG_LEVEL: 'warn' } });
+    this.current = w;
+    w.exited.catch((e: Error) => {
+      if (this.stopped) return;
+      this.restarts++;
+      this.cpuOfPastLives += this.lastCpu;
+      this.lastCpu = 0;
+      say(`the controller exited (${e.message.split('\n')[0]}); restarting it`);
+      this.spawn();
+    });
+  }
+
+  async stat(): Promise<{ cpuSeconds: number; rssMB: number; peakRssMB: number }> {
+    const s = await procStat(this.current.pid);
+    if (s.cpuSeconds > 0) this.lastCpu = s.cpuSeconds;
+    return { ...s, cpuSeconds: this.cpuOfPastLives + this.lastCpu };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.sampler);
+    await this.current.stop();
   }
 }
 

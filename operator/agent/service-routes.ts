@@ -18,6 +18,7 @@ import { Informer, type KObj } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 import type { Clock } from '../lib/clock.js';
 import { stableStringify } from '../lib/stable.js';
+import { withoutManagedFields } from './slim.js';
 import { planNodeServices, serviceRoutePrefixes, type NodeAdvertisements } from '../services/index.js';
 
 /** kube-proxy's selector: Services (and their slices) that a node proxies. */
@@ -54,11 +55,11 @@ export class ServiceRoutes implements ServiceRoutesSource {
     private readonly events?: { onService: EventSink; onFabric: (type: 'Normal' | 'Warning', reason: string, message: string) => void },
   ) {
     const on = { onAdd: () => kick(), onUpdate: () => kick(), onDelete: () => kick() };
-    this.services = new Informer<KObj>(rest, `/api/v1/services?labelSelector=${PROXIED}`, on, { name: 'services' });
-    this.slices = new Informer<KObj>(rest, `/apis/discovery.k8s.io/v1/endpointslices?labelSelector=${PROXIED}`, on, { name: 'endpointslices' });
+    this.services = new Informer<KObj>(rest, `/api/v1/services?labelSelector=${PROXIED}`, on, { name: 'services', transform: withoutManagedFields });
+    this.slices = new Informer<KObj>(rest, `/apis/discovery.k8s.io/v1/endpointslices?labelSelector=${PROXIED}`, on, { name: 'endpointslices', transform: withoutManagedFields });
     // Only what the plan reads of the Node (cordon, labels, addresses): heartbeats change none of it.
     const nodeInputs = (n: KObj) => stableStringify([n.metadata.labels, n.spec, (n.status as { addresses?: unknown } | undefined)?.addresses]);
-    this.node = new Informer<KObj>(rest, `/api/v1/nodes?fieldSelector=${encodeURIComponent(`metadata.name=${nodeName}`)}`, { onAdd: () => kick(), onUpdate: (o, n) => nodeInputs(o) !== nodeInputs(n) && kick(), onDelete: () => kick() }, { name: 'node' });
+    this.node = new Informer<KObj>(rest, `/api/v1/nodes?fieldSelector=${encodeURIComponent(`metadata.name=${nodeName}`)}`, { onAdd: () => kick(), onUpdate: (o, n) => nodeInputs(o) !== nodeInputs(n) && kick(), onDelete: () => kick() }, { name: 'node', transform: withoutManagedFields });
     this.pools = new Informer(rest, `${API}/loadbalancerpools`, on, { decode: (o) => parseObject(LoadBalancerPool, o) });
   }
 

@@ -41,6 +41,11 @@ export class Informer<T extends KObj, D = T> {
       name?: string;
       /** Decode and validate each object once, on arrival; read the result with decoded(). */
       decode?: (o: T) => D;
+      /**
+       * Applied to each object as it arrives, before it is stored or handed to a handler (client-go's
+       * SetTransform): keep only what the reader needs, so the cache does not hold whole objects.
+       */
+      transform?: (o: T) => T;
     } = {},
   ) {}
 
@@ -125,7 +130,10 @@ export class Informer<T extends KObj, D = T> {
       const sep = this.path.includes('?') ? '&' : '?';
       const q = `limit=${this.opts.pageSize ?? 500}${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`;
       const page = await this.rest.get<{ metadata: { resourceVersion: string; continue?: string }; items: T[] }>(`${this.path}${sep}${q}`);
-      for (const it of page.items) fresh.set(keyOf(it), it);
+      for (const raw of page.items) {
+        const it = this.opts.transform ? this.opts.transform(raw) : raw;
+        fresh.set(keyOf(it), it);
+      }
       rv = page.metadata.resourceVersion;
       cont = page.metadata.continue ?? '';
     } while (cont);
@@ -169,9 +177,9 @@ export class Informer<T extends KObj, D = T> {
       const st = e.object as unknown as { code?: number; message?: string };
       throw new KubeError(st.code ?? 500, 'WatchError', st.message ?? 'watch error');
     }
-    const o = e.object;
-    if (o.metadata?.resourceVersion) this.rv = o.metadata.resourceVersion;
+    if (e.object.metadata?.resourceVersion) this.rv = e.object.metadata.resourceVersion;
     if (e.type === 'BOOKMARK') return;
+    const o = this.opts.transform ? this.opts.transform(e.object) : e.object;
     const k = keyOf(o);
     const prev = this.store.get(k);
     if (e.type === 'DELETED') {

@@ -1,0 +1,30 @@
+/**
+ * What the agent's caches keep of each object (Informer `transform`): never metadata.managedFields
+ * (server-side apply bookkeeping nothing here reads, often the larger half of an object), and of a Pod
+ * only what the NetworkPolicy compiler reads (policy/model.ts podInfoFromObject) — every agent caches
+ * every Pod of the cluster, so this is the agent's memory at scale.
+ */
+import type { KObj } from '../kube/informer.js';
+
+export function withoutManagedFields<T extends KObj>(o: T): T {
+  if (!o.metadata?.managedFields) return o;
+  const { managedFields: _m, ...metadata } = o.metadata;
+  return { ...o, metadata } as T;
+}
+
+interface PodLike extends KObj {
+  spec?: { nodeName?: string; hostNetwork?: boolean; containers?: Array<{ ports?: Array<{ name?: string; containerPort?: number; protocol?: string }> }> };
+  status?: { phase?: string; podIP?: string; podIPs?: Array<{ ip?: string }> };
+}
+
+/** A Pod cut to its identity, labels, node, host networking, container ports, phase and addresses. */
+export function slimPod(o: KObj): KObj {
+  const p = o as PodLike;
+  const m = p.metadata;
+  const ports = (p.spec?.containers ?? []).map((c) => ({ ports: (c.ports ?? []).map((x) => ({ name: x.name, containerPort: x.containerPort, protocol: x.protocol })) }));
+  return {
+    metadata: { name: m.name, namespace: m.namespace, uid: m.uid, resourceVersion: m.resourceVersion, ...(m.labels ? { labels: m.labels } : {}) },
+    spec: { ...(p.spec?.nodeName ? { nodeName: p.spec.nodeName } : {}), ...(p.spec?.hostNetwork ? { hostNetwork: true } : {}), containers: ports },
+    status: { phase: p.status?.phase, podIP: p.status?.podIP, ...(p.status?.podIPs ? { podIPs: p.status.podIPs.map((x) => ({ ip: x.ip })) } : {}) },
+  };
+}
