@@ -114,10 +114,15 @@ export async function main(args: string[] = []) {
     };
     for (let i = 0; i < N; i++) agents.push(simAgent(i, { kc: api.rest.kc, onPeer, http2 }));
     const ts = performance.now();
+    const startCpu0 = process.cpuUsage();
+    const startApi0 = await procStat(api.watched.pid);
     await guard(startFleet(agents, inFlight, (n) => say(`${n} agents started (${round((performance.now() - ts) / 1000)} s)`)), watched);
     const startSeconds = (performance.now() - ts) / 1000;
     if (!(await initial.until(N, false, 600_000, watched))) throw new Error(`only ${initial.agents.size} of ${N} agents programmed their rack's peer`);
     const firstSyncSeconds = (performance.now() - ts) / 1000;
+    const startCpu = process.cpuUsage(startCpu0);
+    const startCpuPerAgent = (startCpu.user + startCpu.system) / 1e6 / N;
+    const startApiCpuPerAgent = ((await procStat(api.watched.pid)).cpuSeconds - startApi0.cpuSeconds) / N;
     const watchesPerAgent = clientCounts.watches / N;
     say(`${N} agents started in ${round(startSeconds)} s, all programmed their plan after ${round(firstSyncSeconds)} s; ${round(watchesPerAgent, 1)} watches per agent`);
     await settle(api.kubeconfig, watched);
@@ -205,12 +210,15 @@ export async function main(args: string[] = []) {
       controllerPlanSeconds: round(planSeconds),
       agentsStartSeconds: round(startSeconds),
       agentsFirstSyncSeconds: round(firstSyncSeconds),
+      agentStartCpuSecondsPerAgent: round(startCpuPerAgent, 4),
+      apiserverCpuSecondsPerAgentStart: round(startApiCpuPerAgent, 4),
       loadAverage: loadavg().map((x) => round(x, 2)),
       cores: cpus().length,
       targets: { peerChangeP99Ms: '<= 10000', idleRequestsPerAgentPerSec: '<= 0.05', benchRssPerAgentMB: 'far below kubemark hollow node 220 MB / 0.09 core' },
     };
     console.log(`scale: world: ${out.world}`);
     console.log(`scale: controller planned all ${N} nodes in ${out.controllerPlanSeconds} s; ${N} agents (${out.watchesPerAgent} watches each) started in ${out.agentsStartSeconds} s, all programmed their plan after ${out.agentsFirstSyncSeconds} s`);
+    console.log(`scale: starting one agent costs ${out.agentStartCpuSecondsPerAgent} CPU s here (its lists, decoding, first syncs) and ${out.apiserverCpuSecondsPerAgentStart} CPU s in the apiserver`);
     for (const p of perRound) console.log(`scale: ${p.change}: every NodeFabric ${p.fabricsAllMs} ms, agents p50 ${p.agentsP50Ms} / p99 ${p.agentsP99Ms} / last ${p.agentsMaxMs} ms${p.missing ? `, ${p.missing} missing` : ''}`);
     console.log(`scale: peer change → every agent, over ${changes} changes × ${N} agents: p50 ${out.peerChangeP50Ms} ms, p99 ${out.peerChangeP99Ms} ms (target p99 ≤ 10 s)`);
     console.log(`scale: quiet ${out.quietSeconds} s: ${out.idleRequestsPerAgentPerSec} apiserver requests per agent per second (target ≤ 0.05; client-side count ${out.idleClientRequestsPerAgentPerSec}); by resource: ${JSON.stringify(delta)}`);
