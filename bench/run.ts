@@ -15,7 +15,7 @@ if (!name || !benches[name]) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]
   ipam [--nodes N]   (default 5000)
   agent [--routes N] [--prefixes N]   (default 10000 each)
-  scale [--nodes N] [--changes K] [--quiet SECONDS]   (default 5000, 4, 300)`);
+  scale [--nodes N] [--changes K] [--quiet SECONDS]   (default 500, 4, 300)`);
   process.exit(2);
 }
 try {
