@@ -50,9 +50,13 @@ export class H2Connection {
     this.session = s;
     this.pinger = setInterval(() => {
       if (s.closed || s.destroyed) return;
-      const t = setTimeout(() => s.destroy(new Error('HTTP/2 ping not answered')), H2_PING_TIMEOUT_MS);
+      let answered = false;
+      // After the timeout, look once more after pending I/O (setImmediate): on a busy event loop the
+      // answer may be waiting behind the timer, and a late timer must not kill a healthy connection.
+      const t = setTimeout(() => setImmediate(() => answered || s.destroy(new Error('HTTP/2 ping not answered'))), H2_PING_TIMEOUT_MS);
       t.unref();
       const sent = s.ping((err) => {
+        answered = true;
         clearTimeout(t);
         if (err) s.destroy(err);
       });
