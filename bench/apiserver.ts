@@ -77,7 +77,17 @@ const READ_VERBS = new Set(['GET', 'LIST']);
  * asked for: a WATCH counts when it ends), from the apiserver's /metrics.
  */
 export async function requestCounts(kubeconfig: string, opts: { watches?: boolean } = {}): Promise<Map<string, number>> {
-  const text = await metricsText(kubeconfig);
+  // An overloaded apiserver answers /metrics with 504 now and then: try a few times.
+  let text = '';
+  for (let i = 0; ; i++) {
+    try {
+      text = await metricsText(kubeconfig);
+      break;
+    } catch (e) {
+      if (i >= 4) throw e;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
