@@ -5,6 +5,7 @@
  * being measured).
  */
 import { mkdtemp, readFile } from 'node:fs/promises';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../operator/lib/exec.js';
@@ -49,17 +50,50 @@ export async function startBenchApiserver(label: string, opts: { crds: boolean }
   return { dir, kubeconfig, rest, watched, stop };
 }
 
+/** The apiserver's /metrics text, fetched directly (no kubectl process; up to 5 min on a loaded machine). */
+async function metricsText(kubeconfig: string): Promise<string> {
+  const kc = loadKubeConfig(kubeconfig);
+  const o: https.RequestOptions = { headers: {} };
+  await kc.applyToHTTPSOptions(o);
+  const u = new URL(kc.getCurrentCluster()!.server);
+  return new Promise<string>((resolve, reject) => {
+    const req = https.request({ ...o, hostname: u.hostname, port: u.port, path: '/metrics', method: 'GET' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => ((res.statusCode ?? 0) === 200 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`GET /metrics: ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.setTimeout(300_000, () => req.destroy(new Error('GET /metrics: timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export const WRITE_VERBS = new Set(['POST', 'PUT', 'PATCH', 'APPLY', 'DELETE', 'DELETECOLLECTION']);
 const READ_VERBS = new Set(['GET', 'LIST']);
 
-/** "resource[/subresource] VERB" → requests (writes, and GET/LIST reads; watches left out), from the apiserver's /metrics. */
-export async function requestCounts(kubeconfig: string): Promise<Map<string, number>> {
-  const text = (await run(['kubectl', `--kubeconfig=${kubeconfig}`, 'get', '--raw', '/metrics'], { timeoutMs: 60_000 })).stdout;
+/**
+ * "resource[/subresource] VERB" → requests (writes, and GET/LIST reads; watches left out unless
+ * asked for: a WATCH counts when it ends), from the apiserver's /metrics.
+ */
+export async function requestCounts(kubeconfig: string, opts: { watches?: boolean } = {}): Promise<Map<string, number>> {
+  // An overloaded apiserver answers /metrics with 504 now and then: try a few times.
+  let text = '';
+  for (let i = 0; ; i++) {
+    try {
+      text = await metricsText(kubeconfig);
+      break;
+    } catch (e) {
+      if (i >= 4) throw e;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (!line.startsWith('apiserver_request_total{')) continue;
     const labels = Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
-    if (!labels.resource || !(WRITE_VERBS.has(labels.verb ?? '') || READ_VERBS.has(labels.verb ?? ''))) continue;
+    const verb = labels.verb ?? '';
+    if (!labels.resource || !(WRITE_VERBS.has(verb) || READ_VERBS.has(verb) || (opts.watches && verb === 'WATCH'))) continue;
     const key = `${labels.resource}${labels.subresource ? `/${labels.subresource}` : ''} ${labels.verb}`;
     out.set(key, (out.get(key) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
   }

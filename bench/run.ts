@@ -10,11 +10,13 @@ const benches: Record<string, (args: string[]) => Promise<unknown>> = {
   'services-plan': async () => (await import('./services-plan.js')).main(),
   services: async () => (await import('./services.js')).main(),
   policy: async () => (await import('./policy.js')).main(),
+  scale: async (a) => (await import('./scale.js')).main(a),
 };
 if (!name || !benches[name]) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]
   ipam [--nodes N]   (default 5000)
-  agent [--routes N] [--prefixes N]   (default 10000 each)`);
+  agent [--routes N] [--prefixes N]   (default 10000 each)
+  scale [--nodes N] [--changes K] [--quiet SECONDS]   (default 500, 4, 300)`);
   process.exit(2);
 }
 try {

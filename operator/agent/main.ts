@@ -65,7 +65,8 @@ export async function runAgent(argv: string[]): Promise<void> {
   if (!values.node) throw new Error('--node (or NODE_NAME) is required');
   const node = values.node;
   const alog = log.child({ component: 'agent', node });
-  const rest = new KubeRest(loadKubeConfig(values.kubeconfig), { qps: Number(values.qps), burst: Number(values.burst), userAgent: `podfabric-agent/${node}` });
+  // One HTTP/2 connection for the agent's ~10 watches and its writes (not a TLS connection per watch).
+  const rest = new KubeRest(loadKubeConfig(values.kubeconfig), { qps: Number(values.qps), burst: Number(values.burst), userAgent: `podfabric-agent/${node}`, http2: true });
   const target = values['gobgp-api'] ?? (await gobgpSocketFromConfig(rest));
   const router = createGoBgpRouter(target, { allowNonLoopback: values['allow-remote-gobgp-api'] });
   const registry = newRegistry('agent');

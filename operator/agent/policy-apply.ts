@@ -25,6 +25,7 @@ import type { EnforceResult } from '../nftables/enforcer.js';
 import { desiredPolicyState, type PolicyDesired } from '../policy/desired.js';
 import { podInfoFromObject } from '../policy/model.js';
 import type { Ruleset } from '../policy/objects.js';
+import { slimPod } from './slim.js';
 
 /** What the reconciler needs from the kernel side (PolicyEnforcer satisfies it). */
 export interface PolicyKernel {
@@ -138,7 +139,8 @@ export class PolicyReconciler {
       },
       onDelete: () => this.changed(),
     });
-    this.pods = new Informer(d.rest, '/api/v1/pods', on(podKey), { name: 'pods' });
+    // Every Pod of the cluster is cached on every node: only what the compiler reads is kept (slim.ts).
+    this.pods = new Informer(d.rest, '/api/v1/pods', on(podKey), { name: 'pods', trim: slimPod });
     this.namespaces = new Informer(d.rest, '/api/v1/namespaces', on(labelsKey), { name: 'namespaces' });
     this.policies = new Informer(d.rest, '/apis/networking.k8s.io/v1/networkpolicies', on((o) => specKey(o) + labelsKey(o)), { name: 'networkpolicies' });
   }

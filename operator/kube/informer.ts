@@ -53,7 +53,8 @@ export class Informer<T extends KObj, D = T> {
       decode?: (o: T) => D;
       /**
        * Trims each object on arrival, after managedFields are dropped, to what this informer's readers
-       * use (handlers and the store then only ever see the trimmed object): less memory per cached object.
+       * use (client-go's SetTransform; handlers and the store then only ever see the trimmed object): less
+       * memory per cached object.
        */
       trim?: (o: T) => T;
     } = {},
