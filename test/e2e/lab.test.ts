@@ -119,10 +119,18 @@ describe('podfabric lab, end to end', () => {
       const r = await kubectl(s, ['get', 'events', '-n', 'default', '--field-selector', `involvedObject.kind=NodeFabric,involvedObject.name=${name}`, '-o', 'json']);
       return (JSON.parse(r.stdout) as { items: Array<{ reason: string; message: string; source?: { component?: string } }> }).items;
     };
+    // The controller's Allocated Event: on the NodeFabric, or — when the node joined in the same 10 s
+    // window as 3 others of its pool (the lab's own nodes, moments ago) — in the pool's one summary Event
+    // that names it (controller/allocation-events.ts).
+    const poolSummaryNames = async (node: string) => {
+      const r = await kubectl(s, ['get', 'events', '-n', 'default', '--field-selector', 'involvedObject.kind=IPPool,reason=Allocated', '-o', 'json']);
+      return (JSON.parse(r.stdout) as { items: Array<{ message: string }> }).items.some((e) => e.message.includes(`${node} ${cidr}`));
+    };
     await waitUntil(`${n.name} events`, async () => {
       const reasons = new Set((await events(n.name)).map((e) => e.reason));
-      return ['Allocated', 'SessionEstablished', 'CNIConfigWritten'].every((x) => reasons.has(x));
-    }, 20_000);
+      const allocated = reasons.has('Allocated') || (await poolSummaryNames(n.name));
+      return allocated && ['SessionEstablished', 'CNIConfigWritten'].every((x) => reasons.has(x));
+    }, 30_000);
     const agentEvent = (await events(n.name)).find((e) => e.reason === 'SessionEstablished')!;
     expect(agentEvent.message).toContain('172.20.1.1');
     expect(agentEvent.source?.component).toBe('podfabric-agent');
