@@ -17,12 +17,15 @@ const RECYCLE_AFTER = 1000;
 /** Longer scripts (a whole table) go to a fresh `nft -f -` instead of one huge line. */
 export const SESSION_MAX_BYTES = 256 * 1024;
 
-/** Joins a `nft -f` script into one line, i.e. one transaction (newline and `;` both end a command). */
+/**
+ * Joins a `nft -f` script into one line, i.e. one transaction (newline and `;` both end a command).
+ * Comment lines are dropped: on one line a `#` would swallow every command after it.
+ */
 export function oneLine(script: string): string {
   return script
     .split('\n')
     .map((l) => l.trim())
-    .filter(Boolean)
+    .filter((l) => l && !l.startsWith('#'))
     .join(' ; ');
 }
 

@@ -1,6 +1,6 @@
 /** The nft -i session's protocol against a stand-in process (the real nft: test/integration/nftables-session.test.ts). */
 import { describe, expect, it } from 'vitest';
-import { NftSession } from '../../operator/nftables/session.js';
+import { NftSession, oneLine } from '../../operator/nftables/session.js';
 
 // Replaces `nft -i`: records each line, answers `describe meta mark` like nft 1.0.6, an error for a
 // line containing "bad" (on stderr), and nothing at all once it has read "hang" (an nft whose output
@@ -20,6 +20,12 @@ const fake = (log: string, timeoutMs = 5000) => {
   // prefix + ['nft', '-i'] → sh -c FAKE fake nft -i
   return new NftSession(['sh', '-c', FAKE, 'fake'], timeoutMs);
 };
+
+describe('oneLine', () => {
+  it('joins a script into one transaction line and drops comment lines (a # would swallow the rest)', () => {
+    expect(oneLine('# header\nadd element inet t s { 10.0.0.1 }\n\n  flush chain inet t c  \n# end\n')).toBe('add element inet t s { 10.0.0.1 } ; flush chain inet t c');
+  });
+});
 
 describe('NftSession protocol', () => {
   it('one line per script, commands joined with ;, the error text of a failed one, in order', async () => {
