@@ -25,7 +25,9 @@ export interface BenchApiserver {
 /** A fresh apiserver (new data dir, new port); with crds, podfabric's CRDs installed and established. */
 export async function startBenchApiserver(label: string, opts: { crds: boolean }): Promise<BenchApiserver> {
   const dir = await mkdtemp(join(tmpdir(), `pf-bench-${label}-`));
-  const start = await run(['bash', join(ROOT, 'hack/apiserver/start.sh'), dir, '--fresh'], { allowFail: true, timeoutMs: 1_800_000 });
+  // BENCH_APISERVER_FLAGS: extra kube-apiserver flags for a look inside (e.g. --profiling=true for pprof).
+  const extra = (process.env.BENCH_APISERVER_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  const start = await run(['bash', join(ROOT, 'hack/apiserver/start.sh'), dir, '--fresh', ...extra], { allowFail: true, timeoutMs: 1_800_000 });
   if (start.code !== 0) throw new Error(`kube-apiserver (${label}) did not start:\n${start.stderr.trim().split('\n').slice(-40).join('\n')}`);
   const kubeconfig = join(dir, 'kubeconfig');
   const pid = Number((await readFile(join(dir, 'pid'), 'utf8')).trim());
@@ -51,19 +53,24 @@ export async function startBenchApiserver(label: string, opts: { crds: boolean }
 }
 
 /** The apiserver's /metrics text, fetched directly (no kubectl process; up to 5 min on a loaded machine). */
-async function metricsText(kubeconfig: string): Promise<string> {
+function metricsText(kubeconfig: string): Promise<string> {
+  return apiserverGet(kubeconfig, '/metrics', 300_000).then((b) => b.toString('utf8'));
+}
+
+/** GET a path of the apiserver as its admin (metrics, /debug/pprof with --profiling=true). */
+export async function apiserverGet(kubeconfig: string, path: string, timeoutMs: number): Promise<Buffer> {
   const kc = loadKubeConfig(kubeconfig);
   const o: https.RequestOptions = { headers: {} };
   await kc.applyToHTTPSOptions(o);
   const u = new URL(kc.getCurrentCluster()!.server);
-  return new Promise<string>((resolve, reject) => {
-    const req = https.request({ ...o, hostname: u.hostname, port: u.port, path: '/metrics', method: 'GET' }, (res) => {
+  return new Promise<Buffer>((resolve, reject) => {
+    const req = https.request({ ...o, hostname: u.hostname, port: u.port, path, method: 'GET' }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => ((res.statusCode ?? 0) === 200 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`GET /metrics: ${res.statusCode}`))));
+      res.on('end', () => ((res.statusCode ?? 0) === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
       res.on('error', reject);
     });
-    req.setTimeout(300_000, () => req.destroy(new Error('GET /metrics: timed out')));
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`GET ${path}: timed out`)));
     req.on('error', reject);
     req.end();
   });

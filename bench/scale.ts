@@ -12,14 +12,14 @@
  *     election and the apiserver's identity — left out), beside the agents' own client-side count;
  *   - the controller's CPU seconds and RSS, the apiserver's RSS, and this process's RSS per agent.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { API_PATH, API_VERSION } from '../operator/api/common.js';
 import type { PeerConfig } from '../operator/gobgp/speaker.js';
 import { Informer, type KObj } from '../operator/kube/informer.js';
 import { log } from '../operator/lib/log.js';
-import { countDelta, requestCounts, startBenchApiserver } from './apiserver.js';
+import { apiserverGet, countDelta, requestCounts, startBenchApiserver } from './apiserver.js';
 import { buildOperator, guard, numberArg, ROOT, startChild, waitFor, type Watched } from './child.js';
 import { clientCounts, simAgent, startFleet, type SimAgent } from './scale-agents.js';
 import { buildWorld, defaultWorld, describeWorld, rackOf, torAddress } from './scale-world.js';
@@ -117,6 +117,11 @@ export async function main(args: string[] = []) {
     const ts = performance.now();
     const startCpu0 = process.cpuUsage();
     const startApi0 = await procStat(api.watched.pid);
+    const startReq0 = await requestCounts(api.kubeconfig, { watches: true });
+    // BENCH_PROFILE_DIR (with BENCH_APISERVER_FLAGS=--profiling=true): the apiserver's CPU profile over the start.
+    const profiling = process.env.BENCH_PROFILE_DIR
+      ? apiserverGet(api.kubeconfig, '/debug/pprof/profile?seconds=60', 120_000).then((b) => writeFile(join(process.env.BENCH_PROFILE_DIR!, 'apiserver-start.pprof'), b), (e: Error) => say(`profile: ${e.message}`))
+      : undefined;
     await guard(startFleet(agents, inFlight, (n) => say(`${n} agents started (${round((performance.now() - ts) / 1000)} s)`)), watched);
     const startSeconds = (performance.now() - ts) / 1000;
     if (!(await initial.until(N, false, 600_000, watched))) throw new Error(`only ${initial.agents.size} of ${N} agents programmed their rack's peer`);
@@ -125,6 +130,9 @@ export async function main(args: string[] = []) {
     const startCpuPerAgent = (startCpu.user + startCpu.system) / 1e6 / N;
     const startApiCpuPerAgent = ((await procStat(api.watched.pid)).cpuSeconds - startApi0.cpuSeconds) / N;
     const watchesPerAgent = clientCounts.watches / N;
+    const startRequests = countDelta(startReq0, await requestCounts(api.kubeconfig, { watches: true }));
+    say(`requests while the agents started, per agent: ${Object.entries(startRequests).map(([k, v]) => `${k} ${round(v / N, 2)}`).join(', ')}`);
+    await profiling;
     say(`${N} agents started in ${round(startSeconds)} s, all programmed their plan after ${round(firstSyncSeconds)} s; ${round(watchesPerAgent, 1)} watches per agent`);
     await settle(api.kubeconfig, watched, N);
 
@@ -177,6 +185,9 @@ export async function main(args: string[] = []) {
     const nonLease = sum((k) => !k.startsWith('leases'));
     const idle = nonLease / N / quietSeconds;
     const clientIdle = (clientCounts.requests - cl0.requests + clientCounts.watches - cl0.watches) / N / quietSeconds;
+    if (process.env.BENCH_PROFILE_DIR) {
+      await apiserverGet(api.kubeconfig, '/debug/pprof/heap', 120_000).then((b) => writeFile(join(process.env.BENCH_PROFILE_DIR!, 'apiserver-heap.pprof'), b), (e: Error) => say(`heap profile: ${e.message}`));
+    }
     const rss = process.memoryUsage();
     const fds = (await readdir('/proc/self/fd')).length;
     const out = {
@@ -213,6 +224,7 @@ export async function main(args: string[] = []) {
       agentsFirstSyncSeconds: round(firstSyncSeconds),
       agentStartCpuSecondsPerAgent: round(startCpuPerAgent, 4),
       apiserverCpuSecondsPerAgentStart: round(startApiCpuPerAgent, 4),
+      startRequestsPerAgent: Object.fromEntries(Object.entries(startRequests).map(([k, v]) => [k, round(v / N, 2)])),
       loadAverage: loadavg().map((x) => round(x, 2)),
       cores: cpus().length,
       targets: { peerChangeP99Ms: '<= 10000', idleRequestsPerAgentPerSec: '<= 0.05', benchRssPerAgentMB: 'far below kubemark hollow node 220 MB / 0.09 core' },

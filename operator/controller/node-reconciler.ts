@@ -38,6 +38,32 @@ export class NodeReconciler {
     };
   }
 
+  private segmentKeys(n: PlanNode): string[] {
+    return [4, 6].map((fam) => segmentKey(n, fam as 4 | 6, this.s.config)).filter((k): k is string => !!k);
+  }
+
+  /**
+   * A subnet an agent has just reported for the first time: every node with an IP in it that has not
+   * reported its own joins that segment now (by inference, as planNode would infer it), in the index and
+   * in the queue. So a rack coming up is planned once with all its members, instead of each member's
+   * report re-planning every member that reported before it (about a rack² writes, and as many agent
+   * syncs and status writes). The reporting node's own plan, made next, already has them all.
+   */
+  private adoptSubnet(key: string, reporter: string, enqueue: Enqueue): void {
+    const s = this.s;
+    const stale = new Set<string>();
+    for (const n of s.stores.nodes.list()) {
+      const name = n.metadata.name;
+      if (name === reporter || ((s.stores.fabrics.get(name)?.status?.l2Subnets as string[] | undefined) ?? []).length) continue;
+      const keys = this.segmentKeys(this.planNode(n, s.ipam.claimsOf(name)));
+      if (!keys.includes(key)) continue;
+      for (const m of s.segments.update(name, keys)) stale.add(m);
+      stale.add(name);
+    }
+    stale.delete(reporter);
+    for (const m of stale) enqueue.push({ key: `node:${m}` });
+  }
+
   /** Peers that are valid (their own reconcile said so) and decode. */
   validPeers(): PeerInfo[] {
     const out: PeerInfo[] = [];
@@ -66,8 +92,10 @@ export class NodeReconciler {
     s.ipam.commit(name, decision.allocations);
 
     const me = this.planNode(node, decision.allocations);
-    const keys = [4, 6].map((fam) => segmentKey(me, fam as 4 | 6, s.config)).filter((k): k is string => !!k);
+    const keys = this.segmentKeys(me);
+    const known = new Set(s.segments.knownSubnets());
     for (const m of s.segments.update(name, keys)) enqueue.push({ key: `node:${m}` });
+    for (const k of keys) if (k.startsWith('subnet:') && !known.has(k.slice('subnet:'.length))) this.adoptSubnet(k, name, enqueue);
     const neighbours: PlanNode[] = [];
     for (const m of s.segments.othersOf(name)) {
       const mn = s.stores.nodes.get(m);

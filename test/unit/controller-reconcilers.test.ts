@@ -80,6 +80,52 @@ describe('NodeReconciler (fake client)', () => {
     expect(statusOf(r.rest, /nodefabrics\/n1\/status$/)).toEqual([{ conditions: [] }]);
   });
 
+  it("a rack's first subnet report plans the whole rack once: its unreported members join the segment by inference, and their own reports change nothing", async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.syncPools();
+    const rec = new NodeReconciler(r.state);
+    const rack = ['n1', 'n2', 'n3', 'n4'];
+    rack.forEach((n, i) => r.stores.nodes.put(node(n, `10.0.1.${11 + i}`)));
+    r.stores.nodes.put(node('other', '10.0.2.11'));
+    const recorded = (name: string) => {
+      const spec = (r.rest.calls.filter((c) => c.method === 'APPLY' && c.path === `${API_PATH}/nodefabrics/${name}`).at(-1)!.body as any).spec;
+      return { metadata: { name }, spec, status: statusOf(r.rest, new RegExp(`nodefabrics/${name}/status$`)).at(-1) };
+    };
+    const put = (name: string, l2Subnets?: string[]) => {
+      const f = recorded(name);
+      r.stores.fabrics.put({ ...f, status: { ...(f.status ?? {}), ...(l2Subnets ? { l2Subnets } : {}) } });
+    };
+    for (const n of [...rack, 'other']) {
+      await rec.reconcile(n, ctx);
+      put(n);
+    }
+    const directTo = (name: string) => ((recorded(name).spec.directRoutes ?? []) as Array<{ node: string }>).map((d) => d.node).sort();
+    expect(directTo('n2')).toEqual([]); // nobody reported: nothing is known about the segment yet
+    // n1's agent reports its subnet: n2..n4 (same subnet, no report) are adopted and queued; "other" is not.
+    put('n1', ['10.0.1.0/24']);
+    const res = await rec.reconcile('n1', ctx);
+    expect(res.enqueue?.filter((e) => e.key.startsWith('node:')).map((e) => e.key).sort()).toEqual(['node:n2', 'node:n3', 'node:n4']);
+    expect(directTo('n1')).toEqual(['n2', 'n3', 'n4']);
+    r.rest.calls = r.rest.calls.filter((c) => c.method === 'APPLY' && !c.path.endsWith('/status'));
+    for (const n of ['n2', 'n3', 'n4']) {
+      const again = await rec.reconcile(n, ctx);
+      expect(again.enqueue?.filter((e) => e.key.startsWith('node:'))).toEqual([]); // no cascade
+      put(n);
+    }
+    expect(directTo('n3')).toEqual(['n1', 'n2', 'n4']);
+    // Their agents report the same subnet: no plan changes, nothing written.
+    const writes = () => r.rest.calls.filter((c) => c.method === 'APPLY' && /nodefabrics\/n\d$/.test(c.path)).length;
+    const before = writes();
+    for (const n of ['n2', 'n3', 'n4']) {
+      put(n, ['10.0.1.0/24']);
+      const res2 = await rec.reconcile(n, ctx);
+      expect(res2.enqueue?.filter((e) => e.key.startsWith('node:'))).toEqual([]);
+    }
+    expect(writes()).toBe(before);
+    expect(directTo('other')).toEqual([]);
+  });
+
   it('with no pool for the node: Allocated=False NoMatchingPool, a Warning, nothing written to the Node', async () => {
     const r = rig();
     r.stores.nodes.put(node('n1', '10.0.1.11'));
