@@ -119,9 +119,10 @@ export class Informer<T extends KObj, D = T> {
 
   private async loop(): Promise<void> {
     let delay = 200;
+    let gone = false;
     while (!this.stopped) {
       try {
-        await this.relist();
+        await this.relist(gone);
         delay = 200;
         for (;;) {
           if (this.stopped) return;
@@ -129,7 +130,7 @@ export class Informer<T extends KObj, D = T> {
         }
       } catch (e) {
         if (this.stopped) return;
-        const gone = e instanceof KubeError && e.code === 410;
+        gone = e instanceof KubeError && e.code === 410;
         if (!gone) log.warn({ resource: this.opts.name ?? this.path, err: (e as Error).message }, 'list/watch failed; relisting');
         await new Promise((r) => setTimeout(r, gone ? 0 : delay));
         delay = Math.min(delay * 2, 10_000);
@@ -137,14 +138,22 @@ export class Informer<T extends KObj, D = T> {
     }
   }
 
-  private async relist(): Promise<void> {
+  /**
+   * Lists as client-go's reflectors do. From the apiserver's watch cache, with no quorum read and no
+   * wait for the cache to catch up with storage (which under load made each agent's start-up lists
+   * take seconds): the first list at resourceVersion=0, a relist after a broken watch at "not older than
+   * the last version seen". Only after the last version expired (410 Gone) does it read consistently
+   * (paged from storage), so the cache never goes back in time.
+   */
+  private async relist(expired: boolean): Promise<void> {
     this.relists++;
     const fresh = new Map<string, T>();
     let cont = '';
     let rv = '';
+    const cached = expired ? undefined : this.rv || '0';
     do {
       const sep = this.path.includes('?') ? '&' : '?';
-      const q = `limit=${this.opts.pageSize ?? 500}${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`;
+      const q = cached !== undefined ? `resourceVersion=${cached}` : `limit=${this.opts.pageSize ?? 500}${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`;
       const page = await this.rest.get<{ metadata: { resourceVersion: string; continue?: string }; items: T[] }>(`${this.path}${sep}${q}`);
       for (const it of page.items) fresh.set(keyOf(it), this.arrive(it));
       rv = page.metadata.resourceVersion;

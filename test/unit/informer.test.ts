@@ -1,6 +1,7 @@
 /** Informer typed stores: each object is decoded once, when it arrives, and a bad one says why. */
 import { describe, expect, it } from 'vitest';
 import { Informer } from '../../operator/kube/informer.js';
+import { KubeError } from '../../operator/kube/rest.js';
 import { FakeRest } from '../support/fakes.js';
 
 const PATH = '/apis/x/v1/things';
@@ -47,5 +48,30 @@ describe('Informer decode', () => {
     rest.emit(PATH, 'DELETED', { metadata: { name: 'a' }, spec: { n: 1 } });
     expect(inf.decoded('a')).toBeUndefined();
     inf.stop();
+  });
+});
+
+describe('Informer lists as client-go reflectors do', () => {
+  it('first from the watch cache (resourceVersion=0), after a broken watch not older than the last version, after 410 Gone consistently', async () => {
+    const gets: string[] = [];
+    let watches = 0;
+    const rest = {
+      get: async (path: string) => {
+        gets.push(path);
+        return { metadata: { resourceVersion: String(10 + gets.length) }, items: [{ metadata: { name: 'a', resourceVersion: '5' } }] };
+      },
+      watch: () => {
+        watches++;
+        // 1st watch: the connection breaks; 2nd: the version expired; 3rd: stays open.
+        const done = watches === 1 ? Promise.reject(new Error('socket hang up')) : watches === 2 ? Promise.reject(new KubeError(410, 'Expired', 'too old resource version')) : new Promise<void>(() => undefined);
+        done.catch(() => undefined);
+        return { done, stop: () => undefined };
+      },
+    };
+    const inf = new Informer(rest as never, PATH, {});
+    inf.start();
+    await until(() => gets.length >= 3);
+    inf.stop();
+    expect(gets).toEqual([`${PATH}?resourceVersion=0`, `${PATH}?resourceVersion=11`, `${PATH}?limit=500`]);
   });
 });
