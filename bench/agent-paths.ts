@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { NodeFabricSpec } from '../operator/api/nodefabric.js';
+import type { BgpWant } from '../operator/agent/bgp-apply.js';
 import { createGoBgpRouter, DEFAULT_PROTO_DIR } from '../operator/gobgp/client.js';
 import { bgpNeighbors, frrDir, startFrr, stopFrr, type FrrRouter } from '../hack/lab/lib/frr.js';
 import { gobgpDir, gobgpLog, gobgpTarget, gobgpSocket, startGobgpd, stopGobgpd } from '../hack/lab/lib/gobgpd.js';
@@ -100,14 +100,14 @@ export async function benchPaths(n: number, rounds = 3): Promise<PathsResult> {
     watched.push(watchPid('FRR bgpd', (await readPid(join(frrDir(TOR_NS), 'bgpd.pid')))!, join(frrDir(TOR_NS), 'frr.conf')));
 
     const prefixes = Array.from({ length: n }, (_, i) => prefix(i));
-    const plan = (advertise: boolean): NodeFabricSpec => ({
+    const plan = (advertise: boolean): BgpWant => ({
       asn: NODE_ASN,
       routerId: NODE_IP,
       peers: [{ address: TOR_IP, name: 'tor', peerASN: TOR_ASN, localASN: NODE_ASN, holdTime: 9, keepaliveInterval: 3, connectRetry: 1 }],
-      advertisements: advertise ? prefixes.map((p) => ({ prefix: p, nextHop: NODE_IP })) : [],
+      advertisements: advertise ? prefixes.map((p) => ({ prefix: p, nextHop: NODE_IP, communities: [] })) : [],
     });
     // The agent programs gobgpd (StartBgp, AddPeer) as on a fresh node; FRR dials it.
-    const first = await agent.applyBgp(plan(false), true, []);
+    const first = await agent.applyBgp(plan(false), []);
     if (first.bgpError) throw new Error(first.bgpError);
     const received = async () => (await bgpNeighbors(TOR_NS)).get(NODE_IP);
     await waitFor('FRR session with gobgpd Established', async () => (await received())?.state === 'Established', { timeoutMs: 60_000, everyMs: 100, watched });
@@ -128,10 +128,10 @@ export async function benchPaths(n: number, rounds = 3): Promise<PathsResult> {
       await withdrawnAll();
 
       t0 = performance.now();
-      const res = await agent.applyBgp(plan(true), true, []);
+      const res = await agent.applyBgp(plan(true), []);
       if (res.bgpError) throw new Error(res.bgpError);
       syncMs.push(await holds(n, t0));
-      const del = await agent.applyBgp(plan(false), true, prefixes);
+      const del = await agent.applyBgp(plan(false), prefixes);
       if (del.bgpError) throw new Error(del.bgpError);
       await withdrawnAll();
 

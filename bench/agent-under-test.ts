@@ -3,7 +3,7 @@
  * RoutesApplier and BgpApplier that NodeAgent's sync pipeline runs (operator/agent/), not copies. No
  * apiserver: these steps never talk to it; the plan is handed in.
  */
-import { BgpApplier } from '../operator/agent/bgp-apply.js';
+import { BgpApplier, type BgpWant } from '../operator/agent/bgp-apply.js';
 import { RoutesApplier, type RoutesOutcome, type Uplink } from '../operator/agent/routes-apply.js';
 import { SessionTracker } from '../operator/agent/sessions.js';
 import type { NodeFabricSpec } from '../operator/api/nodefabric.js';
@@ -14,7 +14,7 @@ import { realClock } from '../operator/lib/clock.js';
 
 export interface AgentUnderTest {
   applyRoutes(spec: NodeFabricSpec, uplinks: Map<4 | 6, Uplink>): Promise<RoutesOutcome>;
-  applyBgp(spec: NodeFabricSpec, planned: boolean, previouslyAdvertised: string[]): Promise<{ changes: number; bgpError?: string }>;
+  applyBgp(want: BgpWant, previouslyAdvertised: string[]): Promise<{ changes: number; bgpError?: string }>;
   stop(): Promise<void>;
 }
 
@@ -30,7 +30,7 @@ export function agentUnderTest(d: { routes?: (protocol: number) => RouteTable; r
   const bgp = new BgpApplier(d.router ?? unusedRouter, new SessionTracker(realClock), () => undefined);
   return {
     applyRoutes: (spec, uplinks) => routes.apply(spec, uplinks, 201, log),
-    applyBgp: (spec, planned, prev) => bgp.apply(spec, planned, prev, log),
+    applyBgp: (want, prev) => bgp.apply(want, prev, log),
     stop: async () => routes.close?.(),
   };
 }

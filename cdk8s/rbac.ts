@@ -16,8 +16,8 @@
  *     loadbalancerpools (metadata.finalizers: podfabric.io/addresses-in-use), and Events on Services,
  *     which live in any namespace (ClusterRole: events create/patch; nothing else on core objects).
  * agent (operator/agent/*):
- *   - list+watch of nodefabrics (fieldSelector metadata.name=<node>) and fabricconfigs, GET
- *     fabricconfigs/default at start;
+ *   - list+watch of nodefabrics (fieldSelector metadata.name=<node>), fabricconfigs and bgppeers (it
+ *     derives its own BGP sessions from them and its Node), GET fabricconfigs/default at start;
  *   - server-side apply of nodefabrics/<node>/status only;
  *   - list+watch of exactly the password Secrets of its peers (fieldSelector metadata.name=<secret>, which
  *     resourceNames authorizes), no GET per sync; Events POST/PATCH about its NodeFabric (cluster-scoped,
@@ -26,7 +26,7 @@
  *     watch kube-proxy already has), of its own Node (fieldSelector metadata.name; RBAC cannot name
  *     the node in a DaemonSet-wide role, so list/watch of nodes), of loadbalancerpools; Events on the
  *     Services it advertises (any namespace: events create/patch in the ClusterRole);
- *   - natOutgoing (agent/nat-apply.ts): list+watch of ippools (cidr, natOutgoing).
+ *   - natOutgoing (agent/nat-apply.ts) and the peers' AddressInPodCIDR check: one list+watch of ippools.
  *
  * BGPPeer.passwordSecretRef names a namespace, so a Secret could live anywhere. Rather than a
  * cluster-wide secrets grant, the chart gives namespaced Roles: the controller may get Secrets in the
@@ -83,7 +83,8 @@ export const SECRET_WATCH_RULES: Rule[] = [{ apiGroups: [''], resources: ['secre
 
 export function agentClusterRules(): Rule[] {
   return [
-    { apiGroups: [GROUP], resources: ['nodefabrics', 'fabricconfigs'], verbs: READ },
+    // bgppeers: each agent derives its own sessions from them (plan/peers.ts); a handful of objects.
+    { apiGroups: [GROUP], resources: ['nodefabrics', 'fabricconfigs', 'bgppeers'], verbs: READ },
     { apiGroups: [GROUP], resources: ['fabricconfigs'], verbs: ['get'], resourceNames: ['default'] },
     { apiGroups: [GROUP], resources: ['nodefabrics/status'], verbs: ['patch'] },
     { apiGroups: [''], resources: ['services', 'nodes'], verbs: READ },

@@ -26,7 +26,7 @@ export async function status(s: LabState, opts: { pings?: boolean } = {}): Promi
       nodes.push({
         name: n.name,
         cidrs: (nf?.spec.podCIDRs ?? []).join(',') || '-',
-        sessions: `${nf?.status?.sessionsEstablished ?? 0}/${nf?.spec.peers?.length ?? 0}`,
+        sessions: `${nf?.status?.sessionsEstablished ?? 0}/${nf?.status?.sessionsTotal ?? 0}`,
         routes: nf?.status?.routesInstalled ?? 0,
         ready: ready?.status ?? 'Unknown',
         reason: ready?.status === 'True' ? '' : (ready?.message ?? 'no status yet').slice(0, 80),

@@ -1,16 +1,20 @@
 /**
- * The node agent: makes this node's GoBGP sidecar and kernel match its NodeFabric plan, and reports
- * what the node really has in NodeFabric status.
+ * The node agent: makes this node's GoBGP sidecar and kernel match its plan, and reports what the node
+ * really has in NodeFabric status. Its BGP sessions it derives itself (plan/peers.ts, the rule the
+ * controller reports with) from its own Node, FabricConfig, the BGPPeers, the IPPools and its peers'
+ * password Secrets: a BGPPeer change reaches every agent through its own watch, with no NodeFabric
+ * write, and a new node's sessions do not wait for the controller. Pod CIDRs, advertisements and direct
+ * routes come from the NodeFabric the controller writes.
  *
- * One key ("sync"), level-triggered: NodeFabric/FabricConfig changes, a watched password Secret
- * changing, peer state changes, a gobgpd restart, the status heartbeat and a periodic resync all
+ * One key ("sync"), level-triggered: NodeFabric/FabricConfig/BGPPeer/IPPool/Node changes, a watched
+ * password Secret changing, peer state changes, a gobgpd restart, the status heartbeat and a periodic resync all
  * enqueue it; each sync (sync.ts) diffs desired against observed (read back from gobgpd and the kernel)
  * and changes only the delta. Shutdown leaves gobgpd and the routes as they are, so an agent restart
  * withdraws nothing and removes no route.
  */
 import { API_PATH as API, API_VERSION } from '../api/common.js';
 import { effectiveFabricConfig, fabricConfigSpec, type FabricConfigSpec } from '../api/fabricconfig.js';
-import { FabricConfig, NodeFabric, parseObject, type FabricConfigObj, type NodeFabricObj } from '../api/kinds.js';
+import { BGPPeer, FabricConfig, NodeFabric, parseObject, type BGPPeerObj, type FabricConfigObj, type IPPoolObj, type NodeFabricObj } from '../api/kinds.js';
 import type { CniManager } from '../cni/manager.js';
 import type { Router } from '../gobgp/speaker.js';
 import type { Md5Counters } from '../host/netstat.js';
@@ -25,7 +29,9 @@ import type { Registry } from '../lib/metrics.js';
 import { stableStringify } from '../lib/stable.js';
 import type { RouteTable } from '../routes/model.js';
 import type { NftRunner } from '../nftables/applier.js';
-import { NatOutgoing } from './nat-apply.js';
+import { ipPoolInformer, NatOutgoing } from './nat-apply.js';
+import { planNodePeers, secretRefsFor, type NodePeers, type PeerInfo, type PeerNode } from '../plan/peers.js';
+import { nodeIPs } from '../plan/plan.js';
 import { PolicyReconciler, type PolicyKernel } from './policy-apply.js';
 import type { Uplink } from './routes-apply.js';
 import { SecretWatcher } from './secrets.js';
@@ -64,6 +70,10 @@ export class NodeAgent {
   private readonly queue = new WorkQueue({ name: 'agent', baseDelayMs: 100, maxDelayMs: 10_000 });
   private readonly fabric: Informer<NodeFabricObj & KObj, NodeFabricObj>;
   private readonly configs: Informer<KObj, FabricConfigObj>;
+  /** Every BGPPeer (cluster-scoped, a handful of objects): the sessions are derived from them here. */
+  private readonly peers: Informer<BGPPeerObj & KObj, BGPPeerObj>;
+  /** The one IPPool cache: natOutgoing and the peers' AddressInPodCIDR check. */
+  private readonly pools: Informer<IPPoolObj & KObj, IPPoolObj>;
   private readonly secrets: SecretWatcher;
   private readonly serviceRoutes: ServiceRoutes;
   private readonly pipeline: AgentSync;
@@ -97,6 +107,13 @@ export class NodeAgent {
       { decode: (o) => parseObject(NodeFabric, o) },
     );
     this.configs = new Informer(d.rest, `${API}/fabricconfigs`, { onAdd: () => this.kick(), onUpdate: () => this.kick(), onDelete: () => this.kick() }, { decode: (o) => parseObject(FabricConfig, o) });
+    this.peers = new Informer(
+      d.rest,
+      `${API}/bgppeers`,
+      { onAdd: () => this.kick(), onUpdate: (o, n) => stableStringify([o.spec, o.metadata.creationTimestamp]) !== stableStringify([n.spec, n.metadata.creationTimestamp]) && this.kick(), onDelete: () => this.kick() },
+      { decode: (o) => parseObject(BGPPeer, o) },
+    );
+    this.pools = ipPoolInformer(d.rest, () => this.kick());
     this.secrets = new SecretWatcher(d.rest, () => this.kick());
     const status = new StatusWriter(d.rest, AGENT_FIELD_MANAGER);
     this.serviceRoutes = new ServiceRoutes(d.rest, name, () => this.kick(), d.clock ?? realClock, d.events ? { onService: d.events, onFabric: (t, r, m) => this.event(t, r, m) } : undefined);
@@ -119,7 +136,7 @@ export class NodeAgent {
     }
     const routes = this.serviceRoutes;
     this.nat = d.nat
-      ? new NatOutgoing(d.rest, { nft: d.nat, lbPools: () => routes.loadBalancerPools(), kick: () => this.kick(), clock: d.clock ?? realClock, event: (t, r, m) => this.event(t, r, m), registry: d.registry })
+      ? new NatOutgoing({ nft: d.nat, pools: this.pools, lbPools: () => routes.loadBalancerPools(), kick: () => this.kick(), clock: d.clock ?? realClock, event: (t, r, m) => this.event(t, r, m), registry: d.registry })
       : undefined;
     const policy = this.policy;
     this.pipeline = new AgentSync({
@@ -158,12 +175,12 @@ export class NodeAgent {
 
   async start(): Promise<void> {
     const name = this.d.nodeName;
-    this.fabric.start();
-    this.configs.start();
+    for (const i of [this.fabric, this.configs, this.peers, this.pools]) i.start();
     // Open the channel to gobgpd while the caches sync (the reads the first sync makes, answers unused):
     // a new node's first plan then finds it connected instead of paying the connection set-up.
     void Promise.allSettled([this.d.router.getGlobal(), this.d.router.listPeers()]);
-    await Promise.all([this.fabric.waitForSync(), this.configs.waitForSync(), this.serviceRoutes.start(), this.nat?.start()]);
+    // The BGPPeer cache must be complete before the first BGP apply: a partial one would delete sessions.
+    await Promise.all([this.fabric.waitForSync(), this.configs.waitForSync(), this.peers.waitForSync(), this.pools.waitForSync(), this.serviceRoutes.start()]);
     log.info({ kind: 'NodeFabric', name, planned: !!this.fabric.get(name) }, 'caches synced; watching this node\'s plan');
     // Its own queue and informers: a policy change never waits behind BGP or routes. Started once the
     // plan is known, so the first table already fails closed for unknown addresses in the pod CIDRs.
@@ -195,8 +212,7 @@ export class NodeAgent {
     this.stopWatch?.();
     this.queue.shutDown();
     await this.policy?.stop();
-    this.fabric.stop();
-    this.configs.stop();
+    for (const i of [this.fabric, this.configs, this.peers, this.pools]) i.stop();
     this.secrets.stop();
     this.serviceRoutes.stop();
     this.nat?.stop();
@@ -264,9 +280,30 @@ export class NodeAgent {
     this.loadConfig(ctx);
     const d = this.fabric.decoded(this.d.nodeName);
     if (d && !d.ok) throw new Error(`NodeFabric ${this.d.nodeName}: ${d.error}`);
-    const nf = d?.value;
-    // Watch exactly the password Secrets the plan names (a change re-syncs), before BGP reads them.
-    await this.secrets.want((nf?.spec.peers ?? []).flatMap((p) => (p.passwordSecretRef ? [p.passwordSecretRef] : [])));
-    return this.pipeline.run(nf, this.config, ctx.log);
+    return this.pipeline.run(d?.value, await this.sessions(ctx), this.config, ctx.log);
+  }
+
+  /**
+   * This node's sessions (plan/peers.ts), or undefined while its Node is not known (not listed yet, or
+   * deleted): then gobgpd keeps what it has. The password Secrets of the peers selecting the node are
+   * watched first (a change re-syncs), so their state is known before the peers are judged.
+   */
+  private async sessions(ctx: ReconcileContext): Promise<NodePeers | undefined> {
+    const node = this.d.nodeName;
+    const obj = this.serviceRoutes.nodeObject();
+    if (!obj) return undefined;
+    const meta = obj.metadata as { labels?: Record<string, string>; annotations?: Record<string, string> };
+    const me: PeerNode = { name: node, labels: meta.labels ?? {}, annotations: meta.annotations ?? {}, ips: nodeIPs((obj.status as { addresses?: Array<{ type: string; address: string }> } | undefined)?.addresses) };
+    const peers: PeerInfo[] = [];
+    for (const p of this.peers.list()) {
+      const dp = this.peers.decoded(p.metadata.name!);
+      if (dp?.ok) peers.push({ name: dp.value.metadata.name, spec: dp.value.spec, creationTimestamp: dp.value.metadata.creationTimestamp ?? '' });
+      // an undecodable BGPPeer is reported on itself by the controller
+    }
+    await this.secrets.want(secretRefsFor(me, peers));
+    const poolCidrs = this.pools.listDecoded().map((p) => ({ pool: p.metadata.name, cidr: p.spec.cidr }));
+    const plan = planNodePeers(me, { config: this.config, peers, poolCidrs, secret: (r) => this.secrets.state(r) });
+    if (plan.invalid.length) ctx.log.debug({ invalid: plan.invalid.map((i) => `${i.peer}: ${i.reasons.map((r) => r.reason).join(',')}`) }, 'BGPPeers selecting this node left out');
+    return plan;
   }
 }

@@ -1,11 +1,12 @@
 /**
- * BGP apply: the plan's global settings, peers and advertisements → what gobgpd should have, diffed
- * (pure diffBgp) against what it has, and only the delta applied. A changed ASN/router ID/port restarts
+ * BGP apply: the node's global settings and sessions (derived by the agent from the BGPPeers,
+ * plan/peers.ts) and its advertisements (the NodeFabric's pod CIDRs, with the sessions' communities)
+ * → what gobgpd should have, diffed (pure diffBgp) against what it has, and only the delta applied. A changed ASN/router ID/port restarts
  * BGP; a gobgpd found unconfigured after this process programmed it (a sidecar restart), or while the
  * NodeFabric's status lists prefixes a previous agent advertised (the whole pod replaced), is a restart:
  * its graceful-restart peers are re-added as restarting so the routers keep this node's routes meanwhile.
  */
-import type { NodeFabricSpec, PlannedPeer } from '../api/nodefabric.js';
+import type { PlannedPeer } from '../api/nodefabric.js';
 import type { Advertisement, PeerConfig, PeerStatus, Router } from '../gobgp/speaker.js';
 import type { Logger } from '../lib/log.js';
 import { diffBgp } from './bgp-diff.js';
@@ -45,6 +46,18 @@ export function peerConfig(p: PlannedPeer, nodeAsn: number | undefined, password
   };
 }
 
+/** What this node's gobgpd should have. */
+export interface BgpWant {
+  asn: number;
+  routerId: string;
+  peers: PlannedPeer[];
+  /**
+   * The node's routes; undefined while its NodeFabric does not exist yet: the sessions are configured,
+   * and the advertisements gobgpd has are neither looked up nor changed.
+   */
+  advertisements: Advertisement[] | undefined;
+}
+
 export class BgpApplier {
   /** This process has programmed gobgpd before: finding it unconfigured again means gobgpd restarted. */
   private programmed = false;
@@ -58,30 +71,35 @@ export class BgpApplier {
     private readonly listenPort = 179,
   ) {}
 
-  /** `extra`: routes besides the plan's (this node's Service routes, service-routes.ts). */
-  async apply(spec: NodeFabricSpec, planned: boolean, previouslyAdvertised: string[], log: Logger, extra: Advertisement[] = []): Promise<BgpOutcome> {
+  /**
+   * `want` undefined: nothing known yet (no Node or FabricConfig), gobgpd is left as it is.
+   * `extra`: routes besides the node's pod CIDRs (this node's Service routes, service-routes.ts).
+   */
+  async apply(want: BgpWant | undefined, previouslyAdvertised: string[], log: Logger, extra: Advertisement[] = []): Promise<BgpOutcome> {
     let changes = 0;
     let bgpError: string | undefined;
     const passwords = new Map<string, boolean>();
     const r = this.router;
-    if (planned) {
+    const planned = !!want;
+    if (want) {
       try {
         const peers: PeerConfig[] = [];
-        for (const p of spec.peers ?? []) {
+        for (const p of want.peers) {
           const password = p.passwordSecretRef ? this.passwords(p.passwordSecretRef) : undefined;
           passwords.set(p.address, !!password);
-          peers.push(peerConfig(p, spec.asn, password));
+          peers.push(peerConfig(p, want.asn, password));
         }
-        const advertisements: Advertisement[] = [...(spec.advertisements ?? []).map((a) => ({ prefix: a.prefix, nextHop: a.nextHop, communities: a.communities ?? [] })), ...extra];
+        const routes = !!want.advertisements;
+        const advertisements: Advertisement[] = routes ? [...want.advertisements!, ...extra] : [];
         // Three independent reads at once; peers and paths count only when BGP is running.
         // Only the prefixes this node may have originated: what it wants, what its status last said it
         // advertised (survives an agent restart) and what this process added.
         for (const p of [...previouslyAdvertised, ...advertisements.map((a) => a.prefix)]) this.originated.add(p);
-        const [g, lp, la] = await Promise.allSettled([r.getGlobal(), r.listPeers(), r.listAdvertisements([...this.originated])]);
+        const [g, lp, la] = await Promise.allSettled([r.getGlobal(), r.listPeers(), routes ? r.listAdvertisements([...this.originated]) : Promise.resolve([])]);
         const global = settled(g);
         const observedPeers = global ? settled(lp).map((p) => p.config) : [];
         const observedAdv = global ? settled(la) : [];
-        const desiredGlobal = { asn: spec.asn!, routerId: spec.routerId!, listenPort: this.listenPort };
+        const desiredGlobal = { asn: want.asn, routerId: want.routerId, listenPort: this.listenPort };
         const diff = diffBgp({ global: desiredGlobal, peers, advertisements }, { global, peers: observedPeers, advertisements: observedAdv });
         if (diff.restartNeeded) {
           log.warn({ reason: diff.restartNeeded }, 'BGP global settings changed: restarting BGP');

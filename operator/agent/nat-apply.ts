@@ -72,6 +72,18 @@ export interface NatSource {
   sync(config: FabricConfigSpec, log: Logger): Promise<ConditionInput>;
 }
 
+/**
+ * The agent's IPPool cache. Only cidr and natOutgoing matter (the two readers: natOutgoing, and the
+ * peers' AddressInPodCIDR check): capacity updates of the pool status wake nobody.
+ */
+export function ipPoolInformer(rest: KubeRest, kick: () => void): Informer<IPPoolObj & KObj, IPPoolObj> {
+  const key = (p: KObj) => {
+    const spec = (p as { spec?: { cidr?: unknown; natOutgoing?: unknown } }).spec;
+    return stableStringify([spec?.cidr, spec?.natOutgoing]);
+  };
+  return new Informer(rest, `${API}/ippools`, { onAdd: () => kick(), onUpdate: (o, n) => key(o) !== key(n) && kick(), onDelete: () => kick() }, { decode: (o) => parseObject(IPPool, o) });
+}
+
 export class NatOutgoing implements NatSource {
   private readonly pools: Informer<IPPoolObj & KObj, IPPoolObj>;
   private committed: NatCommitted = { state: 'unknown' };
@@ -81,9 +93,10 @@ export class NatOutgoing implements NatSource {
   private readonly metrics: ReturnType<typeof natMetrics> | undefined;
 
   constructor(
-    rest: KubeRest,
     private readonly d: {
       nft: NftRunner;
+      /** The agent's one IPPool cache (also read for the peers' validity); its changes kick the agent. */
+      pools: Informer<IPPoolObj & KObj, IPPoolObj>;
       /** The LoadBalancerPools (the Service routes' cache); undefined until it has synced. */
       lbPools: () => LoadBalancerPoolObj[] | undefined;
       kick: () => void;
@@ -93,22 +106,11 @@ export class NatOutgoing implements NatSource {
     },
   ) {
     this.metrics = d.registry ? natMetrics(d.registry) : undefined;
-    // Only cidr and natOutgoing matter: capacity updates of the pool status wake nobody.
-    const key = (p: KObj) => {
-      const spec = (p as { spec?: { cidr?: unknown; natOutgoing?: unknown } }).spec;
-      return stableStringify([spec?.cidr, spec?.natOutgoing]);
-    };
-    this.pools = new Informer(rest, `${API}/ippools`, { onAdd: () => d.kick(), onUpdate: (o, n) => key(o) !== key(n) && d.kick(), onDelete: () => d.kick() }, { decode: (o) => parseObject(IPPool, o) });
-  }
-
-  start(): Promise<void> {
-    this.pools.start();
-    return this.pools.waitForSync();
+    this.pools = d.pools;
   }
 
   stop(): void {
     if (this.retry) this.d.clock.clearTimeout(this.retry);
-    this.pools.stop();
   }
 
   async sync(config: FabricConfigSpec, log: Logger): Promise<ConditionInput> {

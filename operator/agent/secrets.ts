@@ -4,11 +4,11 @@
  * a GET per sync. A changed, added or deleted Secret calls onChange, so the agent re-applies at once.
  * During an API outage the watch keeps the last value it saw: a control-plane outage changes nothing.
  */
-import type { PlannedPeer } from '../api/nodefabric.js';
+import type { SecretRef } from '../plan/peers.js';
 import { Informer, type KObj } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
 
-export type SecretRef = NonNullable<PlannedPeer['passwordSecretRef']>;
+export type { SecretRef };
 type SecretObj = KObj & { data?: Record<string, string> };
 
 /** How long want() waits for a newly watched Secret's first list before the sync goes on without it. */
@@ -48,6 +48,19 @@ export class SecretWatcher {
       await Promise.race([Promise.all(fresh), new Promise<void>((r) => (timer = setTimeout(r, SECRET_SYNC_WAIT_MS)))]);
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * The Secret's state for the peer's validity (plan/peers.ts): 'missing' and 'no-key' only once its
+   * watch has listed; a Secret not seen yet (watch still starting, or forbidden) counts as 'ok', so a
+   * slow or refused watch never removes a session (its password is then unknown, as before).
+   */
+  state(ref: SecretRef): 'ok' | 'missing' | 'no-key' {
+    const inf = this.watches.get(SecretWatcher.id(ref));
+    if (!inf?.hasSynced()) return 'ok';
+    const sec = inf.get(SecretWatcher.id(ref));
+    if (!sec) return 'missing';
+    return sec.data?.[ref.key] === undefined ? 'no-key' : 'ok';
   }
 
   /** The password (the key's value, decoded), or undefined when the Secret or key is absent or not yet seen. */

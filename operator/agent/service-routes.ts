@@ -9,7 +9,7 @@
  * decided in services/), the drain's phase Events on the NodeFabric.
  */
 import { API_PATH as API } from '../api/common.js';
-import type { FabricConfigSpec } from '../api/fabricconfig.js';
+import { ROUTER_ID_ANNOTATION, type FabricConfigSpec } from '../api/fabricconfig.js';
 import { parseObject, type LoadBalancerPoolObj } from '../api/kinds.js';
 import { LoadBalancerPool, type NodeServicesStatus } from '../api/services.js';
 import type { Advertisement } from '../gobgp/speaker.js';
@@ -56,8 +56,9 @@ export class ServiceRoutes implements ServiceRoutesSource {
     const on = { onAdd: () => kick(), onUpdate: () => kick(), onDelete: () => kick() };
     this.services = new Informer<KObj>(rest, `/api/v1/services?labelSelector=${PROXIED}`, on, { name: 'services' });
     this.slices = new Informer<KObj>(rest, `/apis/discovery.k8s.io/v1/endpointslices?labelSelector=${PROXIED}`, on, { name: 'endpointslices' });
-    // Only what the plan reads of the Node (cordon, labels, addresses): heartbeats change none of it.
-    const nodeInputs = (n: KObj) => stableStringify([n.metadata.labels, n.spec, (n.status as { addresses?: unknown } | undefined)?.addresses]);
+    // Only what the plans read of the Node (cordon, labels, addresses; the router-id annotation for the
+    // sessions, agent.ts): heartbeats change none of it. The agent's one Node watch serves both.
+    const nodeInputs = (n: KObj) => stableStringify([n.metadata.labels, (n.metadata.annotations as Record<string, string> | undefined)?.[ROUTER_ID_ANNOTATION], n.spec, (n.status as { addresses?: unknown } | undefined)?.addresses]);
     this.node = new Informer<KObj>(rest, `/api/v1/nodes?fieldSelector=${encodeURIComponent(`metadata.name=${nodeName}`)}`, { onAdd: () => kick(), onUpdate: (o, n) => nodeInputs(o) !== nodeInputs(n) && kick(), onDelete: () => kick() }, { name: 'node' });
     this.pools = new Informer(rest, `${API}/loadbalancerpools`, on, { decode: (o) => parseObject(LoadBalancerPool, o) });
   }
@@ -74,6 +75,12 @@ export class ServiceRoutes implements ServiceRoutesSource {
   stop(): void {
     if (this.wake) clearTimeout(this.wake);
     for (const i of this.informers) i.stop();
+  }
+
+  /** This node's Node object: undefined until the watch has synced, null when there is none. */
+  nodeObject(): KObj | null | undefined {
+    if (!this.node.hasSynced()) return undefined;
+    return this.node.get(this.nodeName) ?? null;
   }
 
   /** The LoadBalancerPools that decode (natOutgoing leaves their addresses alone too); undefined until synced. */

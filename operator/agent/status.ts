@@ -68,7 +68,7 @@ export function sessionHint(s: ObservedSession): string {
 export function agentConditions(o: AgentObservation): ConditionInput[] {
   const out: ConditionInput[] = [];
   let bgp: ConditionInput;
-  if (!o.planned) bgp = { type: 'BGPReady', status: 'False', reason: 'NoPlan', message: 'no plan from the controller yet (NodeFabric spec is empty)' };
+  if (!o.planned) bgp = { type: 'BGPReady', status: 'False', reason: 'NoPlan', message: "this node's Node object is not known to the agent yet: its sessions cannot be derived" };
   else if (o.bgpError) bgp = { type: 'BGPReady', status: 'False', reason: 'RouterError', message: o.bgpError };
   else if (o.peersPlanned === 0) bgp = { type: 'BGPReady', status: 'False', reason: 'NoPeers', message: 'no BGPPeer selects this node: its pod CIDRs are not advertised' };
   else {

@@ -8,6 +8,8 @@
 import type { Condition } from '../api/common.js';
 import type { FabricConfigSpec } from '../api/fabricconfig.js';
 import type { NodeFabricObj } from '../api/kinds.js';
+import type { NodeFabricSpec } from '../api/nodefabric.js';
+import type { NodePeers } from '../plan/peers.js';
 import type { CniManager } from '../cni/manager.js';
 import type { Router } from '../gobgp/speaker.js';
 import type { Md5Counters } from '../host/netstat.js';
@@ -17,7 +19,7 @@ import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import { Gauge, Histogram, RECONCILE_BUCKETS, type Registry } from '../lib/metrics.js';
 import { diffRoutes } from '../routes/model.js';
-import { BgpApplier, type PasswordLookup } from './bgp-apply.js';
+import { BgpApplier, type BgpWant, type PasswordLookup } from './bgp-apply.js';
 import type { NatSource } from './nat-apply.js';
 import { buildReport, StatusHeartbeat } from './report.js';
 import type { PolicyReport } from './policy-apply.js';
@@ -66,6 +68,17 @@ export interface SyncDeps {
 
 const SESSION_STATES = ['Idle', 'Connect', 'Active', 'OpenSent', 'OpenConfirm', 'Established'];
 
+/** What gobgpd should have: the derived sessions, and the NodeFabric's routes with their communities (none without one). */
+function want(peers: NodePeers, spec: NodeFabricSpec | undefined): BgpWant {
+  const communities = peers.communities;
+  return {
+    asn: peers.asn,
+    routerId: peers.routerId,
+    peers: peers.peers,
+    advertisements: spec ? (spec.advertisements ?? []).map((a) => ({ prefix: a.prefix, nextHop: a.nextHop, communities })) : undefined,
+  };
+}
+
 export class AgentSync {
   readonly sessions: SessionTracker;
   readonly heartbeat: StatusHeartbeat;
@@ -89,22 +102,32 @@ export class AgentSync {
     });
   }
 
-  async run(raw: NodeFabricObj | undefined, config: FabricConfigSpec, log: Logger): Promise<ReconcileResult | void> {
+  /**
+   * `peers`: this node's sessions as the agent derives them (plan/peers.ts), undefined while its Node,
+   * FabricConfig or the BGPPeers are not known (sessions stay as they are). `raw`: its NodeFabric (pod
+   * CIDRs, advertisements, direct routes), undefined until the controller has created it: the sessions
+   * are configured anyway; routes, CNI and status wait for it.
+   */
+  async run(raw: NodeFabricObj | undefined, peers: NodePeers | undefined, config: FabricConfigSpec, log: Logger): Promise<ReconcileResult | void> {
+    if (peers) this.peerNames = new Map(peers.peers.map((p) => [p.address, p.name]));
     if (!raw) {
       this.ready = false;
-      return; // nothing to do until the controller plans this node; routes and sessions stay as they are
+      if (!peers) return; // nothing known yet: gobgpd and the routes stay as they are
+      // Sessions before the plan: a new node's peers are up while the controller allocates its block.
+      const bgp = await this.bgp.apply(want(peers, undefined), [], log);
+      if (bgp.bgpError) throw new Error(bgp.bgpError);
+      return;
     }
     // --- observe: the plan
     const nf = raw;
     const spec = nf.spec;
     this.fabricUid = nf.metadata.uid;
-    this.peerNames = new Map((spec.peers ?? []).map((p) => [p.address, p.name]));
-    const planned = !!(spec.asn && spec.routerId);
-    const plannedPeers = spec.peers ?? [];
+    const planned = !!peers;
+    const plannedPeers = peers?.peers ?? [];
 
     // --- apply: BGP, and (once the uplinks are known) host routes, concurrently
     const svc = this.d.services?.plan(config, nf.status?.services);
-    const bgpDone = this.bgp.apply(spec, planned, [...((nf.status?.advertised as string[] | undefined) ?? []), ...(svc?.lookup ?? [])], log, svc?.advertisements);
+    const bgpDone = this.bgp.apply(peers && want(peers, spec), [...((nf.status?.advertised as string[] | undefined) ?? []), ...(svc?.lookup ?? [])], log, svc?.advertisements);
     bgpDone.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
     // Uplinks (one per family), reported for the controller's adjacency detection.
     const uplinks = new Map<4 | 6, Uplink>();

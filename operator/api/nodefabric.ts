@@ -1,9 +1,13 @@
 import { z } from 'zod';
 import { asn, cel, cidr, conditions, ipAddress, listMap } from './common.js';
-import { community } from './bgppeer.js';
 import { nodeServicesStatus } from './services.js';
 import { objectName, secretKeyRef } from './names.js';
 
+/**
+ * One BGP session of a node as its agent derives it from the BGPPeers (plan/peers.ts). Not stored in
+ * the NodeFabric spec (a BGPPeer change would rewrite every selected node's record): the agent reports
+ * what it has in status.sessions.
+ */
 export const plannedPeer = z.object({
   address: ipAddress,
   name: objectName.meta({ description: 'The BGPPeer this session comes from.' }),
@@ -20,7 +24,6 @@ export const plannedPeer = z.object({
 export const advertisement = z.object({
   prefix: cidr,
   nextHop: ipAddress,
-  communities: z.array(community).max(32).optional(),
 });
 
 export const directRoute = z.object({
@@ -37,10 +40,13 @@ export const nodeFabricSpec = z.object({
     .optional()
     .meta({ description: 'Which pool each block came from: the durable IPAM record.' }),
   nodeIPs: z.array(ipAddress).max(2).optional(),
-  asn: asn.optional(),
-  routerId: cel(z.string().max(15), [{ rule: 'isIP(self) && ip(self).family() == 4', message: 'router ID must be a dotted quad' }]).optional(),
-  peers: listMap(z.array(plannedPeer).max(64), ['address']).optional(),
-  advertisements: listMap(z.array(advertisement).max(8), ['prefix']).optional(),
+  asn: asn.optional().meta({ description: "The node's ASN (FabricConfig asn or the node's podfabric.io/asn label); its agent derives the same value itself." }),
+  routerId: cel(z.string().max(15), [{ rule: 'isIP(self) && ip(self).family() == 4', message: 'router ID must be a dotted quad' }])
+    .optional()
+    .meta({ description: "The node's BGP router ID; its agent derives the same value itself." }),
+  advertisements: listMap(z.array(advertisement).max(8), ['prefix'])
+    .optional()
+    .meta({ description: "The node's pod CIDRs and their next hop. The agent attaches the communities of the BGPPeers it has sessions with." }),
   directRoutes: listMap(z.array(directRoute).max(2048), ['destination']).optional(),
   routing: z
     .object({

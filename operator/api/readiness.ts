@@ -6,11 +6,12 @@
  * spec's generation moves on and the Ready written for the old plan says nothing about the new one —
  * a node that was Ready with one session planned is not known to be ready once two are planned, until
  * its agent has synced the new spec. Readers (the lab's waits, `kubectl fabric status`) must not take a
- * stale Ready for a current one.
+ * stale Ready for a current one. BGP sessions are not in the spec (each agent derives them from the
+ * BGPPeers): a BGPPeer change moves no generation, and the sessions the node counts are the ones its
+ * agent reports in status.sessions.
  */
 export interface ReadinessInput {
   metadata: { generation?: number };
-  spec?: { peers?: ReadonlyArray<unknown> } | undefined;
   status?:
     | {
         observedGeneration?: number;
@@ -42,8 +43,8 @@ export function fabricReadiness(nf: ReadinessInput): Readiness {
   const stale = staleReady(nf);
   if (stale) return { ready: false, reason: stale };
   if (ready.status !== 'True') return { ready: false, reason: ready.message ?? ready.reason ?? 'not ready' };
-  const planned = nf.spec?.peers?.length ?? 0;
+  const total = nf.status?.sessionsTotal ?? 0;
   const established = nf.status?.sessionsEstablished ?? 0;
-  if (established < planned) return { ready: false, reason: `${established}/${planned} planned BGP sessions established` };
+  if (established < total) return { ready: false, reason: `${established}/${total} BGP sessions established` };
   return { ready: true, reason: '' };
 }

@@ -80,18 +80,12 @@ export function buildMapModel(s: FabricSnapshot): MapModel {
   const sessions: MapSession[] = [];
   for (const name of names) {
     const nf = nfByName.get(name);
-    if (nf) for (const x of sessionsOf(nf)) sessions.push({ node: name, peer: x.address, state: x.state });
+    if (nf) for (const x of sessionsOf(nf, s)) sessions.push({ node: name, peer: x.address, state: x.state });
   }
   const peerInfo = new Map<string, { name: string; asn: number | null }>();
   for (const p of [...s.peers].sort(byName)) {
     const a = canonIP(p.spec.peerAddress);
     if (!peerInfo.has(a)) peerInfo.set(a, { name: p.metadata.name, asn: p.spec.peerASN });
-  }
-  for (const nf of s.nodeFabrics) {
-    for (const p of nf.spec.peers ?? []) {
-      const a = canonIP(p.address);
-      if (!peerInfo.has(a)) peerInfo.set(a, { name: p.name, asn: p.peerASN });
-    }
   }
   for (const x of sessions) if (!peerInfo.has(x.peer)) peerInfo.set(x.peer, { name: x.peer, asn: null });
   const racks = [...new Set(nodes.map((n) => n.rack))].sort(naturalCompare);

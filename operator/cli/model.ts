@@ -8,6 +8,7 @@ import type { SessionStatus } from '../api/nodefabric.js';
 import { findCondition } from '../api/conditions.js';
 import { staleReady } from '../api/readiness.js';
 import { normalizeCidr, normalizeIP } from '../lib/ip.js';
+import { selectPeers, type PeerInfo } from '../plan/peers.js';
 
 /** Node label that names a node's rack (the map groups by it first). */
 export const RACK_LABEL = 'podfabric.io/rack';
@@ -73,7 +74,32 @@ export function rackOf(node: CoreNode | undefined, nf: NodeFabricObj | undefined
   return node?.metadata.labels?.[RACK_LABEL] ?? nf?.spec.routing?.l2Segment ?? nf?.status?.l2Subnets?.[0] ?? '(no rack)';
 }
 
-/** One BGP session of a node: the plan (spec.peers) merged with what the agent sees (status.sessions). */
+/**
+ * The sessions a node should have: the rule its agent applies (plan/peers.ts selectPeers), over the
+ * BGPPeers the controller has not judged invalid (Valid=False). Empty when the Node is unknown.
+ */
+export function plannedSessions(s: FabricSnapshot, name: string): Array<{ address: string; name: string }> {
+  const idx = indexOf(s);
+  const node = idx.nodes.get(name);
+  if (!node) return [];
+  return selectPeers({ labels: node.metadata.labels ?? {} }, idx.validPeers).chosen.map((p) => ({ address: canonIP(p.spec.peerAddress), name: p.name }));
+}
+
+/** Per snapshot, computed once: Nodes by name and the peers not judged invalid. */
+const indexes = new WeakMap<FabricSnapshot, { nodes: Map<string, CoreNode>; validPeers: PeerInfo[] }>();
+function indexOf(s: FabricSnapshot): { nodes: Map<string, CoreNode>; validPeers: PeerInfo[] } {
+  let idx = indexes.get(s);
+  if (!idx) {
+    const validPeers: PeerInfo[] = s.peers
+      .filter((p) => findCondition(p.status?.conditions, 'Valid')?.status !== 'False')
+      .map((p) => ({ name: p.metadata.name, spec: p.spec, creationTimestamp: p.metadata.creationTimestamp ?? '' }));
+    idx = { nodes: new Map(s.nodes.map((n) => [n.metadata.name, n])), validPeers };
+    indexes.set(s, idx);
+  }
+  return idx;
+}
+
+/** One BGP session of a node: the plan (plannedSessions) merged with what the agent sees (status.sessions). */
 export interface SessionView {
   address: string;
   peerName?: string;
@@ -87,24 +113,24 @@ export interface SessionView {
 }
 
 /** Planned and observed sessions of a node, by canonical address (planned without a session: Unknown). */
-export function sessionsOf(nf: NodeFabricObj): SessionView[] {
+export function sessionsOf(nf: NodeFabricObj, s: FabricSnapshot): SessionView[] {
   const out = new Map<string, SessionView>();
-  for (const p of nf.spec.peers ?? []) {
-    out.set(canonIP(p.address), { address: canonIP(p.address), peerName: p.name, planned: true, observed: false, state: 'Unknown' });
+  for (const p of plannedSessions(s, nf.metadata.name)) {
+    out.set(p.address, { address: p.address, peerName: p.name, planned: true, observed: false, state: 'Unknown' });
   }
-  for (const s of nf.status?.sessions ?? []) {
-    const a = canonIP(s.address);
+  for (const x of nf.status?.sessions ?? []) {
+    const a = canonIP(x.address);
     const prev = out.get(a);
     out.set(a, {
       address: a,
-      ...((prev?.peerName ?? s.name) !== undefined ? { peerName: prev?.peerName ?? s.name } : {}),
+      ...((prev?.peerName ?? x.name) !== undefined ? { peerName: prev?.peerName ?? x.name } : {}),
       planned: prev?.planned ?? false,
       observed: true,
-      state: s.state,
-      ...(s.establishedSince !== undefined ? { establishedSince: s.establishedSince } : {}),
-      ...(s.prefixesSent !== undefined ? { prefixesSent: s.prefixesSent } : {}),
-      ...(s.prefixesReceived !== undefined ? { prefixesReceived: s.prefixesReceived } : {}),
-      ...(s.lastError !== undefined ? { lastError: s.lastError } : {}),
+      state: x.state,
+      ...(x.establishedSince !== undefined ? { establishedSince: x.establishedSince } : {}),
+      ...(x.prefixesSent !== undefined ? { prefixesSent: x.prefixesSent } : {}),
+      ...(x.prefixesReceived !== undefined ? { prefixesReceived: x.prefixesReceived } : {}),
+      ...(x.lastError !== undefined ? { lastError: x.lastError } : {}),
     });
   }
   return [...out.values()].sort((x, y) => naturalCompare(x.address, y.address));

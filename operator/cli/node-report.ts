@@ -70,7 +70,7 @@ export function buildNodeReport(name: string, s: FabricSnapshot, o: ViewOptions)
   if (!nf) d.push(`no NodeFabric ${name}: the controller has not planned this node`);
   else if (!st) d.push('no status: the node agent has not reported yet');
 
-  const sessions: SessionLine[] = (nf ? sessionsOf(nf) : []).map((x) => {
+  const sessions: SessionLine[] = (nf ? sessionsOf(nf, s) : []).map((x) => {
     const verdict: Verdict = !x.planned ? 'extra' : !x.observed ? 'missing' : x.state === 'Established' ? 'ok' : 'down';
     return {
       address: x.address,
@@ -159,7 +159,7 @@ export function renderNodeReport(r: NodeReport, now: Date): string {
     `NODE ${r.name}  rack ${r.rack}  ASN ${r.asn ?? '-'}  router ID ${r.routerId ?? '-'}  last sync ${since(r.lastSyncTime)}${r.stale ? '  !! STALE' : ''}`,
     `POD CIDRS  plan ${r.podCIDRs.plan.join(',') || '-'}  Node.spec.podCIDRs ${r.podCIDRs.node.join(',') || '-'}  ${MARK[r.podCIDRs.verdict]}`,
     ...section(
-      'SESSIONS (plan: spec.peers, node: status.sessions)',
+      'SESSIONS (plan: the BGPPeers selecting the node, node: status.sessions)',
       ['PEER', 'ADDRESS', 'PLANNED', 'STATE', 'SINCE', 'SENT', 'RECEIVED', 'LAST ERROR', ''],
       r.sessions.map((x) => [x.peer, x.address, x.planned ? 'yes' : 'no', x.state ?? '-', since(x.establishedSince), num(x.prefixesSent), num(x.prefixesReceived), clip(x.lastError ?? '-', 60), MARK[x.verdict]]),
       '(none planned, none seen)',

@@ -126,10 +126,10 @@ export function syncState(st: NodeFabricObj['status'], o: ViewOptions): { age: n
   return { age, stale, problem: !stale ? null : age === null ? 'the agent never reported a sync time' : `status is stale: last sync ${formatAge(age)} ago` };
 }
 
-function nodeRow(name: string, node: CoreNode | undefined, nf: NodeFabricObj | undefined, o: ViewOptions): NodeRow {
+function nodeRow(name: string, node: CoreNode | undefined, nf: NodeFabricObj | undefined, o: ViewOptions, snap: FabricSnapshot): NodeRow {
   const ready = nodeReady(nf);
   const st = nf?.status;
-  const sessions = nf ? sessionsOf(nf) : [];
+  const sessions = nf ? sessionsOf(nf, snap) : [];
   const { age, stale, problem: staleProblem } = syncState(st, o);
   const problems: string[] = [];
   if (!node) problems.push('no Node object (the NodeFabric is an orphan)');
@@ -156,12 +156,12 @@ function nodeRow(name: string, node: CoreNode | undefined, nf: NodeFabricObj | u
   };
 }
 
-function peerRow(p: BGPPeerObj, nfs: NodeFabricObj[]): PeerRow {
+function peerRow(p: BGPPeerObj, snap: FabricSnapshot): PeerRow {
   const addr = canonIP(p.spec.peerAddress);
   let planned = 0;
   let established = 0;
-  for (const nf of nfs) {
-    const s = sessionsOf(nf).find((x) => x.address === addr && (x.peerName === undefined || x.peerName === p.metadata.name));
+  for (const nf of snap.nodeFabrics) {
+    const s = sessionsOf(nf, snap).find((x) => x.address === addr && (x.peerName === undefined || x.peerName === p.metadata.name));
     if (!s?.planned) continue;
     planned++;
     if (s.state === 'Established') established++;
@@ -219,8 +219,8 @@ export function buildStatus(s: FabricSnapshot, o: ViewOptions): StatusReport {
   const nodesByName = new Map(s.nodes.map((n) => [n.metadata.name, n]));
   const nfByName = new Map(s.nodeFabrics.map((n) => [n.metadata.name, n]));
   const names = [...new Set([...nodesByName.keys(), ...nfByName.keys()])].sort(naturalCompare);
-  const nodes = names.map((n) => nodeRow(n, nodesByName.get(n), nfByName.get(n), o));
-  const peers = [...s.peers].sort(byName).map((p) => peerRow(p, s.nodeFabrics));
+  const nodes = names.map((n) => nodeRow(n, nodesByName.get(n), nfByName.get(n), o, s));
+  const peers = [...s.peers].sort(byName).map((p) => peerRow(p, s));
   const pools = [...s.pools].sort(byName).map((p) => poolRow(p, s.nodeFabrics));
   const problems = [
     ...nodes.flatMap((r) => r.problems.map((p) => `node ${r.name}: ${p}`)),

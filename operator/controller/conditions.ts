@@ -41,8 +41,10 @@ export function nodeConditions(decision: Decision, plan: PlanResult): ConditionI
   conds.push(
     peerIssues.length
       ? { type: 'PeersResolved', status: 'False', reason: plan.conflicts.length ? 'PeerConflict' : plan.problems[0]!.reason, message: peerIssues.join('; ') }
-      : { type: 'PeersResolved', status: 'True', reason: 'Resolved', message: `${plan.spec.peers?.length ?? 0} peer(s), ${plan.spec.directRoutes?.length ?? 0} direct route(s)` },
+      : { type: 'PeersResolved', status: 'True', reason: 'Resolved', message: `${plan.peers.length} peer(s), ${plan.spec.directRoutes?.length ?? 0} direct route(s)` },
   );
+  // PeersResolved is computed from the same rule the agents use (plan/peers.ts) and only written while
+  // False (nodeConditionsToWrite): the normal case of a BGPPeer change writes no NodeFabric status.
   // Always written (server-side apply drops a condition its manager stops sending), so it lasts as long as the conflict.
   const unhonoured = podCIDRProblems(decision);
   conds.push(

@@ -1,5 +1,6 @@
 /**
- * The podfabric controller: allocates pod CIDRs and writes each node's plan (NodeFabric spec).
+ * The podfabric controller: allocates pod CIDRs and writes each node's plan (NodeFabric spec: blocks,
+ * advertisements, direct routes; not its BGP sessions, which each agent derives from the BGPPeers).
  *
  * Level-triggered: informers only enqueue keys ("node:<name>", "pool:<name>", "peer:<name>", "config");
  * each key goes to its reconciler (node-, pool-, peer-, config-reconciler.ts), which reads the typed
@@ -207,6 +208,10 @@ export class FabricController {
     for (const p of [...was.filter((x) => !is.includes(x)), ...is.filter((x) => !was.includes(x))]) this.queue.add(`pool:${p}`);
   }
 
+  /**
+   * Every node is looked at again (which nodes the peer selects, conflicts), but no NodeFabric spec
+   * changes: sessions are not in it. Each agent sees the BGPPeer through its own watch.
+   */
   private onPeerChanged(name: string): void {
     if (!this.state.ready) return;
     this.queue.add(`peer:${name}`);
@@ -222,7 +227,9 @@ export class FabricController {
       this.enqueueSegmentOf(name);
     }
     if (stableStringify(o.status?.sessions) !== stableStringify(f.status?.sessions)) {
-      for (const p of f.spec?.peers ?? []) this.queue.addAfter(`peer:${p.name}`, 1000);
+      // The BGPPeers whose sessions on this node changed (the agent names them): nodesEstablished moves.
+      const names = new Set([...(o.status?.sessions ?? []), ...(f.status?.sessions ?? [])].flatMap((x) => (x.name ? [x.name] : [])));
+      for (const p of names) this.queue.addAfter(`peer:${p}`, 1000);
     }
   }
 

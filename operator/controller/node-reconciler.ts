@@ -101,11 +101,16 @@ export class NodeReconciler {
       const mn = s.stores.nodes.get(m);
       if (mn) neighbours.push(this.planNode(mn, s.ipam.claimsOf(m)));
     }
+    // The node's sessions are computed here only for the BGPPeers' status (nodesSelected, Conflict) and
+    // this node's PeersResolved condition: they are not in the spec (each agent derives its own from the
+    // BGPPeers, plan/peers.ts), so a BGPPeer change re-runs this for every node without writing any
+    // NodeFabric. PeersResolved is written only while it reports a problem (nodeConditionsToWrite): a
+    // duplicate-address conflict costs one status write per affected node, the normal case none.
     const validPeers = this.validPeers();
     const plan = computePlan(me, { config: s.config, validPeers, neighbours });
     const lost = new Set(plan.conflicts.map((c) => c.peer));
     for (const p of validPeers) {
-      const selected = plan.spec.peers?.some((x) => x.name === p.name) ?? false;
+      const selected = plan.peers.some((x) => x.name === p.name);
       if (s.peerIndex.setSelected(p.name, name, selected)) enqueue.push({ key: `peer:${p.name}`, afterMs: 1000 });
     }
     for (const p of validPeers) if (s.peerIndex.setConflict(p.name, name, lost.has(p.name))) enqueue.push({ key: `peer:${p.name}`, afterMs: 500 });

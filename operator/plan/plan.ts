@@ -1,42 +1,32 @@
 /**
- * Each node's desired fabric (NodeFabric spec), from its allocations, the BGPPeers, FabricConfig and its
- * L2 neighbours. Pure: no I/O, no clock.
+ * Each node's desired fabric (NodeFabric spec), from its allocations, FabricConfig and its L2
+ * neighbours. Pure: no I/O, no clock. The node's BGP sessions are not in the spec: each agent derives
+ * them from the BGPPeers it watches (peers.ts, the same functions the controller reports with), so a
+ * BGPPeer change writes no NodeFabric. The plan still carries them (PlanResult.peers) for the
+ * controller's view: which peers select which node, and duplicate-address conflicts.
  */
-import type { BGPPeerSpec } from '../api/bgppeer.js';
-import { ASN_LABEL, ROUTER_ID_ANNOTATION, type FabricConfigSpec } from '../api/fabricconfig.js';
+import type { FabricConfigSpec } from '../api/fabricconfig.js';
 import type { Advertisement, DirectRoute, NodeFabricSpec, PlannedPeer } from '../api/nodefabric.js';
 import { cidrContainsIP, formatCidr, normalizeIP, parseCidr, parseIP, type Family } from '../lib/ip.js';
-import { selectorMatches } from '../api/selector.js';
 import type { Allocation } from '../ipam/ipam.js';
+import { nodeSessions, type PeerConflict, type PeerInfo, type PeerNode } from './peers.js';
+
+export { asnFor, hashRouterId, routerIdFor, selectPeers, validatePeer, type PeerInfo, type PeerVerdict } from './peers.js';
 
 export const MAX_DIRECT_ROUTES = 2048;
 
-export interface PlanNode {
-  name: string;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  /** InternalIP per family (canonical text). */
-  ips: Partial<Record<Family, string>>;
+export interface PlanNode extends PeerNode {
   allocations: Allocation[];
   /** Uplink subnets the node's agent reported (NodeFabric status.l2Subnets). */
   l2Subnets: string[];
 }
 
-export interface PeerInfo {
-  name: string;
-  spec: BGPPeerSpec;
-  creationTimestamp: string;
-}
-
-export interface PeerVerdict {
-  /** Reasons the peer is unusable everywhere (it is left out of every plan). */
-  invalid: Array<{ reason: string; message: string }>;
-}
-
 export interface PlanResult {
   spec: NodeFabricSpec;
+  /** The node's sessions (what its agent derives itself; not part of the spec). */
+  peers: PlannedPeer[];
   /** Peers this node would have had but that lost a duplicate-address conflict: peer name → winner. */
-  conflicts: Array<{ peer: string; winner: string; address: string }>;
+  conflicts: PeerConflict[];
   problems: Array<{ reason: string; message: string }>;
 }
 
@@ -51,33 +41,6 @@ export function nodeIPs(addresses: Array<{ type: string; address: string }> | un
     }
   }
   return out;
-}
-
-/** A stable 32-bit router ID from the node name (FNV-1a), never 0.0.0.0 or 255.255.255.255. */
-export function hashRouterId(name: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) {
-    h ^= name.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  if (h === 0 || h === 0xffffffff) h = 0x0a000001;
-  return [24, 16, 8, 0].map((s) => (h >>> s) & 0xff).join('.');
-}
-
-export function routerIdFor(node: PlanNode, cfg: FabricConfigSpec): string {
-  const ann = node.annotations[ROUTER_ID_ANNOTATION];
-  if (ann && parseIP(ann)?.family === 4) return normalizeIP(ann)!;
-  if (cfg.routerIdSource === 'NodeIPv4' && node.ips[4]) return node.ips[4];
-  return hashRouterId(node.name);
-}
-
-export function asnFor(node: PlanNode, cfg: FabricConfigSpec): number {
-  const label = node.labels[ASN_LABEL];
-  if (label && /^[0-9]{1,10}$/.test(label)) {
-    const n = Number(label);
-    if (n >= 1 && n <= 4294967295) return n;
-  }
-  return cfg.asn;
 }
 
 /**
@@ -119,56 +82,6 @@ export function segmentKey(node: PlanNode, family: Family, cfg: FabricConfigSpec
   return null;
 }
 
-/** Problems that make a peer unusable for every node. */
-export function validatePeer(
-  peer: PeerInfo,
-  ctx: { poolCidrs: Array<{ pool: string; cidr: string }>; secret: 'ok' | 'missing' | 'no-key' | 'none' },
-): PeerVerdict {
-  const invalid: PeerVerdict['invalid'] = [];
-  const ip = parseIP(peer.spec.peerAddress);
-  if (!ip) {
-    invalid.push({ reason: 'InvalidAddress', message: `peerAddress ${peer.spec.peerAddress} is not an IP address` });
-  } else {
-    for (const p of ctx.poolCidrs) {
-      const c = parseCidr(p.cidr);
-      if (c && cidrContainsIP(c, ip.family, ip.value)) {
-        invalid.push({
-          reason: 'AddressInPodCIDR',
-          message: `peerAddress ${peer.spec.peerAddress} lies inside pod IPPool ${p.pool} (${p.cidr}): a router cannot live in a pod range`,
-        });
-      }
-    }
-  }
-  const ref = peer.spec.passwordSecretRef;
-  if (ref && ctx.secret === 'missing') {
-    invalid.push({ reason: 'SecretMissing', message: `password Secret ${ref.namespace}/${ref.name} does not exist; the session is not configured` });
-  } else if (ref && ctx.secret === 'no-key') {
-    invalid.push({ reason: 'SecretKeyMissing', message: `password Secret ${ref.namespace}/${ref.name} has no key "${ref.key}"; the session is not configured` });
-  }
-  return { invalid };
-}
-
-function olderFirst(a: PeerInfo, b: PeerInfo): number {
-  return a.creationTimestamp.localeCompare(b.creationTimestamp) || a.name.localeCompare(b.name);
-}
-
-/**
- * The peers a node gets: every valid BGPPeer whose selector matches it; of peers with the same address
- * the oldest wins (then name), the others are reported as conflicts.
- */
-export function selectPeers(node: PlanNode, validPeers: PeerInfo[]): { chosen: PeerInfo[]; conflicts: PlanResult['conflicts'] } {
-  const byAddr = new Map<string, PeerInfo>();
-  const conflicts: PlanResult['conflicts'] = [];
-  for (const p of [...validPeers].sort(olderFirst)) {
-    if (!selectorMatches(p.spec.nodeSelector, node.labels)) continue;
-    const addr = normalizeIP(p.spec.peerAddress) ?? p.spec.peerAddress;
-    const winner = byAddr.get(addr);
-    if (winner) conflicts.push({ peer: p.name, winner: winner.name, address: addr });
-    else byAddr.set(addr, p);
-  }
-  return { chosen: [...byAddr.values()], conflicts };
-}
-
 export interface PlanContext {
   config: FabricConfigSpec;
   validPeers: PeerInfo[];
@@ -179,29 +92,8 @@ export interface PlanContext {
 export function computePlan(node: PlanNode, ctx: PlanContext): PlanResult {
   const cfg = ctx.config;
   const problems: PlanResult['problems'] = [];
-  const asn = asnFor(node, cfg);
-  const { chosen, conflicts } = selectPeers(node, ctx.validPeers);
-
-  const peers: PlannedPeer[] = chosen
-    .map((p): PlannedPeer => {
-      const t = p.spec.timers;
-      const out: PlannedPeer = {
-        address: normalizeIP(p.spec.peerAddress)!,
-        name: p.name,
-        peerASN: p.spec.peerASN,
-        localASN: p.spec.localASN ?? asn,
-        holdTime: t.holdTime,
-        keepaliveInterval: t.keepaliveInterval,
-        connectRetry: t.connectRetry,
-      };
-      if (p.spec.gracefulRestart?.enabled) out.gracefulRestart = { enabled: true, restartTime: p.spec.gracefulRestart.restartTime };
-      if (p.spec.ebgpMultihop) out.ebgpMultihop = p.spec.ebgpMultihop;
-      if (p.spec.passwordSecretRef) out.passwordSecretRef = { ...p.spec.passwordSecretRef };
-      return out;
-    })
-    .sort((a, b) => a.address.localeCompare(b.address));
-
-  const communities = [...new Set(chosen.flatMap((p) => p.spec.communities ?? []))].sort();
+  // Sessions and their communities are the agent's (peers.ts); the spec's advertisements carry none.
+  const { asn, routerId, peers, conflicts } = nodeSessions(node, cfg, ctx.validPeers);
   const advertisements: Advertisement[] = [];
   for (const al of node.allocations) {
     const c = parseCidr(al.cidr);
@@ -211,7 +103,7 @@ export function computePlan(node: PlanNode, ctx: PlanContext): PlanResult {
       problems.push({ reason: 'NoNodeIP', message: `node has no IPv${c.family} InternalIP to advertise ${al.cidr} from` });
       continue;
     }
-    advertisements.push({ prefix: al.cidr, nextHop: nh, ...(communities.length ? { communities } : {}) });
+    advertisements.push({ prefix: al.cidr, nextHop: nh });
   }
 
   const directRoutes: DirectRoute[] = [];
@@ -251,8 +143,7 @@ export function computePlan(node: PlanNode, ctx: PlanContext): PlanResult {
     allocations: node.allocations.map((a) => ({ cidr: a.cidr, pool: a.pool })),
     nodeIPs: [node.ips[4], node.ips[6]].filter((x): x is string => !!x),
     asn,
-    routerId: routerIdFor(node, cfg),
-    peers,
+    routerId,
     advertisements,
     directRoutes,
     routing: {
@@ -260,5 +151,5 @@ export function computePlan(node: PlanNode, ctx: PlanContext): PlanResult {
       directNodes: direct.size,
     },
   };
-  return { spec, conflicts, problems };
+  return { spec, peers, conflicts, problems };
 }

@@ -101,7 +101,10 @@ describe('install: RBAC as each ServiceAccount (kubectl auth can-i)', () => {
     for (const verb of ['list', 'watch']) expect(await can(AGENT, verb, 'nodefabrics.podfabric.io'), verb).toBe(true);
     expect(await can(AGENT, 'get', 'fabricconfigs.podfabric.io/default')).toBe(true);
     expect(await can(AGENT, 'patch', 'fabricconfigs.podfabric.io')).toBe(false);
-    expect(await can(AGENT, 'list', 'bgppeers.podfabric.io')).toBe(false);
+    // Its sessions come from the BGPPeers it watches (read only).
+    for (const verb of ['list', 'watch']) expect(await can(AGENT, verb, 'bgppeers.podfabric.io'), verb).toBe(true);
+    for (const verb of ['create', 'update', 'patch', 'delete']) expect(await can(AGENT, verb, 'bgppeers.podfabric.io'), verb).toBe(false);
+    expect(await can(AGENT, 'patch', 'bgppeers.podfabric.io', { subresource: 'status' })).toBe(false);
   });
 
   it('agent: gets only the named Secret, lists none', async () => {

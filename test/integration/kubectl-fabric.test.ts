@@ -70,7 +70,6 @@ function plan(f: Fix): NodeFabricSpec {
     nodeIPs: [f.ip],
     asn: 64512,
     routerId: f.ip,
-    peers: [{ address: f.tor.address, name: f.tor.name, peerASN: f.tor.asn, localASN: 64512, holdTime: 90, keepaliveInterval: 30, connectRetry: 5 }],
     advertisements: [{ prefix: f.cidr, nextHop: f.ip }],
     directRoutes: f.neighbour ? [{ destination: f.neighbour.cidr, via: f.neighbour.ip, node: f.neighbour.name, reason: 'SameSubnet' }] : [],
     routing: { l2Segment: f.segment, directNodes: f.neighbour ? 1 : 0 },

@@ -4,12 +4,12 @@
  * when (only on a change; nothing without a natOutgoing pool; the table deleted when turned off;
  * re-written when it vanished), and the NATReady condition the sync reports.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { API_PATH } from '../../operator/api/common.js';
 import { fabricConfigSpec } from '../../operator/api/fabricconfig.js';
 import { IPPool, parseObject, type LoadBalancerPoolObj } from '../../operator/api/kinds.js';
 import { LoadBalancerPool } from '../../operator/api/services.js';
-import { DRIFT_CHECK_MS, natAction, natCondition, NatOutgoing, RETRY_MS, type NatCommitted } from '../../operator/agent/nat-apply.js';
+import { DRIFT_CHECK_MS, natAction, natCondition, ipPoolInformer, NatOutgoing, RETRY_MS, type NatCommitted } from '../../operator/agent/nat-apply.js';
 import type { NftRunner } from '../../operator/nftables/applier.js';
 import { FakeClock } from '../../operator/lib/clock.js';
 import { log } from '../../operator/lib/log.js';
@@ -71,6 +71,11 @@ class FakeNft implements NftRunner {
   }
 }
 
+const stops: Array<() => void> = [];
+afterEach(() => {
+  for (const s of stops.splice(0)) s();
+});
+
 async function rig(pools: Array<Record<string, unknown>>, opts: { leftover?: boolean } = {}) {
   const rest = new FakeRest();
   rest.set(POOLS, pools);
@@ -81,9 +86,12 @@ async function rig(pools: Array<Record<string, unknown>>, opts: { leftover?: boo
   let kicks = 0;
   let lbPools: LoadBalancerPoolObj[] | undefined = [lb];
   const registry = newRegistry('agent-nat-test', false);
-  const nat = new NatOutgoing(rest.asRest(), { nft, lbPools: () => lbPools, kick: () => kicks++, clock, event: (_t, reason) => void events.push(reason), registry });
+  const informer = ipPoolInformer(rest.asRest(), () => kicks++);
+  const nat = new NatOutgoing({ nft, pools: informer, lbPools: () => lbPools, kick: () => kicks++, clock, event: (_t, reason) => void events.push(reason), registry });
   const metric = async (name: string) => (await registry.getSingleMetric(name)!.get()).values.map((v) => `${Object.values(v.labels).join(',')}=${v.value}`).sort();
-  await nat.start();
+  informer.start();
+  await informer.waitForSync();
+  stops.push(() => informer.stop());
   const waitKick = async (n: number) => {
     for (let i = 0; i < 2000 && kicks < n; i++) await new Promise((r) => setTimeout(r, 5)); // bounded wait on a loaded machine
     return kicks;

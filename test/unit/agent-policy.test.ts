@@ -13,7 +13,7 @@ import { newRegistry } from '../../operator/lib/metrics.js';
 import { isolationOf } from '../../operator/policy/desired.js';
 import type { Ruleset } from '../../operator/policy/objects.js';
 import { FakeRest, FakeRouteTable, FakeSpeaker } from '../support/fakes.js';
-import { nodeFabric, plannedPeer } from '../support/objects.js';
+import { bgpPeer, coreNode, nodeFabric } from '../support/objects.js';
 
 const PODS = '/api/v1/pods';
 const NSS = '/api/v1/namespaces';
@@ -192,9 +192,12 @@ describe('PolicyReconciler', () => {
 describe('NodeAgent with policy enforcement', () => {
   it('reports policy counts and PolicyReady in its NodeFabric status', async () => {
     const rest = world();
-    rest.set(`${API_PATH}/nodefabrics`, [nodeFabric('n1', { peers: [plannedPeer('10.0.1.1')] })]);
+    rest.set(`${API_PATH}/nodefabrics`, [nodeFabric('n1')]);
     rest.set(`${API_PATH}/fabricconfigs`, []);
-    for (const c of ['/api/v1/services', '/apis/discovery.k8s.io/v1/endpointslices', '/api/v1/nodes', `${API_PATH}/loadbalancerpools`]) rest.set(c, []);
+    rest.set(`${API_PATH}/bgppeers`, [bgpPeer('tor', '10.0.1.1')]);
+    rest.set(`${API_PATH}/ippools`, []);
+    rest.set('/api/v1/nodes', [coreNode('n1', '10.0.1.11')]);
+    for (const c of ['/api/v1/services', '/apis/discovery.k8s.io/v1/endpointslices', `${API_PATH}/loadbalancerpools`]) rest.set(c, []);
     rest.emit(NPS, 'ADDED', denyIngress('x'));
     const kernel = new FakeKernel();
     const a = new NodeAgent({

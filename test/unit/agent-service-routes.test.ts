@@ -13,7 +13,7 @@ import { FakeClock } from '../../operator/lib/clock.js';
 import { log } from '../../operator/lib/log.js';
 import { newRegistry } from '../../operator/lib/metrics.js';
 import { FakeRest, FakeRouteTable, FakeSpeaker } from '../support/fakes.js';
-import { nodeFabric } from '../support/objects.js';
+import { nodeFabric, nodePeers } from '../support/objects.js';
 
 const SVC = '/api/v1/services';
 const SLICES = '/apis/discovery.k8s.io/v1/endpointslices';
@@ -52,7 +52,7 @@ async function rig() {
   });
   let nf = nodeFabric('n1');
   const run = async () => {
-    await sync.run(nf, config, log);
+    await sync.run(nf, nodePeers(), config, log);
     // The next sync sees what this one wrote (as the informer would).
     nf = { ...nf, status: { ...(nf.status ?? {}), ...writes.at(-1) } } as typeof nf;
   };

@@ -11,7 +11,8 @@ import { FakeClock } from '../../operator/lib/clock.js';
 import { log } from '../../operator/lib/log.js';
 import { newRegistry } from '../../operator/lib/metrics.js';
 import { FakeRouteTable, FakeSpeaker } from '../support/fakes.js';
-import { nodeFabric, plannedPeer } from '../support/objects.js';
+import type { NodePeers } from '../../operator/plan/peers.js';
+import { nodeFabric, nodePeers, plannedPeer } from '../support/objects.js';
 
 const config = fabricConfigSpec.parse({});
 const UPLINK = { dev: 'eth0', address: '10.0.1.11', subnet: '10.0.1.0/24' };
@@ -35,13 +36,13 @@ function rig(opts: { uplink?: boolean; passwords?: Record<string, string> } = {}
     clock,
     random: () => 0.5, // no jitter: heartbeats exactly STATUS_HEARTBEAT_SECONDS apart
   });
-  return { clock, speaker, table, writes, events, passwords, sync, run: (nf = nodeFabric('n1')) => sync.run(nf, config, log) };
+  return { clock, speaker, table, writes, events, passwords, sync, run: (nf: ReturnType<typeof nodeFabric> | null = nodeFabric('n1'), peers: NodePeers | null = nodePeers()) => sync.run(nf ?? undefined, peers ?? undefined, config, log) };
 }
 
 const NEIGHBOUR = { destination: '10.244.2.0/24', via: '10.0.1.12', node: 'n2', reason: 'SameSubnet' as const };
 
 describe('agent sync: what it programs and installs (table)', () => {
-  const cases: Array<{ name: string; spec: Partial<NodeFabricSpec>; uplink?: boolean; expect: (r: ReturnType<typeof rig>) => void }> = [
+  const cases: Array<{ name: string; spec: Partial<NodeFabricSpec>; peers?: NodePeers | null; uplink?: boolean; expect: (r: ReturnType<typeof rig>) => void }> = [
     {
       name: 'a planned node: BGP started, peer added, its block advertised, the neighbour route installed, Ready',
       spec: { directRoutes: [NEIGHBOUR] },
@@ -53,8 +54,9 @@ describe('agent sync: what it programs and installs (table)', () => {
       },
     },
     {
-      name: 'not planned yet (no ASN): gobgpd untouched, not Ready',
-      spec: { asn: undefined, routerId: undefined },
+      name: 'its Node not known yet (no sessions derived): gobgpd untouched, not Ready',
+      spec: {},
+      peers: null,
       expect: (r) => {
         expect(r.speaker.writes()).toEqual([]);
         expect(r.sync.ready).toBe(false);
@@ -72,7 +74,8 @@ describe('agent sync: what it programs and installs (table)', () => {
     },
     {
       name: 'a peer whose Secret is not there yet is added without a password and reported so',
-      spec: { peers: [plannedPeer('10.0.1.1', { passwordSecretRef: { namespace: 'ns', name: 'absent', key: 'password' } })] },
+      spec: {},
+      peers: nodePeers([plannedPeer('10.0.1.1', { passwordSecretRef: { namespace: 'ns', name: 'absent', key: 'password' } })]),
       expect: (r) => {
         expect(r.speaker.peers.get('10.0.1.1')!.password).toBeUndefined();
       },
@@ -81,10 +84,28 @@ describe('agent sync: what it programs and installs (table)', () => {
   for (const c of cases) {
     it(c.name, async () => {
       const r = rig(c.uplink === undefined ? {} : { uplink: c.uplink });
-      await r.run(nodeFabric('n1', c.spec));
+      await r.run(nodeFabric('n1', c.spec), c.peers === undefined ? nodePeers() : c.peers);
       c.expect(r);
     });
   }
+
+  it('no NodeFabric yet: BGP started and the peer added, no advertisement, no status; then the block with the peers\' communities', async () => {
+    const r = rig();
+    await r.run(null, nodePeers([plannedPeer('10.0.1.1')], { communities: ['65000:1'] }));
+    expect(r.speaker.writes()).toEqual(['startBgp', 'addPeer']);
+    expect(r.writes).toEqual([]);
+    expect(r.sync.ready).toBe(false);
+    await r.run(nodeFabric('n1'), nodePeers([plannedPeer('10.0.1.1')], { communities: ['65000:1'] }));
+    expect(r.speaker.writes()).toEqual(['startBgp', 'addPeer', 'addAdvertisements']);
+    expect(r.speaker.adv.get('10.244.1.0/24')!.communities).toEqual(['65000:1']);
+    expect(r.writes).toHaveLength(1);
+  });
+
+  it('neither Node nor NodeFabric known: nothing touched', async () => {
+    const r = rig();
+    await r.run(null, null);
+    expect(r.speaker.calls).toEqual([]);
+  });
 
   it('a second sync with nothing changed changes nothing (idempotent)', async () => {
     const r = rig();
@@ -99,9 +120,9 @@ describe('agent sync: what it programs and installs (table)', () => {
 
   it('a withdrawn neighbour route and peer are removed; the password comes from the lookup', async () => {
     const r = rig({ passwords: { 'bgp-tor': 's3cret' } });
-    await r.run(nodeFabric('n1', { directRoutes: [NEIGHBOUR], peers: [plannedPeer('10.0.1.1'), plannedPeer('10.0.1.2', { passwordSecretRef: { namespace: 'ns', name: 'bgp-tor', key: 'password' } })] }));
+    await r.run(nodeFabric('n1', { directRoutes: [NEIGHBOUR] }), nodePeers([plannedPeer('10.0.1.1'), plannedPeer('10.0.1.2', { passwordSecretRef: { namespace: 'ns', name: 'bgp-tor', key: 'password' } })]));
     expect(r.speaker.peers.get('10.0.1.2')!.password).toBe('s3cret');
-    await r.run(nodeFabric('n1', { directRoutes: [], peers: [plannedPeer('10.0.1.1')] }));
+    await r.run(nodeFabric('n1', { directRoutes: [] }), nodePeers([plannedPeer('10.0.1.1')]));
     expect(r.table.routes).toEqual([]);
     expect([...r.speaker.peers.keys()]).toEqual(['10.0.1.1']);
     expect(r.speaker.writes()).toContain('deletePeer');
@@ -109,11 +130,12 @@ describe('agent sync: what it programs and installs (table)', () => {
 
   it('a changed password is re-applied to the peer (updatePeer), nothing else touched', async () => {
     const r = rig({ passwords: { 'bgp-tor': 'one' } });
-    const nf = nodeFabric('n1', { peers: [plannedPeer('10.0.1.2', { passwordSecretRef: { namespace: 'ns', name: 'bgp-tor', key: 'password' } })] });
-    await r.run(nf);
+    const nf = nodeFabric('n1');
+    const peers = nodePeers([plannedPeer('10.0.1.2', { passwordSecretRef: { namespace: 'ns', name: 'bgp-tor', key: 'password' } })]);
+    await r.run(nf, peers);
     r.speaker.calls = [];
     r.passwords.set('bgp-tor', 'two');
-    await r.run(nf);
+    await r.run(nf, peers);
     expect(r.speaker.writes()).toEqual(['updatePeer']);
     expect(r.speaker.peers.get('10.0.1.2')!.password).toBe('two');
   });

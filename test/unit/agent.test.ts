@@ -9,7 +9,7 @@ import { API_PATH } from '../../operator/api/common.js';
 import { NodeAgent } from '../../operator/agent/agent.js';
 import { newRegistry } from '../../operator/lib/metrics.js';
 import { FakeRest, FakeRouteTable, FakeSpeaker } from '../support/fakes.js';
-import { nodeFabric, plannedPeer } from '../support/objects.js';
+import { bgpPeer, coreNode, nodeFabric } from '../support/objects.js';
 
 const SECRETS = '/api/v1/namespaces/net/secrets';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -28,12 +28,18 @@ afterEach(async () => {
   agent = undefined;
 });
 
-function start(peers = [plannedPeer('10.0.1.1')]) {
+const PEERS = `${API_PATH}/bgppeers`;
+const FABRICS = `${API_PATH}/nodefabrics`;
+
+function start(peers = [bgpPeer('tor', '10.0.1.1')], fabrics = [nodeFabric('n1')]) {
   const rest = new FakeRest();
-  rest.set(`${API_PATH}/nodefabrics`, [nodeFabric('n1', { peers })]);
+  rest.set(FABRICS, fabrics);
   rest.set(`${API_PATH}/fabricconfigs`, []);
+  rest.set(PEERS, peers);
+  rest.set(`${API_PATH}/ippools`, []);
+  rest.set('/api/v1/nodes', [coreNode('n1', '10.0.1.11')]);
   // Service routes' watches (agent/service-routes.ts): nothing to advertise here.
-  for (const c of ['/api/v1/services', '/apis/discovery.k8s.io/v1/endpointslices', '/api/v1/nodes', `${API_PATH}/loadbalancerpools`]) rest.set(c, []);
+  for (const c of ['/api/v1/services', '/apis/discovery.k8s.io/v1/endpointslices', `${API_PATH}/loadbalancerpools`]) rest.set(c, []);
   rest.set(SECRETS, [{ metadata: { name: 'bgp-tor', namespace: 'net' }, data: { password: b64('one') } }]);
   const speaker = new FakeSpeaker();
   const a = new NodeAgent({
@@ -65,7 +71,7 @@ describe('NodeAgent on a fake apiserver', () => {
 
   it('reads password Secrets through a watch of only the named Secret, never a GET per sync', async () => {
     const ref = { namespace: 'net', name: 'bgp-tor', key: 'password' };
-    const { rest, speaker, agent: a } = start([plannedPeer('10.0.1.2', { passwordSecretRef: ref })]);
+    const { rest, speaker, agent: a } = start([bgpPeer('tor2', '10.0.1.2', { passwordSecretRef: ref })]);
     await a.start();
     await until('peer programmed with its password', () => speaker.peers.get('10.0.1.2')?.password === 'one');
     for (let i = 0; i < 3; i++) {
@@ -83,11 +89,55 @@ describe('NodeAgent on a fake apiserver', () => {
 
   it('re-applies the peer when its password Secret changes', async () => {
     const ref = { namespace: 'net', name: 'bgp-tor', key: 'password' };
-    const { rest, speaker, agent: a } = start([plannedPeer('10.0.1.2', { passwordSecretRef: ref })]);
+    const { rest, speaker, agent: a } = start([bgpPeer('tor2', '10.0.1.2', { passwordSecretRef: ref })]);
     await a.start();
     await until('peer programmed', () => speaker.peers.get('10.0.1.2')?.password === 'one');
     rest.emit(SECRETS, 'MODIFIED', { metadata: { name: 'bgp-tor', namespace: 'net' }, data: { password: b64('two') } });
     await until('new password applied', () => speaker.peers.get('10.0.1.2')?.password === 'two');
     expect(speaker.writes()).toContain('updatePeer');
+  });
+
+  it('adds its peers before any NodeFabric exists (Node + FabricConfig + BGPPeer only); status waits for the NodeFabric', async () => {
+    const { rest, speaker, agent: a, statusWrites } = start([bgpPeer('tor', '10.0.1.1', { communities: ['65000:7'] })], []);
+    await a.start();
+    await until('peer added without a NodeFabric', () => speaker.peers.has('10.0.1.1'));
+    expect(speaker.global).toMatchObject({ asn: 64512, routerId: '10.0.1.11' });
+    expect(speaker.adv.size).toBe(0);
+    expect(statusWrites()).toBe(0);
+    // The controller's record arrives: its block is advertised with the peer's communities, status written.
+    rest.emit(FABRICS, 'ADDED', nodeFabric('n1'));
+    await until('block advertised', () => speaker.adv.has('10.244.1.0/24'));
+    expect(speaker.adv.get('10.244.1.0/24')!.communities).toEqual(['65000:7']);
+    await until('status written', () => statusWrites() >= 1);
+  });
+
+  it('follows BGPPeer changes itself: add, update and delete reach gobgpd without any NodeFabric change', async () => {
+    const { rest, speaker, agent: a } = start([bgpPeer('tor', '10.0.1.1')]);
+    await a.start();
+    await until('first peer', () => speaker.peers.has('10.0.1.1'));
+    rest.emit(PEERS, 'ADDED', bgpPeer('spine', '10.0.9.1', { peerASN: 65200 }));
+    await until('spine added', () => speaker.peers.get('10.0.9.1')?.peerAsn === 65200);
+    rest.emit(PEERS, 'MODIFIED', bgpPeer('spine', '10.0.9.1', { peerASN: 65201 }));
+    await until('spine updated', () => speaker.peers.get('10.0.9.1')?.peerAsn === 65201);
+    rest.emit(PEERS, 'MODIFIED', bgpPeer('tor', '10.0.1.1', { nodeSelector: { matchLabels: { rack: 'r9' } } }));
+    await until('tor no longer selects n1', () => !speaker.peers.has('10.0.1.1'));
+    rest.emit(PEERS, 'DELETED', bgpPeer('spine', '10.0.9.1'));
+    await until('spine deleted', () => speaker.peers.size === 0);
+    expect(rest.count('APPLY', /\/nodefabrics\/n1$/)).toBe(0);
+  });
+
+  it('leaves its sessions alone while its Node is gone, and drops a peer whose Secret does not exist', async () => {
+    const ref = { namespace: 'net', name: 'absent', key: 'password' };
+    const { rest, speaker, agent: a } = start([bgpPeer('tor', '10.0.1.1'), bgpPeer('tor2', '10.0.1.2', { passwordSecretRef: ref })]);
+    await a.start();
+    await until('tor added', () => speaker.peers.has('10.0.1.1'));
+    expect(speaker.peers.has('10.0.1.2')).toBe(false); // SecretMissing: the same rule as the controller's Valid=False
+    rest.emit('/api/v1/nodes', 'DELETED', coreNode('n1', '10.0.1.11'));
+    rest.emit(PEERS, 'DELETED', bgpPeer('tor', '10.0.1.1'));
+    const before = a.syncs;
+    await until('synced after the deletes', () => a.syncs >= before + 1);
+    a.kick();
+    await until('one more sync', () => a.syncs >= before + 2);
+    expect(speaker.peers.has('10.0.1.1')).toBe(true);
   });
 });

@@ -49,7 +49,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   cni: ['api', 'lib'],
   kube: ['api', 'lib'],
   controller: ['api', 'ipam', 'plan', 'kube', 'lib', 'services'], // services: LoadBalancer allocation (service-reconciler.ts)
-  agent: ['api', 'kube', 'lib', 'gobgp', 'routes', 'host', 'cni', 'services', 'policy', 'nftables'], // services: this node's Service routes; policy + nftables: NetworkPolicy enforcement
+  agent: ['api', 'kube', 'lib', 'gobgp', 'routes', 'host', 'cni', 'services', 'policy', 'nftables', 'plan'], // services: this node's Service routes; policy + nftables: NetworkPolicy enforcement; plan: its BGP sessions from the BGPPeers (plan/peers.ts, the controller's rule)
   cli: ['api', 'plan', 'kube', 'lib', 'services', 'policy'], // policy: kubectl fabric policy explains verdicts with the reference semantics
   services: ['api', 'lib'], // pure: Service address allocation and per-node advertisement decisions
   policy: ['api', 'lib'], // pure: NetworkPolicy model, evaluator, compiler to nftables objects

@@ -350,6 +350,37 @@ describe('PeerReconciler (fake client)', () => {
   });
 });
 
+describe('a BGPPeer change (issue #15: sessions are not in the NodeFabric spec)', () => {
+  it('re-plans every node without a single NodeFabric write; only the BGPPeer status is written', async () => {
+    const r = rig();
+    r.state.ready = true;
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.syncPools();
+    const names = ['n1', 'n2', 'n3'];
+    const nodes = new NodeReconciler(r.state);
+    for (const [i, n] of names.entries()) {
+      const k = { ...node(n, `10.0.1.${11 + i}`), spec: {} as KNode['spec'] };
+      r.stores.nodes.put(k);
+      await nodes.reconcile(n, ctx);
+      // The informer's view: the record as written, Node.spec.podCIDRs mirrored.
+      const spec = (r.rest.calls.find((c) => c.method === 'APPLY' && c.path === `${API_PATH}/nodefabrics/${n}`)!.body as any).spec;
+      r.stores.fabrics.put({ metadata: { name: n, generation: 1 }, spec });
+      r.stores.nodes.put({ ...k, spec: { podCIDR: spec.podCIDRs[0], podCIDRs: spec.podCIDRs } });
+    }
+    for (const change of [{ peerAddress: '10.0.1.1', peerASN: 65001 }, { peerAddress: '10.0.1.1', peerASN: 65002, communities: ['65000:1'] }]) {
+      r.stores.peers.put(obj('BGPPeer', 'tor', change, { creationTimestamp: '2026-01-01T00:00:00Z' }));
+      r.rest.calls = [];
+      const res = await new PeerReconciler(r.state).reconcile('tor', ctx);
+      for (const n of names) await nodes.reconcile(n, ctx); // what onPeerChanged enqueues
+      const fabricWrites = r.rest.calls.filter((c) => c.path.includes('/nodefabrics/'));
+      expect(fabricWrites).toEqual([]);
+      expect(r.state.peerIndex.selectedBy('tor').sort()).toEqual(names);
+      expect(r.rest.calls.every((c) => c.path === `${API_PATH}/bgppeers/tor/status`)).toBe(true);
+      expect(res).toBeDefined();
+    }
+  });
+});
+
 describe('ConfigReconciler (fake client)', () => {
   it('a valid config is applied (Ready=True Applied, Normal event) and every node re-planned', async () => {
     const r = rig();

@@ -46,7 +46,6 @@ function healthyNF(f: NodeFix): NodeFabricObj {
     nodeIPs: [f.ip],
     asn: 64512,
     routerId: f.ip,
-    peers: [{ address: f.tor.address, name: f.tor.name, peerASN: 65101, localASN: 64512, holdTime: 90, keepaliveInterval: 30, connectRetry: 5 }],
     advertisements: [{ prefix: f.cidr, nextHop: f.ip }],
     directRoutes: (f.neighbours ?? []).map((n) => ({ destination: n.cidr, via: n.ip, node: n.name, reason: 'SameSubnet' as const })),
     routing: { l2Segment: f.segment ?? '172.20.1.0/24', directNodes: f.neighbours?.length ?? 0 },
@@ -66,11 +65,12 @@ function healthyNF(f: NodeFix): NodeFabricObj {
   return { apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: f.name, generation: 1 }, spec, status };
 }
 
+/** A ToR peer selecting the nodes labelled tor=<name> (coreNode's labels in fabric()). */
 const peer = (name: string, address: string, conditions: Condition[] = [], nodesSelected?: number): BGPPeerObj => ({
   apiVersion: 'podfabric.io/v1alpha1',
   kind: 'BGPPeer',
   metadata: { name },
-  spec: { peerAddress: address, peerASN: 65101, timers: { holdTime: 90, keepaliveInterval: 30, connectRetry: 5 } },
+  spec: { peerAddress: address, peerASN: 65101, nodeSelector: { matchLabels: { tor: name } }, timers: { holdTime: 90, keepaliveInterval: 30, connectRetry: 5 } },
   status: { conditions, ...(nodesSelected !== undefined ? { nodesSelected } : {}) },
 });
 
@@ -94,7 +94,7 @@ function fabric(): FabricSnapshot {
   ];
   const nf = n.map((f, i) => healthyNF({ ...f, neighbours: [n[i ^ 1]!] }));
   return {
-    nodes: n.map((f) => coreNode(f.name, [f.cidr])),
+    nodes: n.map((f) => coreNode(f.name, [f.cidr], { tor: f.tor.name })),
     nodeFabrics: nf,
     peers: [peer('tor1', tor1.address, [cond('Ready', 'True'), cond('Valid', 'True'), cond('Conflict', 'False')], 2), peer('tor2', tor2.address, [], 2)],
     pools: [pool('default', '10.244.0.0/16', {}, { blocksTotal: 256, blocksAllocated: 4, blocksFree: 252, conditions: [cond('Ready', 'True')] })],
@@ -366,7 +366,7 @@ function bigFabric(racks: number, perRack: number, state: (r: number, n: number)
     for (let n = 1; n <= perRack; n++) {
       const name = `r${r}n${n}`;
       const cidr = `10.244.${(r - 1) * perRack + n - 1}.0/24`;
-      s.nodes.push(coreNode(name, [cidr], { [RACK_LABEL]: `rack${r}` }));
+      s.nodes.push(coreNode(name, [cidr], { [RACK_LABEL]: `rack${r}`, tor: tor.name }));
       const nf = healthyNF({ name, cidr, ip: `172.20.${r}.${10 + n}`, tor, segment: `172.20.${r}.0/24` });
       const st = state(r, n);
       nf.status!.sessions![0]!.state = st;
@@ -387,7 +387,7 @@ describe('map', () => {
     const s = fabric();
     s.peers[0]!.metadata.name = 'tor<1>&"x"';
     s.nodes[0]!.metadata.labels = { [RACK_LABEL]: 'rack "A" & <B>' };
-    for (const nf of s.nodeFabrics) for (const p of nf.spec.peers ?? []) if (p.name === 'tor1') p.name = 'tor<1>&"x"';
+    for (const nf of s.nodeFabrics) for (const x of nf.status?.sessions ?? []) if (x.name === 'tor1') x.name = 'tor<1>&"x"';
     const svg = renderMap(s);
     expect(svg).toContain('tor&lt;1&gt;&amp;&quot;x&quot;');
     expect(svg).toContain('data-rack="rack &quot;A&quot; &amp; &lt;B&gt;"');

@@ -73,7 +73,10 @@ describe('install chart: RBAC', () => {
     // natOutgoing: the pools, read only (list/watch, no get by name, no write, not their status).
     for (const v of ['list', 'watch']) expect(grants(rules, 'ippools', v), `ippools ${v}`).toHaveLength(1);
     for (const v of [...WRITE, 'get']) expect(grants(rules, 'ippools', v), `ippools ${v}`).toEqual([]);
-    expect(rules.some((r) => r.resources.some((x) => ['leases', 'ippools/status', 'bgppeers', 'services/status'].includes(x)))).toBe(false);
+    // Its BGP sessions: it derives them from the BGPPeers itself (plan/peers.ts); read only.
+    for (const v of ['list', 'watch']) expect(grants(rules, 'bgppeers', v), `bgppeers ${v}`).toHaveLength(1);
+    for (const v of WRITE) expect(grants(rules, 'bgppeers', v), `bgppeers ${v}`).toEqual([]);
+    expect(rules.some((r) => r.resources.some((x) => ['leases', 'ippools/status', 'bgppeers/status', 'services/status'].includes(x)))).toBe(false);
     // NetworkPolicy enforcement: list/watch pods, namespaces, networkpolicies; never get one by name, never write.
     for (const res of ['pods', 'namespaces', 'networkpolicies']) {
       for (const v of ['list', 'watch']) expect(grants(rules, res, v), `${res} ${v}`).toHaveLength(1);

@@ -83,15 +83,18 @@ describe('computePlan', () => {
     expect(r.spec.asn).toBe(64512);
   });
 
-  it('peers selected by label with resolved ASN and timers; communities merged and sorted on the advertisement', () => {
+  it('peers selected by label with resolved ASN and timers, beside the spec (not in it); no communities in the spec', () => {
     const r = computePlan({ ...rack1[0]!, labels: { rack: '1', 'podfabric.io/asn': '65011' } }, { config: cfg, validPeers: [tor1, everyone], neighbours: [] });
-    expect(r.spec.peers).toEqual([
+    expect(r.spec).not.toHaveProperty('peers');
+    expect(r.peers).toEqual([
       { address: '10.0.0.254', name: 'route-server', peerASN: 65000, localASN: 65011, holdTime: 9, keepaliveInterval: 3, connectRetry: 5 },
       { address: '10.0.1.1', name: 'tor1', peerASN: 65100, localASN: 65011, holdTime: 90, keepaliveInterval: 30, connectRetry: 5 },
     ]);
-    expect(r.spec.advertisements).toEqual([{ prefix: '10.244.0.0/24', nextHop: '10.0.1.11', communities: ['65000:1', '65000:2'] }]);
+    expect(r.spec.advertisements).toEqual([{ prefix: '10.244.0.0/24', nextHop: '10.0.1.11' }]);
     const r2 = computePlan(rack2[0]!, { config: cfg, validPeers: [tor1, everyone], neighbours: [] });
-    expect(r2.spec.peers!.map((p) => p.name)).toEqual(['route-server']);
+    expect(r2.peers.map((p) => p.name)).toEqual(['route-server']);
+    // A peer change leaves the spec as it was: the controller has nothing to write.
+    expect(computePlan(rack2[0]!, { config: cfg, validPeers: [], neighbours: [] }).spec).toEqual(r2.spec);
   });
 
   it('segment label makes nodes adjacent across subnets; a labelled and an unlabelled node are not adjacent', () => {
