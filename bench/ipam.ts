@@ -18,7 +18,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlockTracker, countDelta, requestCounts, startBenchApiserver, WRITE_VERBS, type BenchApiserver } from './apiserver.js';
-import { buildHarness, buildOperator, guard, numberArg, peakRssMB, ROOT, startChild, waitFor, type Watched } from './child.js';
+import { buildHarness, buildOperator, cpuSeconds, guard, numberArg, peakRssMB, ROOT, startChild, waitFor, type Watched } from './child.js';
 import { round } from './stats.js';
 
 const PF_QPS = 200;
@@ -28,7 +28,8 @@ const KCM_BURST = 30;
 const CLUSTER_CIDR = '10.0.0.0/8';
 const BLOCK = 24;
 
-async function parallel<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): Promise<void> {
+/** Runs fn over items, n at a time. */
+export async function parallel<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): Promise<void> {
   let i = 0;
   await Promise.all(Array.from({ length: n }, async () => {
     while (i < items.length) await fn(items[i++]!);
@@ -61,6 +62,9 @@ interface Run {
   reads: Record<string, number>;
   readsPerNode: number;
   leaseWrites: number;
+  /** CPU seconds used from the first Node creation until every Node has its block. */
+  apiserverCpuSeconds: number;
+  allocatorCpuSeconds: number;
 }
 
 const isLease = (k: string) => k.startsWith('leases');
@@ -103,6 +107,8 @@ async function measure(a: Allocator, names: string[], logDir: string, before?: (
     await guard(Promise.all(trackers.map((t) => t.whenAll([warm]))), watched).catch((e: Error) => {
       throw new Error(`${a.label}: the warm-up node got no block: ${e.message}`);
     });
+    const cpu = () => Promise.all([cpuSeconds(api.watched.pid), cpuSeconds(proc!.pid)]);
+    const cpu0 = await cpu();
     const t0 = performance.now();
     const created = parallel(names.map((n, i) => [n, i] as const), 50, ([n, i]) => api.rest.request('POST', '/api/v1/nodes', nodeObject(n, i))).then(() => performance.now());
     const done = Promise.all(trackers.map((t) => t.whenAll(names)));
@@ -114,6 +120,7 @@ async function measure(a: Allocator, names: string[], logDir: string, before?: (
     } finally {
       clearInterval(progress);
     }
+    const cpu1 = await cpu();
     const all = [warm, ...names];
     const distinct = nodes.blocks(all).size;
     if (distinct !== all.length) throw new Error(`${a.label}: ${all.length - distinct} Nodes share a block with another Node`);
@@ -138,6 +145,8 @@ async function measure(a: Allocator, names: string[], logDir: string, before?: (
       reads,
       readsPerNode: Object.entries(reads).reduce((s2, [k, v]) => (isLease(k) ? s2 : s2 + v), 0) / all.length,
       leaseWrites,
+      apiserverCpuSeconds: cpu1[0] - cpu0[0],
+      allocatorCpuSeconds: cpu1[1] - cpu0[1],
     };
   } finally {
     for (const t of trackers) t.stop();
@@ -230,6 +239,7 @@ export async function main(args: string[] = []) {
     kcmWritesPerNode: round(k.writesPerNode, 2),
     kcmPeakRssMB: round(k.peakRssMB),
     kcmQps: { defaults: `${KCM_QPS}/${KCM_BURST} (KCM's own defaults, flags not set)`, equal: `${PF_QPS}/${PF_BURST}` },
+    cpuSecondsUntilAllHaveBlocks: Object.fromEntries([pf, pfFree, k, kEq].map((r) => [r.label, { apiserver: round(r.apiserverCpuSeconds, 2), allocator: round(r.allocatorCpuSeconds, 2) }])),
     writesByResource: pf.writes,
     readsPerNode: round(pf.readsPerNode, 2),
     readsByResource: pf.reads,
@@ -237,7 +247,7 @@ export async function main(args: string[] = []) {
     targets: { writesPerNode: '<= 2', ratioVsApiserverFloor: '>= 0.5', ratioVsKcm: '>= 1.0', ratioVsKcmEqualQps: '>= 0.5', controllerPeakRssMB: '<= 150' },
   };
   const line = (r: Run, what: string) =>
-    console.log(`ipam: ${what}: ${N} nodes allocated in ${round(r.seconds)} s (${round(r.allocationsPerSecond)}/s; nodes created in ${round(r.nodeCreateSeconds)} s), ${round(r.writesPerNode, 2)} writes/node, peak RSS ${round(r.peakRssMB)} MB`);
+    console.log(`ipam: ${what}: ${N} nodes allocated in ${round(r.seconds)} s (${round(r.allocationsPerSecond)}/s; nodes created in ${round(r.nodeCreateSeconds)} s), ${round(r.writesPerNode, 2)} writes/node, peak RSS ${round(r.peakRssMB)} MB; CPU until done: apiserver ${round(r.apiserverCpuSeconds, 2)} s, allocator ${round(r.allocatorCpuSeconds, 2)} s`);
   line(pf, `podfabric at its defaults (QPS ${PF_QPS}/${PF_BURST})`);
   console.log(`ipam:   writes during allocation: ${JSON.stringify(pf.writes)}; reads (GET/LIST): ${JSON.stringify(pf.reads)} (${round(pf.readsPerNode, 2)}/node)`);
   line(pfFree, 'podfabric, client rate limit lifted');
