@@ -71,6 +71,11 @@ export async function main(args: string[] = []) {
     await parallel(Array.from({ length: 100 }, (_, i) => i), 10, (i) => apply(`${API}/warm-${i}`, fabric(`warm-${i}`, i, DR)));
     rows.push(await measure(api, pid, 'NodeFabric SSA apply create', N, (i) => apply(`${API}/${name('a', i)}`, fabric(name('a', i), i, DR))));
     rows.push(await measure(api, pid, 'NodeFabric POST create', N, (i) => r.request('POST', API, fabric(name('p', i), i, DR))));
+    rows.push(await measure(api, pid, "NodeFabric POST create, the floor's bare object (spec.podCIDRs only)", N, (i) => r.request('POST', API, { apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: name('b', i) }, spec: { podCIDRs: [cidr(i)] } })));
+    if (process.env.EXPERIMENT) {
+      rows.push(await measure(api, pid, 'NodeFabric POST create, managedFields reset', N, (i) => { const o = fabric(name('m', i), i, DR); return r.request('POST', API, { ...o, metadata: { ...o.metadata, managedFields: [{}] } }); }));
+      rows.push(await measure(api, pid, 'NodeFabric POST create, no metadata extras', N, (i) => r.request('POST', API, { apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: name('x', i) }, spec: fabricSpec(i, DR) })));
+    }
     rows.push(await measure(api, pid, 'NodeFabric SSA apply unchanged', N, (i) => apply(`${API}/${name('a', i)}`, fabric(name('a', i), i, DR))));
     rows.push(await measure(api, pid, 'NodeFabric SSA apply changed', N, (i) => apply(`${API}/${name('a', i)}`, fabric(name('a', i), i, DR, true))));
     const rvs = new Map<string, string>();
