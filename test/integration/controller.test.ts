@@ -128,6 +128,11 @@ describe('controller (real apiserver)', () => {
     expect(back.spec.advertisements).toEqual(plan.spec.advertisements);
     expect(back.metadata.labels).toMatchObject({ team: 'net', 'app.kubernetes.io/managed-by': 'podfabric' });
     expect(back.status?.l2Subnets).toEqual(['10.0.1.0/24', 'fd00:1::/64']);
+    // The PUT carries no managedFields (the cache drops them): the apiserver keeps them, so the status
+    // fields stay owned by their appliers (an apply that stops sending a condition still removes it).
+    const owners = (back.metadata as { managedFields?: Array<{ manager: string; operation: string; subresource?: string }> }).managedFields ?? [];
+    expect(owners).toContainEqual(expect.objectContaining({ manager: 'test-agent', operation: 'Apply', subresource: 'status' }));
+    expect(owners).toContainEqual(expect.objectContaining({ manager: 'podfabric-controller', operation: 'Update' }));
     // An edit by another manager (an Update: it owns the entries it wrote; an apply would not remove them).
     await rest.request('PATCH', `${API}/nodefabrics/c-r1n1?fieldManager=kubectl-edit`, { spec: { directRoutes: [...plan.spec.directRoutes!, ghost] } }, 'application/merge-patch+json');
     const again = await waitFor('edit undone', async () => {
