@@ -112,6 +112,13 @@ export function startChild(name: string, cmd: string[], opts: { logFile: string;
   };
 }
 
+/** A process's CPU seconds so far (utime + stime; the apiserver harness runs etcd in the same process). */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // clock ticks, USER_HZ = 100
+}
+
 /** Alive and not a zombie (a zombie answers kill -0 until its parent reaps it). */
 export async function aliveNotZombie(pid: number): Promise<boolean> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');

@@ -8,6 +8,11 @@
  *   3. kube-controller-manager's node IPAM alone (the harness binary's controller-manager, only the
  *      nodeipam controller) at KCM's default client QPS 20 / burst 30;
  *   4. the same at podfabric's QPS (200 / 400).
+ * `--qps Q [--burst B]` (burst defaults to 2Q) runs allocators 1 and 4 at that client QPS instead: with one
+ * write per node for KCM and two for podfabric, both bound by their token bucket cannot be closer than
+ * (N − B)/(2N − B) < 0.5; `qpsBoundSeconds` and `kcmEqualQpsBoundSeconds` show that bound per run.
+ * CPU: the apiserver's and the allocator's own (utime + stime) from the first Node creation until every
+ * Node has its block; the floor's apiserver CPU per write is measured the same way.
  * Floor, on allocator 1's apiserver before it starts: creating N bare NodeFabric records directly, 50 in
  * flight (the apiserver's own write rate for the records the controller must write).
  * Writes per node: the apiserver's own apiserver_request_total, write verbs, from just before the
@@ -18,9 +23,10 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlockTracker, countDelta, requestCounts, startBenchApiserver, WRITE_VERBS, type BenchApiserver } from './apiserver.js';
-import { buildHarness, buildOperator, guard, numberArg, peakRssMB, ROOT, startChild, waitFor, type Watched } from './child.js';
+import { buildHarness, buildOperator, cpuSeconds, guard, numberArg, peakRssMB, ROOT, startChild, waitFor, type Watched } from './child.js';
 import { round } from './stats.js';
 
+/** The controller's shipped client defaults (operator/controller/main.ts); `--qps Q [--burst B]` runs allocators 1 and 4 at others. */
 const PF_QPS = 200;
 const PF_BURST = 400;
 const KCM_QPS = 20;
@@ -28,7 +34,8 @@ const KCM_BURST = 30;
 const CLUSTER_CIDR = '10.0.0.0/8';
 const BLOCK = 24;
 
-async function parallel<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): Promise<void> {
+/** Runs fn over items, n at a time. */
+export async function parallel<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): Promise<void> {
   let i = 0;
   await Promise.all(Array.from({ length: n }, async () => {
     while (i < items.length) await fn(items[i++]!);
@@ -61,10 +68,14 @@ interface Run {
   reads: Record<string, number>;
   readsPerNode: number;
   leaseWrites: number;
+  /** CPU seconds used from the first Node creation until every Node has its block. */
+  apiserverCpuSeconds: number;
+  allocatorCpuSeconds: number;
 }
 
 const isLease = (k: string) => k.startsWith('leases');
 const isWrite = (k: string) => WRITE_VERBS.has(k.slice(k.lastIndexOf(' ') + 1));
+const total = (writes: Record<string, number>) => Object.entries(writes).reduce((a, [k, v]) => (isLease(k) ? a : a + v), 0);
 
 /** Waits until the apiserver's write counters (leases aside) stop moving for 2 s (at most 60 s). */
 async function settledWrites(api: BenchApiserver, watched: Watched[]): Promise<Map<string, number>> {
@@ -103,6 +114,8 @@ async function measure(a: Allocator, names: string[], logDir: string, before?: (
     await guard(Promise.all(trackers.map((t) => t.whenAll([warm]))), watched).catch((e: Error) => {
       throw new Error(`${a.label}: the warm-up node got no block: ${e.message}`);
     });
+    const cpu = () => Promise.all([cpuSeconds(api.watched.pid), cpuSeconds(proc!.pid)]);
+    const cpu0 = await cpu();
     const t0 = performance.now();
     const created = parallel(names.map((n, i) => [n, i] as const), 50, ([n, i]) => api.rest.request('POST', '/api/v1/nodes', nodeObject(n, i))).then(() => performance.now());
     const done = Promise.all(trackers.map((t) => t.whenAll(names)));
@@ -114,6 +127,7 @@ async function measure(a: Allocator, names: string[], logDir: string, before?: (
     } finally {
       clearInterval(progress);
     }
+    const cpu1 = await cpu();
     const all = [warm, ...names];
     const distinct = nodes.blocks(all).size;
     if (distinct !== all.length) throw new Error(`${a.label}: ${all.length - distinct} Nodes share a block with another Node`);
@@ -124,7 +138,7 @@ async function measure(a: Allocator, names: string[], logDir: string, before?: (
     const writes = Object.fromEntries(Object.entries(requests).filter(([k]) => isWrite(k)));
     const reads = Object.fromEntries(Object.entries(requests).filter(([k]) => !isWrite(k)));
     const leaseWrites = Object.entries(writes).reduce((s, [k, v]) => (isLease(k) ? s + v : s), 0);
-    const perNode = Object.entries(writes).reduce((s, [k, v]) => (isLease(k) ? s : s + v), 0) / all.length;
+    const perNode = total(writes) / all.length;
     const seconds = (Math.max(...ends) - t0) / 1000;
     return {
       label: a.label,
@@ -138,6 +152,8 @@ async function measure(a: Allocator, names: string[], logDir: string, before?: (
       reads,
       readsPerNode: Object.entries(reads).reduce((s2, [k, v]) => (isLease(k) ? s2 : s2 + v), 0) / all.length,
       leaseWrites,
+      apiserverCpuSeconds: cpu1[0] - cpu0[0],
+      allocatorCpuSeconds: cpu1[1] - cpu0[1],
     };
   } finally {
     for (const t of trackers) t.stop();
@@ -193,18 +209,24 @@ export async function main(args: string[] = []) {
   const names = Array.from({ length: N }, (_, i) => `bench-${String(i).padStart(5, '0')}`);
 
   // 1. podfabric at its shipped defaults, after the floor on the same apiserver.
+  const qps = numberArg(args, 'qps', PF_QPS);
+  const burst = numberArg(args, 'burst', qps === PF_QPS ? PF_BURST : 2 * qps);
+  const atQps = qps === PF_QPS && burst === PF_BURST ? 'at its defaults' : 'at';
   let floorS = 0;
+  let floorCpu = 0;
   const floor = async (api: BenchApiserver) => {
+    const c0 = await cpuSeconds(api.watched.pid);
     const t = performance.now();
     await guard(parallel(names, 50, (n) => api.rest.request('POST', '/apis/podfabric.io/v1alpha1/nodefabrics', { apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: `floor-${n}` }, spec: { podCIDRs: ['10.0.0.0/24'] } })), [api.watched]);
     floorS = (performance.now() - t) / 1000;
+    floorCpu = (await cpuSeconds(api.watched.pid)) - c0;
     await api.rest.request('DELETE', '/apis/podfabric.io/v1alpha1/nodefabrics'); // one DeleteCollection
     await waitFor('floor NodeFabrics deleted', async () => (await api.rest.get<{ items: unknown[] }>('/apis/podfabric.io/v1alpha1/nodefabrics?limit=1')).items.length === 0, { timeoutMs: 300_000, everyMs: 500, watched: [api.watched] });
   };
-  const pf = await measure(podfabric('podfabric-defaults', PF_QPS, PF_BURST), names, logDir, floor);
+  const pf = await measure(podfabric(atQps === 'at' ? `podfabric-qps${qps}` : 'podfabric-defaults', qps, burst), names, logDir, floor);
   const pfFree = await measure(podfabric('podfabric-unthrottled', 100_000, 100_000), names, logDir);
   const k = await measure(kcm('kcm-defaults', harness), names, logDir);
-  const kEq = await measure(kcm('kcm-qps200', harness, PF_QPS, PF_BURST), names, logDir);
+  const kEq = await measure(kcm(`kcm-qps${qps}`, harness, qps, burst), names, logDir);
 
   const floorRate = N / floorS;
   const out = {
@@ -214,9 +236,17 @@ export async function main(args: string[] = []) {
     allocations_per_second: round(pf.allocationsPerSecond),
     node_create_seconds: round(pf.nodeCreateSeconds),
     controller_peak_rss_mb: round(pf.peakRssMB),
-    controller_qps: PF_QPS,
+    controller_qps: qps,
+    controller_burst: burst,
     floor_apiserver_write_nodefabrics_seconds: round(floorS),
     floor_writes_per_second: round(floorRate),
+    floorApiserverCpuMsPerWrite: round((floorCpu * 1000) / N, 2),
+    apiserverCpuMsPerAllocation: round((pf.apiserverCpuSeconds * 1000) / N, 2),
+    unthrottledApiserverCpuMsPerAllocation: round((pfFree.apiserverCpuSeconds * 1000) / N, 2),
+    kcmEqualQpsApiserverCpuMsPerAllocation: round((kEq.apiserverCpuSeconds * 1000) / N, 2),
+    // The least time the client's token bucket allows for the writes each made (burst first, then qps/s).
+    qpsBoundSeconds: round(Math.max(0, total(pf.writes) - burst) / qps, 2),
+    kcmEqualQpsBoundSeconds: round(Math.max(0, total(kEq.writes) - burst) / qps, 2),
     ratioVsKcm: round(pf.allocationsPerSecond / k.allocationsPerSecond, 2),
     ratioVsKcmEqualQps: round(pf.allocationsPerSecond / kEq.allocationsPerSecond, 2),
     kcmAllocationsPerSecond: round(k.allocationsPerSecond),
@@ -229,7 +259,8 @@ export async function main(args: string[] = []) {
     unthrottledPeakRssMB: round(pfFree.peakRssMB),
     kcmWritesPerNode: round(k.writesPerNode, 2),
     kcmPeakRssMB: round(k.peakRssMB),
-    kcmQps: { defaults: `${KCM_QPS}/${KCM_BURST} (KCM's own defaults, flags not set)`, equal: `${PF_QPS}/${PF_BURST}` },
+    kcmQps: { defaults: `${KCM_QPS}/${KCM_BURST} (KCM's own defaults, flags not set)`, equal: `${qps}/${burst}` },
+    cpuSecondsUntilAllHaveBlocks: Object.fromEntries([pf, pfFree, k, kEq].map((r) => [r.label, { apiserver: round(r.apiserverCpuSeconds, 2), allocator: round(r.allocatorCpuSeconds, 2) }])),
     writesByResource: pf.writes,
     readsPerNode: round(pf.readsPerNode, 2),
     readsByResource: pf.reads,
@@ -237,13 +268,13 @@ export async function main(args: string[] = []) {
     targets: { writesPerNode: '<= 2', ratioVsApiserverFloor: '>= 0.5', ratioVsKcm: '>= 1.0', ratioVsKcmEqualQps: '>= 0.5', controllerPeakRssMB: '<= 150' },
   };
   const line = (r: Run, what: string) =>
-    console.log(`ipam: ${what}: ${N} nodes allocated in ${round(r.seconds)} s (${round(r.allocationsPerSecond)}/s; nodes created in ${round(r.nodeCreateSeconds)} s), ${round(r.writesPerNode, 2)} writes/node, peak RSS ${round(r.peakRssMB)} MB`);
-  line(pf, `podfabric at its defaults (QPS ${PF_QPS}/${PF_BURST})`);
+    console.log(`ipam: ${what}: ${N} nodes allocated in ${round(r.seconds)} s (${round(r.allocationsPerSecond)}/s; nodes created in ${round(r.nodeCreateSeconds)} s), ${round(r.writesPerNode, 2)} writes/node, peak RSS ${round(r.peakRssMB)} MB; CPU until done: apiserver ${round(r.apiserverCpuSeconds, 2)} s, allocator ${round(r.allocatorCpuSeconds, 2)} s`);
+  line(pf, `podfabric ${atQps} (QPS ${qps}/${burst})`);
   console.log(`ipam:   writes during allocation: ${JSON.stringify(pf.writes)}; reads (GET/LIST): ${JSON.stringify(pf.reads)} (${round(pf.readsPerNode, 2)}/node)`);
   line(pfFree, 'podfabric, client rate limit lifted');
   line(k, `kube-controller-manager nodeipam at its defaults (QPS ${KCM_QPS}/${KCM_BURST})`);
-  line(kEq, `kube-controller-manager nodeipam at QPS ${PF_QPS}/${PF_BURST}`);
-  console.log(`ipam: floor — the apiserver creates ${N} NodeFabric records in ${round(floorS)} s (${round(floorRate)}/s at 50 in flight)`);
+  line(kEq, `kube-controller-manager nodeipam at QPS ${qps}/${burst}`);
+  console.log(`ipam: floor — the apiserver creates ${N} NodeFabric records in ${round(floorS)} s (${round(floorRate)}/s at 50 in flight, ${out.floorApiserverCpuMsPerWrite} ms apiserver CPU each)`);
   console.log(`ipam: ratioVsKcm ${out.ratioVsKcm} (target >= 1.0), ratioVsKcmEqualQps ${out.ratioVsKcmEqualQps} (>= 0.5), ratioVsApiserverFloor ${out.ratioVsApiserverFloor} (>= 0.5), writesPerNode ${out.writesPerNode} (<= 2), controllerPeakRssMB ${out.controllerPeakRssMB} (<= 150)`);
   return out;
 }

@@ -4,7 +4,8 @@
  * controller (operator/controller/*, operator/kube/leader.ts, operator/kube/events.ts):
  *   - informers list+watch fabricconfigs, ippools, bgppeers, nodes, nodefabrics (no single GETs);
  *   - PATCH nodes (merge patch of spec.podCIDRs when empty);
- *   - server-side apply (PATCH, which may create) of nodefabrics; DELETE of a deleted node's nodefabric;
+ *   - nodefabrics: POST a new node's record, PUT a changed plan (GET it once after a 409 Conflict), DELETE
+ *     a deleted node's record;
  *   - server-side apply of {nodefabrics,ippools,bgppeers,fabricconfigs}/status;
  *   - merge PATCH of ippools (metadata.finalizers: podfabric.io/blocks-in-use);
  *   - GET secrets named by BGPPeer.passwordSecretRef (to report SecretMissing/SecretKeyMissing);
@@ -51,7 +52,7 @@ export function controllerClusterRules(): Rule[] {
     { apiGroups: [''], resources: ['nodes'], verbs: [...READ, 'patch'] },
     { apiGroups: [GROUP], resources: ['fabricconfigs', 'bgppeers'], verbs: READ },
     { apiGroups: [GROUP], resources: ['ippools'], verbs: [...READ, 'patch'] },
-    { apiGroups: [GROUP], resources: ['nodefabrics'], verbs: [...READ, 'create', 'patch', 'delete'] },
+    { apiGroups: [GROUP], resources: ['nodefabrics'], verbs: [...READ, 'get', 'create', 'update', 'delete'] },
     { apiGroups: [GROUP], resources: ['nodefabrics/status', 'ippools/status', 'bgppeers/status', 'fabricconfigs/status'], verbs: ['patch'] },
     ...controllerServiceRules(),
   ];

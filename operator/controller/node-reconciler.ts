@@ -5,10 +5,10 @@
  * (segment neighbours, peers whose selection changed, pools whose usage changed).
  */
 import { API_PATH as API, type Condition } from '../api/common.js';
-import { NodeFabric, type NodeFabricObj } from '../api/kinds.js';
+import { NodeFabric } from '../api/kinds.js';
 import type { NodeFabricSpec } from '../api/nodefabric.js';
-import type { KObj } from '../kube/informer.js';
-import { isNotFound } from '../kube/rest.js';
+import { isAlreadyExists, isConflict, isNotFound } from '../kube/rest.js';
+import { stripManagedFields } from '../kube/informer.js';
 import { carryEnqueue, type ReconcileContext, type ReconcileResult } from '../kube/workqueue.js';
 import type { Allocation } from '../ipam/ipam.js';
 import { computePlan, inferL2Subnets, nodeIPs, segmentKey, type PeerInfo, type PlanNode } from '../plan/plan.js';
@@ -18,6 +18,7 @@ import { poolsWaitedOn } from './pool-reconciler.js';
 import { FIELD_MANAGER, nfRef, nodePodCIDRs, nodeRef, type ControllerState, type KNode, type RawFabric } from './state.js';
 
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'podfabric' };
+const NF_API_VERSION = 'podfabric.io/v1alpha1';
 type Enqueue = NonNullable<ReconcileResult['enqueue']>;
 
 export class NodeReconciler {
@@ -132,11 +133,11 @@ export class NodeReconciler {
         recorded = true;
       }
       let current = fabric as RawFabric;
-      // The apply answers with the whole object, status included (a fake client may not: keep what was seen).
+      // The write answers with the whole object, status included (a fake client may not: keep what was seen).
       const statusOf = (f: RawFabric): RawFabric => (f.status || !fabric?.status ? f : { ...f, status: fabric.status });
       if (!fabric || stableStringify(fabric.spec) !== stableStringify(plan.spec)) {
         try {
-          current = statusOf(await this.applyNodeFabric(node, plan.spec));
+          current = statusOf(await this.writeNodeFabric(node, plan.spec, fabric));
         } catch (e) {
           // Blocks already on the Node stay claimed (the next reconcile adopts them); otherwise give them back.
           if (!recorded) s.ipam.commit(name, previous);
@@ -214,18 +215,47 @@ export class NodeReconciler {
     if (released.length) ctx.log.info({ kind: 'Node', name, released: released.map((a) => a.cidr) }, 'released blocks');
   }
 
-  private async applyNodeFabric(node: KNode, spec: NodeFabricSpec): Promise<NodeFabricObj & KObj> {
+  /**
+   * Writes the NodeFabric with exactly this spec. A new record is created (POST); an existing one is
+   * replaced (PUT) from the newest version known, conditional on its resourceVersion: the whole spec is
+   * written, so an entry the plan dropped is really gone (server-side apply would leave fields another
+   * manager once set), the metadata others added is kept, and the status is the agent's (a PUT of the
+   * main resource never changes it). Both are cheaper for the apiserver than an apply of a custom
+   * resource (`npm run bench -- ipam-writes`). A conflict (the agent's status write moved the
+   * resourceVersion, or the cache is behind) reads the record once and writes again; a second one fails
+   * the reconcile, which is retried.
+   */
+  private async writeNodeFabric(node: KNode, spec: NodeFabricSpec, known: RawFabric | undefined): Promise<RawFabric> {
     const name = node.metadata.name;
-    const body = {
-      apiVersion: 'podfabric.io/v1alpha1',
-      kind: 'NodeFabric',
-      metadata: {
-        name,
-        labels: MANAGED_BY,
-        ...(node.metadata.uid ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid }] } : {}),
-      },
-      spec,
-    };
-    return this.s.rest.apply<NodeFabricObj & KObj>(`${API}/nodefabrics/${name}`, body, FIELD_MANAGER);
+    const rest = this.s.rest;
+    const owner = node.metadata.uid ? [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid }] : undefined;
+    const put = (cur: RawFabric) =>
+      rest.request<RawFabric>('PUT', `${API}/nodefabrics/${name}?fieldManager=${FIELD_MANAGER}`, {
+        apiVersion: cur.apiVersion ?? NF_API_VERSION,
+        kind: 'NodeFabric',
+        metadata: {
+          ...cur.metadata,
+          labels: { ...cur.metadata.labels, ...MANAGED_BY },
+          ...(owner ? { ownerReferences: [...((cur.metadata.ownerReferences ?? []) as Array<{ kind?: string }>).filter((r) => r.kind !== 'Node'), ...owner] } : {}),
+        },
+        spec,
+      });
+    const fresh = () => rest.get<RawFabric>(`${API}/nodefabrics/${name}`);
+    let cur = known;
+    if (!cur) {
+      const body = { apiVersion: NF_API_VERSION, kind: 'NodeFabric', metadata: { name, labels: MANAGED_BY, ...(owner ? { ownerReferences: owner } : {}) }, spec };
+      try {
+        return stripManagedFields(await rest.request<RawFabric>('POST', `${API}/nodefabrics?fieldManager=${FIELD_MANAGER}`, body));
+      } catch (e) {
+        if (!isAlreadyExists(e)) throw e;
+        cur = await fresh(); // the cache has not shown it yet
+      }
+    }
+    try {
+      return stripManagedFields(await put(cur));
+    } catch (e) {
+      if (!isConflict(e)) throw e;
+      return stripManagedFields(await put(await fresh()));
+    }
   }
 }

@@ -116,6 +116,35 @@ describe('controller (real apiserver)', () => {
     expect(ev.message).toMatch(/from IPPool v4|from IPPool v6/);
   });
 
+  it('a spec written by server-side apply (an earlier version) or edited by hand goes back to exactly the plan: entries the plan lacks are removed; labels and the agent status stay', async () => {
+    const plan = (await getNF('c-r1n1'))!;
+    expect(plan.spec.directRoutes).toHaveLength(2);
+    const ghost = { destination: '10.244.250.0/24', via: '10.0.1.99', node: 'ghost', reason: 'SameSubnet' };
+    const extraAd = { prefix: '10.244.251.0/24', nextHop: '10.0.1.11' };
+    // The controller's own field manager, as the versions that wrote with apply did: it owns every entry.
+    await rest.apply(`${API}/nodefabrics/c-r1n1`, { apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: 'c-r1n1', labels: { team: 'net' } }, spec: { ...plan.spec, directRoutes: [...plan.spec.directRoutes!, ghost], advertisements: [...plan.spec.advertisements!, extraAd], asn: 4_200_000_000 } }, 'podfabric-controller');
+    const back = await waitFor('spec back to the plan', async () => {
+      const o = await getNF('c-r1n1');
+      return o && o.metadata.resourceVersion !== plan.metadata.resourceVersion && JSON.stringify(o.spec) === JSON.stringify(plan.spec) ? o : undefined;
+    });
+    expect(back.spec.directRoutes!.map((r) => r.node)).toEqual(['c-r1n2', 'c-r1n2']);
+    expect(back.spec.advertisements).toEqual(plan.spec.advertisements);
+    expect(back.metadata.labels).toMatchObject({ team: 'net', 'app.kubernetes.io/managed-by': 'podfabric' });
+    expect(back.status?.l2Subnets).toEqual(['10.0.1.0/24', 'fd00:1::/64']);
+    // The PUT carries no managedFields (the cache drops them): the apiserver keeps them, so the status
+    // fields stay owned by their appliers (an apply that stops sending a condition still removes it).
+    const owners = (back.metadata as { managedFields?: Array<{ manager: string; operation: string; subresource?: string }> }).managedFields ?? [];
+    expect(owners).toContainEqual(expect.objectContaining({ manager: 'test-agent', operation: 'Apply', subresource: 'status' }));
+    expect(owners).toContainEqual(expect.objectContaining({ manager: 'podfabric-controller', operation: 'Update' }));
+    // An edit by another manager (an Update: it owns the entries it wrote; an apply would not remove them).
+    await rest.request('PATCH', `${API}/nodefabrics/c-r1n1?fieldManager=kubectl-edit`, { spec: { directRoutes: [...plan.spec.directRoutes!, ghost] } }, 'application/merge-patch+json');
+    const again = await waitFor('edit undone', async () => {
+      const o = await getNF('c-r1n1');
+      return o && o.metadata.resourceVersion !== back.metadata.resourceVersion && JSON.stringify(o.spec) === JSON.stringify(plan.spec) ? o : undefined;
+    });
+    expect(again.spec.directRoutes!.map((r) => r.node)).toEqual(['c-r1n2', 'c-r1n2']);
+  });
+
   it('no block is handed out twice; deleting a node releases its blocks and removes its routes from neighbours', async () => {
     const all = (await rest.get<Listed<NodeFabricObj>>(`${API}/nodefabrics`)).items;
     const blocks = all.flatMap((o) => o.spec.podCIDRs ?? []);

@@ -138,7 +138,8 @@ describe('install: RBAC as each ServiceAccount (kubectl auth can-i)', () => {
     expect(await can(CONTROLLER, 'patch', 'nodes')).toBe(true);
     expect(await can(CONTROLLER, 'delete', 'nodes')).toBe(false);
     expect(await can(CONTROLLER, 'update', 'nodes')).toBe(false);
-    for (const verb of ['create', 'patch', 'delete', 'list', 'watch']) expect(await can(CONTROLLER, verb, 'nodefabrics.podfabric.io'), verb).toBe(true);
+    for (const verb of ['get', 'create', 'update', 'delete', 'list', 'watch']) expect(await can(CONTROLLER, verb, 'nodefabrics.podfabric.io'), verb).toBe(true);
+    expect(await can(CONTROLLER, 'patch', 'nodefabrics.podfabric.io')).toBe(false);
     for (const r of ['nodefabrics', 'ippools', 'bgppeers', 'fabricconfigs']) {
       expect(await can(CONTROLLER, 'patch', `${r}.podfabric.io`, { subresource: 'status' }), r).toBe(true);
     }

@@ -113,6 +113,8 @@ export class FakeRest {
   private rv = 1;
   private watches: Array<{ collection: string; name: string | undefined; onEvent: (e: WatchEvent<any>) => void; stopped: boolean }> = [];
   failApply: Error | undefined;
+  /** An error for a request (method, path) to answer with instead of succeeding; undefined lets it pass. */
+  failRequest: ((method: string, path: string) => Error | undefined) | undefined;
 
   private static split(path: string): { collection: string; name: string | undefined; query: URLSearchParams } {
     const [p, q] = path.split('?');
@@ -141,6 +143,8 @@ export class FakeRest {
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     this.calls.push({ method, path, body });
+    const err = this.failRequest?.(method, path);
+    if (err) throw err;
     return (body ?? {}) as T;
   }
 

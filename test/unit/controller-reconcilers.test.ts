@@ -14,6 +14,7 @@ import { PoolReconciler } from '../../operator/controller/pool-reconciler.js';
 import { claimUnrecordedPodCIDRs, ControllerState, FIELD_MANAGER, POOL_FINALIZER, type KNode, type Stores } from '../../operator/controller/state.js';
 import { MemoryEventSink } from '../../operator/kube/events.js';
 import { StatusWriter } from '../../operator/kube/status.js';
+import { KubeError } from '../../operator/kube/rest.js';
 import { TerminalError, type ReconcileContext } from '../../operator/kube/workqueue.js';
 import { log } from '../../operator/lib/log.js';
 import { newRegistry } from '../../operator/lib/metrics.js';
@@ -38,6 +39,9 @@ function rig() {
   return { rest, events, stores, state, syncPools };
 }
 
+/** The NodeFabric spec writes (POST create, PUT replace), oldest first, of one node or all. */
+const fabricWrites = (rest: FakeRest, name?: string) =>
+  rest.calls.filter((c) => (c.method === 'POST' || c.method === 'PUT') && /\/nodefabrics(\?|\/[^/]*$)/.test(c.path) && (!name || (c.body as any).metadata.name === name)).map((c) => c.body as any);
 const statusOf = (rest: FakeRest, path: RegExp) => rest.calls.filter((c) => c.method === 'APPLY' && path.test(c.path)).map((c) => (c.body as { status: any }).status);
 
 describe('NodeReconciler (fake client)', () => {
@@ -48,12 +52,12 @@ describe('NodeReconciler (fake client)', () => {
     r.stores.nodes.put(node('n1', '10.0.1.11'));
     const rec = new NodeReconciler(r.state);
     const res = await rec.reconcile('n1', ctx);
-    const applied = r.rest.calls.find((c) => c.method === 'APPLY' && c.path === `${API_PATH}/nodefabrics/n1`)!.body as any;
+    const applied = fabricWrites(r.rest, 'n1')[0];
     expect(applied.spec.podCIDRs).toEqual(['10.244.0.0/24']);
     expect(applied.metadata.ownerReferences[0]).toMatchObject({ kind: 'Node', name: 'n1', uid: 'uid-n1' });
     expect(r.rest.calls.find((c) => c.method === 'PATCH' && c.path === '/api/v1/nodes/n1')!.body).toEqual({ spec: { podCIDR: '10.244.0.0/24', podCIDRs: ['10.244.0.0/24'] } });
     // The happy path writes no controller condition (absent means fine): the Node patch and the NodeFabric only.
-    expect(r.rest.calls.map((c) => `${c.method} ${c.path}`)).toEqual(['PATCH /api/v1/nodes/n1', `APPLY ${API_PATH}/nodefabrics/n1`]);
+    expect(r.rest.calls.map((c) => `${c.method} ${c.path}`)).toEqual(['PATCH /api/v1/nodes/n1', `POST ${API_PATH}/nodefabrics?fieldManager=podfabric-controller`]);
     expect(r.events.events.map((e) => e.reason)).toEqual(['Allocated']);
     expect(res.enqueue).toEqual([{ key: 'pool:v4', afterMs: 500 }]);
     // The Node patch's echo arrives before the NodeFabric's: the reconcile it triggers sees its own
@@ -65,6 +69,63 @@ describe('NodeReconciler (fake client)', () => {
     expect(r.events.events).toHaveLength(1);
   });
 
+  it('a changed plan replaces the whole spec (PUT at the known resourceVersion): metadata others set is kept, status is not sent', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.syncPools();
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    const spec = { podCIDRs: ['10.244.0.0/24'], directRoutes: [{ destination: '10.244.9.0/24', via: '10.0.1.19', node: 'gone', reason: 'SameSubnet' }] };
+    const labels = { team: 'x', 'app.kubernetes.io/managed-by': 'podfabric' };
+    const ownerReferences = [{ apiVersion: 'v1', kind: 'Node', name: 'n1', uid: 'old-uid' }, { apiVersion: 'example.io/v1', kind: 'Thing', name: 't', uid: 'u-t' }];
+    r.stores.fabrics.put({ apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: 'n1', resourceVersion: '7', labels, ownerReferences, annotations: { a: 'b' } }, spec, status: { l2Subnets: ['10.0.1.0/24'] } });
+    await new NodeReconciler(r.state).reconcile('n1', ctx);
+    const put = r.rest.calls.find((c) => c.method === 'PUT')!;
+    expect(put.path).toBe(`${API_PATH}/nodefabrics/n1?fieldManager=podfabric-controller`);
+    const body = put.body as any;
+    expect(body.metadata).toMatchObject({ name: 'n1', resourceVersion: '7', labels, annotations: { a: 'b' } });
+    expect(body.metadata.ownerReferences).toEqual([ownerReferences[1], { apiVersion: 'v1', kind: 'Node', name: 'n1', uid: 'uid-n1' }]);
+    expect(body.spec.directRoutes).toEqual([]); // the dropped route is gone: the spec is the plan, whole
+    expect(body.spec.podCIDRs).toEqual(['10.244.0.0/24']);
+    expect(body.status).toBeUndefined();
+    expect(r.rest.count('APPLY', /nodefabrics\/n1$/)).toBe(0);
+  });
+
+  it('a conflict (the agent moved the resourceVersion) reads the record once and writes again; a second conflict fails the reconcile', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.syncPools();
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    r.stores.fabrics.put({ apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: 'n1', resourceVersion: '7' }, spec: {} });
+    r.rest.set(`${API_PATH}/nodefabrics`, [{ apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: 'n1', resourceVersion: '9' }, spec: {}, status: { l2Subnets: ['10.0.1.0/24'] } }]);
+    let conflicts = 1;
+    r.rest.failRequest = (m) => (m === 'PUT' && conflicts-- > 0 ? new KubeError(409, 'Conflict', 'the object has been modified') : undefined);
+    await new NodeReconciler(r.state).reconcile('n1', ctx);
+    const puts = r.rest.calls.filter((c) => c.method === 'PUT').map((c) => (c.body as any).metadata.resourceVersion);
+    expect(puts).toEqual(['7', '9']);
+    expect(r.state.fabric('n1')!.spec.podCIDRs).toEqual(['10.244.0.0/24']);
+
+    const r2 = rig();
+    r2.stores.nodes.put(node('n1', '10.0.1.11'));
+    r2.stores.fabrics.put({ apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: 'n1', resourceVersion: '7' }, spec: { asn: 1 } });
+    r2.rest.set(`${API_PATH}/nodefabrics`, [{ metadata: { name: 'n1', resourceVersion: '9' }, spec: {} }]);
+    r2.rest.failRequest = (m) => (m === 'PUT' ? new KubeError(409, 'Conflict', 'the object has been modified') : undefined);
+    const err = await new NodeReconciler(r2.state).reconcile('n1', ctx).catch((e) => e);
+    expect(err).toBeInstanceOf(KubeError);
+    expect(r2.rest.count('PUT', /nodefabrics\/n1/)).toBe(2);
+  });
+
+  it('a record the cache has not shown yet (POST answers AlreadyExists) is read and replaced', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.syncPools();
+    r.stores.nodes.put(node('n1', '10.0.1.11'));
+    r.rest.set(`${API_PATH}/nodefabrics`, [{ apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: 'n1', resourceVersion: '3' }, spec: { asn: 1 } }]);
+    r.rest.failRequest = (m) => (m === 'POST' ? new KubeError(409, 'AlreadyExists', 'already exists') : undefined);
+    await new NodeReconciler(r.state).reconcile('n1', ctx);
+    expect(r.rest.calls.map((c) => c.method).filter((m) => m !== 'PATCH')).toEqual(['POST', 'GET', 'PUT']);
+    expect((r.rest.calls.find((c) => c.method === 'PUT')!.body as any).metadata.resourceVersion).toBe('3');
+  });
+
   it('a problem that clears: its condition is removed (one status write), and nothing is written after', async () => {
     const r = rig();
     r.stores.nodes.put(node('n1', '10.0.1.11'));
@@ -72,7 +133,7 @@ describe('NodeReconciler (fake client)', () => {
     await rec.reconcile('n1', ctx);
     const written = statusOf(r.rest, /nodefabrics\/n1\/status$/);
     expect(written.map((st) => st.conditions.map((c: any) => `${c.type}=${c.status}`))).toEqual([['Allocated=False']]);
-    r.stores.fabrics.put({ metadata: { name: 'n1' }, spec: (r.rest.calls.find((c) => c.method === 'APPLY')!.body as any).spec, status: written[0] });
+    r.stores.fabrics.put({ metadata: { name: 'n1' }, spec: fabricWrites(r.rest, 'n1')[0].spec, status: written[0] });
     r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
     r.syncPools();
     r.rest.calls = [];
@@ -166,7 +227,7 @@ describe('NodeReconciler: conflicts stay visible (issue #16)', () => {
   const withPodCIDRs = (n: KNode, cidrs: string[]): KNode => ({ ...n, spec: { podCIDR: cidrs[0], podCIDRs: cidrs } }) as KNode;
   /** The NodeFabric as the cache would show it after the reconcile's writes. */
   const recorded = (r: ReturnType<typeof rig>, name: string) => {
-    const spec = (r.rest.calls.filter((c) => c.method === 'APPLY' && c.path === `${API_PATH}/nodefabrics/${name}`).at(-1)!.body as any).spec;
+    const spec = fabricWrites(r.rest, name).at(-1).spec;
     return { metadata: { name }, spec, status: statusOf(r.rest, new RegExp(`nodefabrics/${name}/status$`)).at(-1) };
   };
 
@@ -423,10 +484,10 @@ describe('start-up claims of blocks already on Nodes (kill -9 between the Node p
     expect(claimUnrecordedPodCIDRs(r.state.ipam, [n1, r.stores.nodes.get('n2')!])).toEqual(['10.244.0.0/24']);
     // n2 is reconciled first: it must not be handed n1's block.
     await new NodeReconciler(r.state).reconcile('n2', ctx);
-    const n2Plan = r.rest.calls.find((c) => c.method === 'APPLY' && c.path === `${API_PATH}/nodefabrics/n2`)!.body as any;
+    const n2Plan = fabricWrites(r.rest, 'n2')[0];
     expect(n2Plan.spec.podCIDRs).toEqual(['10.244.1.0/24']);
     await new NodeReconciler(r.state).reconcile('n1', ctx);
-    const n1Plan = r.rest.calls.find((c) => c.method === 'APPLY' && c.path === `${API_PATH}/nodefabrics/n1`)!.body as any;
+    const n1Plan = fabricWrites(r.rest, 'n1')[0];
     expect(n1Plan.spec.podCIDRs).toEqual(['10.244.0.0/24']);
   });
 });

@@ -115,7 +115,8 @@ describe('install chart: RBAC', () => {
     expect(grants(rules, 'nodes', 'patch')).toHaveLength(1);
     expect(grants(rules, 'nodes', 'update')).toEqual([]);
     expect(grants(rules, 'nodes', 'delete')).toEqual([]);
-    for (const v of ['create', 'patch', 'delete', 'list', 'watch']) expect(grants(rules, 'nodefabrics', v), v).toHaveLength(1);
+    for (const v of ['get', 'create', 'update', 'delete', 'list', 'watch']) expect(grants(rules, 'nodefabrics', v), v).toHaveLength(1);
+    expect(grants(rules, 'nodefabrics', 'patch')).toEqual([]); // the spec is written whole (POST, PUT), never patched
     for (const s of ['nodefabrics/status', 'ippools/status', 'bgppeers/status', 'fabricconfigs/status']) expect(grants(rules, s, 'patch'), s).toHaveLength(1);
     expect(grants(rules, 'ippools', 'patch')).toHaveLength(1);
     for (const v of WRITE) expect(grants(rules, 'bgppeers', v), v).toEqual([]);
