@@ -150,8 +150,8 @@ describe('NodeReconciler (fake client)', () => {
     rack.forEach((n, i) => r.stores.nodes.put(node(n, `10.0.1.${11 + i}`)));
     r.stores.nodes.put(node('other', '10.0.2.11'));
     const recorded = (name: string) => {
-      const spec = (r.rest.calls.filter((c) => c.method === 'APPLY' && c.path === `${API_PATH}/nodefabrics/${name}`).at(-1)!.body as any).spec;
-      return { metadata: { name }, spec, status: statusOf(r.rest, new RegExp(`nodefabrics/${name}/status$`)).at(-1) };
+      const spec = fabricWrites(r.rest, name).at(-1).spec;
+      return { metadata: { name, resourceVersion: '1' }, spec, status: statusOf(r.rest, new RegExp(`nodefabrics/${name}/status$`)).at(-1) };
     };
     const put = (name: string, l2Subnets?: string[]) => {
       const f = recorded(name);
@@ -168,7 +168,7 @@ describe('NodeReconciler (fake client)', () => {
     const res = await rec.reconcile('n1', ctx);
     expect(res.enqueue?.filter((e) => e.key.startsWith('node:')).map((e) => e.key).sort()).toEqual(['node:n2', 'node:n3', 'node:n4']);
     expect(directTo('n1')).toEqual(['n2', 'n3', 'n4']);
-    r.rest.calls = r.rest.calls.filter((c) => c.method === 'APPLY' && !c.path.endsWith('/status'));
+    r.rest.calls = r.rest.calls.filter((c) => fabricWrites(r.rest).includes(c.body as any));
     for (const n of ['n2', 'n3', 'n4']) {
       const again = await rec.reconcile(n, ctx);
       expect(again.enqueue?.filter((e) => e.key.startsWith('node:'))).toEqual([]); // no cascade
@@ -176,7 +176,7 @@ describe('NodeReconciler (fake client)', () => {
     }
     expect(directTo('n3')).toEqual(['n1', 'n2', 'n4']);
     // Their agents report the same subnet: no plan changes, nothing written.
-    const writes = () => r.rest.calls.filter((c) => c.method === 'APPLY' && /nodefabrics\/n\d$/.test(c.path)).length;
+    const writes = () => fabricWrites(r.rest).length;
     const before = writes();
     for (const n of ['n2', 'n3', 'n4']) {
       put(n, ['10.0.1.0/24']);
@@ -424,7 +424,7 @@ describe('a BGPPeer change (issue #15: sessions are not in the NodeFabric spec)'
       r.stores.nodes.put(k);
       await nodes.reconcile(n, ctx);
       // The informer's view: the record as written, Node.spec.podCIDRs mirrored.
-      const spec = (r.rest.calls.find((c) => c.method === 'APPLY' && c.path === `${API_PATH}/nodefabrics/${n}`)!.body as any).spec;
+      const spec = fabricWrites(r.rest, n)[0].spec;
       r.stores.fabrics.put({ metadata: { name: n, generation: 1 }, spec });
       r.stores.nodes.put({ ...k, spec: { podCIDR: spec.podCIDRs[0], podCIDRs: spec.podCIDRs } });
     }
