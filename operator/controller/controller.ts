@@ -132,6 +132,7 @@ export class FabricController {
     this.config.load(log);
     this.syncPools();
     this.loadAllocations();
+    this.node.indexSegments();
     for (const p of this.peers.list()) await this.peer.validity(p.metadata.name!);
     this.state.ready = true;
     this.state.metrics.leader.set(1);

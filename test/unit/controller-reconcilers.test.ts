@@ -166,6 +166,7 @@ describe('NodeReconciler (fake client)', () => {
     // n1's agent reports its subnet: n2..n4 (same subnet, no report) are adopted and queued; "other" is not.
     put('n1', ['10.0.1.0/24']);
     const res = await rec.reconcile('n1', ctx);
+    put('n1', ['10.0.1.0/24']);
     expect(res.enqueue?.filter((e) => e.key.startsWith('node:')).map((e) => e.key).sort()).toEqual(['node:n2', 'node:n3', 'node:n4']);
     expect(directTo('n1')).toEqual(['n2', 'n3', 'n4']);
     r.rest.calls = r.rest.calls.filter((c) => fabricWrites(r.rest).includes(c.body as any));
@@ -185,6 +186,22 @@ describe('NodeReconciler (fake client)', () => {
     }
     expect(writes()).toBe(before);
     expect(directTo('other')).toEqual([]);
+
+    // A new leader (fresh state, the same caches): with the segment index filled before the first
+    // reconcile, no node is planned against part of its rack, so nothing is written.
+    const r2 = rig();
+    r2.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r2.syncPools();
+    for (const n of [...rack, 'other']) {
+      r2.stores.nodes.put(r.stores.nodes.get(n)!);
+      const f = r.stores.fabrics.get(n);
+      r2.stores.fabrics.put(f);
+      r2.state.ipam.commit(n, f.spec.allocations);
+    }
+    const rec2 = new NodeReconciler(r2.state);
+    rec2.indexSegments();
+    for (const n of ['n3', 'n1', 'other', 'n4', 'n2']) await rec2.reconcile(n, ctx);
+    expect(fabricWrites(r2.rest).map((w) => [w.metadata.name, w.spec.directRoutes?.map((d: any) => d.node)])).toEqual([]);
   });
 
   it('with no pool for the node: Allocated=False NoMatchingPool, a Warning, nothing written to the Node', async () => {
