@@ -30,7 +30,7 @@ import { setConditions, type ConditionInput } from '../api/conditions.js';
 import { stableStringify } from '../lib/stable.js';
 import { allocateLoadBalancerAddresses, type PoolUsage, type ServiceDecision, type ServiceEvent } from './allocate.js';
 import { nodeServiceAdvertisements, type NodeAdvertisements } from './advertise.js';
-import { endpointSliceFromJson, nodeFromJson, serviceFromJson } from './model.js';
+import { endpointSliceFromJsonOnce, nodeFromJson, serviceFromJson, serviceFromJsonOnce } from './model.js';
 import { renderNatTable, type NatPlan } from './nat.js';
 import { poolFromSpec } from './pools.js';
 import { cordonedSinceFromStatus, phaseEvent, routeEvents, servicesStatus, type PhaseEvent, type RouteEvent } from './report.js';
@@ -163,8 +163,8 @@ export function planNodeServices(i: {
     node,
     config,
     pools: i.pools.map((p) => poolFromSpec(p.metadata.name, p.spec)),
-    services: i.services.map(serviceFromJson),
-    endpointSlices: i.endpointSlices.map(endpointSliceFromJson),
+    services: i.services.map(serviceFromJsonOnce),
+    endpointSlices: i.endpointSlices.map(endpointSliceFromJsonOnce),
     ...(cordonedSince !== undefined ? { cordonedSince } : {}),
     now: i.now,
   });

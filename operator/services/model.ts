@@ -144,3 +144,24 @@ export function nodeFromJson(raw: unknown): NodeInfo {
 }
 
 export const familyOf = (ip: string): IPFamilyName => (ip.includes(':') ? 'IPv6' : 'IPv4');
+
+/**
+ * The parse of each raw object, made once: informers replace an object on every change and never
+ * change one in place, so an object's identity stands for its version. Every agent sync plans all
+ * Services; parsing them again each time was most of its cost (README, "Who computes what").
+ */
+function parsedOnce<T>(parse: (raw: unknown) => T): (raw: unknown) => T {
+  const memo = new WeakMap<object, T>();
+  return (raw) => {
+    if (typeof raw !== 'object' || raw === null) return parse(raw);
+    let v = memo.get(raw);
+    if (v === undefined) {
+      v = parse(raw);
+      memo.set(raw, v);
+    }
+    return v;
+  };
+}
+
+export const serviceFromJsonOnce = parsedOnce(serviceFromJson);
+export const endpointSliceFromJsonOnce = parsedOnce(endpointSliceFromJson);

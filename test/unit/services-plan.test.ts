@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { IPPool, parseObject, type LoadBalancerPoolObj } from '../../operator/api/kinds.js';
 import { LB_CONDITION, LB_POOL_FINALIZER, LoadBalancerPool, type ServicesConfigInput } from '../../operator/api/services.js';
 import { planLoadBalancers, planNat, planNodeServices, serviceRoutePrefixes } from '../../operator/services/index.js';
+import { endpointSliceFromJson, endpointSliceFromJsonOnce, serviceFromJson, serviceFromJsonOnce } from '../../operator/services/model.js';
 
 const now = new Date('2026-12-04T17:00:00Z');
 const lbPool = (name: string, spec: Record<string, unknown>, status?: Record<string, unknown>): LoadBalancerPoolObj =>
@@ -123,5 +124,21 @@ describe('agent entry point: planNat', () => {
     expect(r.enabled).toBe(true);
     expect(r.table.sets.find((s) => s.name === 'cluster-dests-v4')!.elements).toEqual(['10.96.0.0/12', '10.244.0.0/16', '10.250.0.0/16', '192.0.2.0/28']);
     expect(planNat({ ipPools: [ipPool('a', '10.244.0.0/16')], config: undefined, lbPools: [] }).enabled).toBe(false);
+  });
+});
+
+describe('each Service and EndpointSlice is parsed once per version', () => {
+  const raw = () => ({ metadata: { name: 's', namespace: 'ns', uid: 'u' }, spec: { type: 'ClusterIP', clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'], ports: [{ port: 80 }] } });
+  it('the same object gives the same parse; a replaced object (a new version) is parsed again', () => {
+    const a = raw();
+    const first = serviceFromJsonOnce(a);
+    expect(serviceFromJsonOnce(a)).toBe(first);
+    expect(first).toEqual(serviceFromJson(a));
+    const b = { ...a, spec: { ...a.spec, clusterIP: '10.96.0.11', clusterIPs: ['10.96.0.11'] } };
+    expect(serviceFromJsonOnce(b)).not.toBe(first);
+    expect(serviceFromJsonOnce(b)).toEqual(serviceFromJson(b));
+    const slice = { metadata: { name: 's-1', namespace: 'ns', labels: { 'kubernetes.io/service-name': 's' } }, addressType: 'IPv4', endpoints: [{ addresses: ['10.0.0.1'], conditions: { ready: true } }] };
+    expect(endpointSliceFromJsonOnce(slice)).toBe(endpointSliceFromJsonOnce(slice));
+    expect(endpointSliceFromJsonOnce(slice)).toEqual(endpointSliceFromJson(slice));
   });
 });
