@@ -138,9 +138,13 @@ export async function main(args: string[] = []) {
 
     // The changes.
     const all: number[] = [];
-    const perRound: Array<{ change: string; fabricWrites: number; agentsP50Ms: number; agentsP99Ms: number; agentsMaxMs: number; missing: number }> = [];
+    const perRound: Array<{ change: string; fabricWrites: number; agentsP50Ms: number; agentsP99Ms: number; agentsMaxMs: number; missing: number; simCpuMsPerAgent: number; apiserverCpuMsPerAgent: number }> = [];
     for (let k = 0; k < changes; k++) {
       const asn = 65100 + k;
+      // CPU spent until the last agent has the change: this process runs all N agents' syncs on one
+      // thread (on real nodes each has its own CPU), and the apiserver takes their N status writes.
+      const cpu0 = process.cpuUsage();
+      const apiCpu0 = (await procStat(api.watched.pid)).cpuSeconds;
       const r = new Round(SPINE, asn, performance.now());
       round_ = r;
       const change = k === 0 ? `new BGPPeer "spine" selecting all nodes (peerASN ${asn})` : `BGPPeer "spine" peerASN → ${asn}`;
@@ -150,6 +154,8 @@ export async function main(args: string[] = []) {
         await api.rest.request('PATCH', `${API_PATH}/bgppeers/spine`, { spec: { peerASN: asn } }, 'application/merge-patch+json');
       }
       const ok = await r.until(N, 300_000, watched);
+      const cpu1 = process.cpuUsage(cpu0);
+      const apiCpu1 = (await procStat(api.watched.pid)).cpuSeconds;
       const times = [...r.agents.values()].sort((a, b) => a - b);
       all.push(...times);
       // Spec writes are counted until the apiserver is quiet again (the controller re-plans every node).
@@ -162,9 +168,11 @@ export async function main(args: string[] = []) {
         agentsP99Ms: round(percentile(times, 99)),
         agentsMaxMs: round(times[times.length - 1] ?? 0),
         missing: N - r.agents.size,
+        simCpuMsPerAgent: round(((cpu1.user + cpu1.system) / 1000) / N, 3),
+        apiserverCpuMsPerAgent: round(((apiCpu1 - apiCpu0) * 1000) / N, 3),
       };
       perRound.push(row);
-      say(`${change}: agents p50 ${row.agentsP50Ms} ms, p99 ${row.agentsP99Ms} ms, last ${row.agentsMaxMs} ms; ${row.fabricWrites} NodeFabric spec writes${ok ? '' : ` — ${row.missing} agents never saw it`}`);
+      say(`${change}: agents p50 ${row.agentsP50Ms} ms, p99 ${row.agentsP99Ms} ms, last ${row.agentsMaxMs} ms; ${row.fabricWrites} NodeFabric spec writes; CPU until the last agent had it, per agent: this process ${row.simCpuMsPerAgent} ms, apiserver ${row.apiserverCpuMsPerAgent} ms${ok ? '' : ` — ${row.missing} agents never saw it`}`);
     }
     all.sort((a, b) => a - b);
 
@@ -233,7 +241,7 @@ export async function main(args: string[] = []) {
     console.log(`scale: world: ${out.world}`);
     console.log(`scale: controller planned all ${N} nodes in ${out.controllerPlanSeconds} s; ${N} agents (${out.watchesPerAgent} watches each) started in ${out.agentsStartSeconds} s, all programmed their plan after ${out.agentsFirstSyncSeconds} s`);
     console.log(`scale: starting one agent costs ${out.agentStartCpuSecondsPerAgent} CPU s here (its lists, decoding, first syncs) and ${out.apiserverCpuSecondsPerAgentStart} CPU s in the apiserver`);
-    for (const p of perRound) console.log(`scale: ${p.change}: ${p.fabricWrites} NodeFabric spec writes, agents p50 ${p.agentsP50Ms} / p99 ${p.agentsP99Ms} / last ${p.agentsMaxMs} ms${p.missing ? `, ${p.missing} missing` : ''}`);
+    for (const p of perRound) console.log(`scale: ${p.change}: ${p.fabricWrites} NodeFabric spec writes, agents p50 ${p.agentsP50Ms} / p99 ${p.agentsP99Ms} / last ${p.agentsMaxMs} ms (CPU per agent: simulation ${p.simCpuMsPerAgent} ms, apiserver ${p.apiserverCpuMsPerAgent} ms)${p.missing ? `, ${p.missing} missing` : ''}`);
     console.log(`scale: peer change → every agent, over ${changes} changes × ${N} agents: p50 ${out.peerChangeP50Ms} ms, p99 ${out.peerChangeP99Ms} ms (target p99 ≤ 10 s)`);
     console.log(`scale: quiet ${out.quietSeconds} s: ${out.idleRequestsPerAgentPerSec} apiserver requests per agent per second (target ≤ 0.05; client-side count ${out.idleClientRequestsPerAgentPerSec}); by resource: ${JSON.stringify(delta)}`);
     if (controller.restarts) console.log(`scale: the controller lost its lease and exited ${controller.restarts} time(s) (restarted as its Deployment would; see ${logFile})`);
