@@ -4,7 +4,7 @@
  * follow allocations through a watch (no polling lists of 5,000 objects, which would load the apiserver
  * being measured).
  */
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +36,8 @@ export async function startBenchApiserver(label: string, opts: { crds: boolean }
     await watched.stop();
     rest.close();
     await run(['bash', join(ROOT, 'hack/apiserver/stop.sh'), dir], { allowFail: true });
+    // The store goes (gigabytes after a scale run); the logs stay for a look after the run.
+    await rm(join(dir, 'data'), { recursive: true, force: true });
   };
   const rest = new KubeRest(loadKubeConfig(kubeconfig), { qps: 100_000, burst: 100_000, userAgent: 'podfabric-bench' });
   try {

@@ -8,7 +8,7 @@
  *   pf-ag-n2   (gobgpd + agent, 10.250.0.12, fd00:250::12) ─┘
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -125,6 +125,7 @@ afterAll(async () => {
   for (const n of ['pf-ag-n1', 'pf-ag-n2']) await stopGobgpd(n, 'SIGKILL');
   await cleanupByPrefix('pf-ag-');
   await cleanCluster(rest);
+  if (logs) await rm(logs, { recursive: true, force: true });
 });
 
 describe('node agent (real gobgpd, FRR, kernel)', () => {

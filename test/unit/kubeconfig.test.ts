@@ -3,17 +3,18 @@
  * loader it replaces in KubeRest: for each way a kubeconfig names a server and credentials, both give
  * the same server and the same TLS material and Authorization header.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { LightKubeConfig } from '../../operator/kube/kubeconfig.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const dir = mkdtempSync(join(tmpdir(), 'pf-kubeconfig-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 writeFileSync(join(dir, 'ca.crt'), 'CA FROM FILE');
 writeFileSync(join(dir, 'token'), 'file-token\n');
 

@@ -1,5 +1,6 @@
 /** The nft -i session's protocol against a stand-in process (the real nft: test/integration/nftables-session.test.ts). */
-import { describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
 import { NftSession, oneLine } from '../../operator/nftables/session.js';
 
 // Replaces `nft -i`: records each line, answers `describe meta mark` like nft 1.0.6, an error for a
@@ -28,6 +29,9 @@ describe('oneLine', () => {
 });
 
 describe('NftSession protocol', () => {
+  afterAll(() => {
+    for (const n of [1, 2]) rmSync(`/tmp/pf-nftsession-${process.pid}-${n}.log`, { force: true });
+  });
   it('one line per script, commands joined with ;, the error text of a failed one, in order', async () => {
     const log = `/tmp/pf-nftsession-${process.pid}-1.log`;
     const s = fake(log);
