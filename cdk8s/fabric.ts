@@ -9,7 +9,7 @@ import { ApiObject } from 'cdk8s';
 import { buildCrd } from '../operator/api/crd.js';
 import { ALL_KINDS, API_VERSION, BGPPeer, FabricConfig, IPPool, parseObject, type KindDef } from '../operator/api/kinds.js';
 import { poolProblems, routeProtocolProblems, timerProblems } from '../operator/api/rules.js';
-import { validatePeer } from '../operator/plan/plan.js';
+import { validatePeer } from '../operator/plan/peers.js';
 import { GOBGP_SOCKET, type ResolvedOptions } from './options.js';
 
 type Json = Record<string, unknown>;

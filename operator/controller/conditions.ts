@@ -4,7 +4,8 @@
  */
 import type { ConditionInput } from '../api/conditions.js';
 import type { Decision, PoolStats } from '../ipam/ipam.js';
-import type { PeerVerdict, PlanResult } from '../plan/plan.js';
+import type { PeerVerdict } from '../plan/peers.js';
+import type { PlanResult } from '../plan/plan.js';
 
 /** FabricConfig "default": Ready when it parses; else Invalid and the previous configuration stays. */
 export function configConditions(error: string | undefined): ConditionInput[] {

@@ -11,7 +11,8 @@ import { isAlreadyExists, isConflict, isNotFound } from '../kube/rest.js';
 import { stripManagedFields } from '../kube/informer.js';
 import { carryEnqueue, type ReconcileContext, type ReconcileResult } from '../kube/workqueue.js';
 import type { Allocation } from '../ipam/ipam.js';
-import { computePlan, inferL2Subnets, nodeIPs, segmentKey, type PeerInfo, type PlanNode } from '../plan/plan.js';
+import type { PeerInfo } from '../plan/peers.js';
+import { computePlan, inferL2Subnets, nodeIPs, segmentKey, type PlanNode } from '../plan/plan.js';
 import { stableStringify } from '../lib/stable.js';
 import { blockingProblems, NODE_CONDITION_TYPES, nodeConditionFine, nodeConditions, nodeConditionsToWrite } from './conditions.js';
 import { poolsWaitedOn } from './pool-reconciler.js';
@@ -24,10 +25,14 @@ type Enqueue = NonNullable<ReconcileResult['enqueue']>;
 export class NodeReconciler {
   constructor(private readonly s: ControllerState) {}
 
+  /** The uplink subnets the node's agent reported (NodeFabric status.l2Subnets); empty until it has. */
+  private reported(name: string): string[] {
+    return (this.s.stores.fabrics.get(name)?.status?.l2Subnets as string[] | undefined) ?? [];
+  }
+
   /** The plan's view of a node: its addresses, blocks and L2 subnets (reported, else inferred). */
   planNode(n: KNode, allocations: Allocation[]): PlanNode {
-    const f = this.s.stores.fabrics.get(n.metadata.name);
-    const reported = (f?.status?.l2Subnets as string[] | undefined) ?? [];
+    const reported = this.reported(n.metadata.name);
     const ips = nodeIPs(n.status?.addresses);
     return {
       name: n.metadata.name,
@@ -48,9 +53,9 @@ export class NodeReconciler {
    */
   indexSegments(): void {
     const s = this.s;
-    const reported = (name: string) => ((s.stores.fabrics.get(name)?.status?.l2Subnets as string[] | undefined) ?? []).length > 0;
+    const reported = (n: KNode) => this.reported(n.metadata.name).length > 0;
     const nodes = s.stores.nodes.list();
-    for (const n of [...nodes.filter((x) => reported(x.metadata.name)), ...nodes.filter((x) => !reported(x.metadata.name))]) {
+    for (const n of [...nodes.filter(reported), ...nodes.filter((x) => !reported(x))]) {
       s.segments.update(n.metadata.name, this.segmentKeys(this.planNode(n, s.ipam.claimsOf(n.metadata.name))));
     }
   }
@@ -71,7 +76,7 @@ export class NodeReconciler {
     const stale = new Set<string>();
     for (const n of s.stores.nodes.list()) {
       const name = n.metadata.name;
-      if (name === reporter || ((s.stores.fabrics.get(name)?.status?.l2Subnets as string[] | undefined) ?? []).length) continue;
+      if (name === reporter || this.reported(name).length) continue;
       const keys = this.segmentKeys(this.planNode(n, s.ipam.claimsOf(name)));
       if (!keys.includes(key)) continue;
       for (const m of s.segments.update(name, keys)) stale.add(m);

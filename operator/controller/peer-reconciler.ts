@@ -6,7 +6,7 @@ import type { Condition } from '../api/common.js';
 import { BGPPeer } from '../api/kinds.js';
 import { isNotFound } from '../kube/rest.js';
 import { carryEnqueue, type ReconcileContext, type ReconcileResult } from '../kube/workqueue.js';
-import { validatePeer, type PeerVerdict } from '../plan/plan.js';
+import { validatePeer, type PeerVerdict } from '../plan/peers.js';
 import { stableStringify } from '../lib/stable.js';
 import { peerConditions } from './conditions.js';
 import { peerRef, type ControllerState } from './state.js';

@@ -12,7 +12,7 @@ import type { StatusWriter } from '../kube/status.js';
 import { stableStringify } from '../lib/stable.js';
 import { Ipam, type PoolInfo } from '../ipam/ipam.js';
 import { log } from '../lib/log.js';
-import type { PeerVerdict } from '../plan/plan.js';
+import type { PeerVerdict } from '../plan/peers.js';
 import { AllocationEvents, type AllocationEventOptions } from './allocation-events.js';
 import type { ControllerMetrics } from './metrics.js';
 import { PeerIndex } from './peer-index.js';

@@ -11,7 +11,6 @@ import { cidrContainsIP, formatCidr, normalizeIP, parseCidr, parseIP, type Famil
 import type { Allocation } from '../ipam/ipam.js';
 import { nodeSessions, type PeerConflict, type PeerInfo, type PeerNode } from './peers.js';
 
-export { asnFor, hashRouterId, routerIdFor, selectPeers, validatePeer, type PeerInfo, type PeerVerdict } from './peers.js';
 
 export const MAX_DIRECT_ROUTES = 2048;
 

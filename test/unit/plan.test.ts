@@ -1,17 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { bgpPeerSpec } from '../../operator/api/bgppeer.js';
 import { fabricConfigSpec } from '../../operator/api/fabricconfig.js';
-import {
-  computePlan,
-  hashRouterId,
-  inferL2Subnets,
-  nodeIPs,
-  segmentKey,
-  selectPeers,
-  validatePeer,
-  type PeerInfo,
-  type PlanNode,
-} from '../../operator/plan/plan.js';
+import { computePlan, inferL2Subnets, nodeIPs, segmentKey, type PlanNode } from '../../operator/plan/plan.js';
+import { hashRouterId, selectPeers, validatePeer, type PeerInfo } from '../../operator/plan/peers.js';
 
 const cfg = fabricConfigSpec.parse({});
 const n = (name: string, v4: string | undefined, cidrs: string[], extra: Partial<PlanNode> = {}): PlanNode => ({
