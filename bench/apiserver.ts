@@ -109,6 +109,24 @@ export async function requestCounts(kubeconfig: string, opts: { watches?: boolea
   return out;
 }
 
+/**
+ * "kind" → watch events the apiserver sent, and "kind bytes" → their encoded size, summed over every
+ * watcher, from /metrics (apiserver_watch_events_total and apiserver_watch_events_sizes). What a
+ * cluster-wide watch costs grows with the number of watchers: this is where it shows.
+ */
+export async function watchEventCounts(kubeconfig: string): Promise<Map<string, number>> {
+  const text = await metricsText(kubeconfig);
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^apiserver_watch_events_(total|sizes_sum)\{([^}]*)\} (\S+)$/.exec(line);
+    if (!m) continue;
+    const kind = /resource="([^"]*)"/.exec(m[2]!)?.[1] ?? '?';
+    const key = m[1] === 'total' ? kind : `${kind} bytes`;
+    out.set(key, (out.get(key) ?? 0) + Number(m[3]));
+  }
+  return out;
+}
+
 /** after − before, keys with growth only. */
 export function countDelta(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
   const d: Record<string, number> = {};

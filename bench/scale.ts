@@ -21,7 +21,7 @@ import { API_PATH, API_VERSION } from '../operator/api/common.js';
 import type { PeerConfig } from '../operator/gobgp/speaker.js';
 import { Informer, type KObj } from '../operator/kube/informer.js';
 import { log } from '../operator/lib/log.js';
-import { apiserverGet, countDelta, requestCounts, startBenchApiserver } from './apiserver.js';
+import { apiserverGet, countDelta, requestCounts, startBenchApiserver, watchEventCounts } from './apiserver.js';
 import { buildOperator, guard, numberArg, ROOT, startChild, waitFor, type Watched } from './child.js';
 import { clientCounts, simAgent, startFleet, type SimAgent } from './scale-agents.js';
 import { buildWorld, defaultWorld, describeWorld, rackOf, torAddress } from './scale-world.js';
@@ -118,6 +118,7 @@ export async function main(args: string[] = []) {
     const startCpu0 = process.cpuUsage();
     const startApi0 = await procStat(api.watched.pid);
     const startReq0 = await requestCounts(api.kubeconfig, { watches: true });
+    const startEvents0 = await watchEventCounts(api.kubeconfig);
     // BENCH_PROFILE_DIR (with BENCH_APISERVER_FLAGS=--profiling=true): the apiserver's CPU profile over the start.
     const profiling = process.env.BENCH_PROFILE_DIR
       ? apiserverGet(api.kubeconfig, '/debug/pprof/profile?seconds=60', 120_000).then((b) => writeFile(join(process.env.BENCH_PROFILE_DIR!, 'apiserver-start.pprof'), b), (e: Error) => say(`profile: ${e.message}`))
@@ -132,6 +133,8 @@ export async function main(args: string[] = []) {
     const watchesPerAgent = clientCounts.watches / N;
     const startRequests = countDelta(startReq0, await requestCounts(api.kubeconfig, { watches: true }));
     say(`requests while the agents started, per agent: ${Object.entries(startRequests).map(([k, v]) => `${k} ${round(v / N, 2)}`).join(', ')}`);
+    const startEvents = countDelta(startEvents0, await watchEventCounts(api.kubeconfig));
+    say(`watch events the apiserver sent while the agents started, per agent: ${Object.entries(startEvents).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${round(v / N, 2)}`).join(', ')}`);
     await profiling;
     say(`${N} agents started in ${round(startSeconds)} s, all programmed their plan after ${round(firstSyncSeconds)} s; ${round(watchesPerAgent, 1)} watches per agent`);
     await settle(api.kubeconfig, watched, N);
