@@ -14,8 +14,37 @@ import { peerRef, type ControllerState } from './state.js';
 /** Secrets are not watched by the controller: an invalid Secret reference is looked at again after this. */
 export const SECRET_RECHECK_MS = 15_000;
 
+/**
+ * A BGPPeer status change that only moves its counts (nodesSelected, nodesEstablished, and the Ready
+ * message quoting them) is written at most this often per peer; a changed condition status or reason, or
+ * a new generation, is written at once. Every agent watches every BGPPeer, so each write reaches every
+ * node: while a 1,000-node cluster boots, writing each session's arrival sent every agent 61 BGPPeer
+ * events (bench scale), and that grows with nodes².
+ */
+export const PEER_COUNTS_INTERVAL_MS = 30_000;
+
+/** The part of a peer's status that is written at once when it changes: generation and each condition's status and reason. */
+export function peerStatusKey(observedGeneration: number | undefined, conds: Array<{ type: string; status: string; reason: string }>): string {
+  return stableStringify([observedGeneration ?? null, conds.map((c) => [c.type, c.status, c.reason]).sort()]);
+}
+
+/**
+ * When to write a peer's status that differs from what the object shows (pure): now when `significant`
+ * or no counts write happened within `intervalMs`; otherwise once the interval since the last write is over.
+ */
+export function peerStatusDue(f: { significant: boolean; lastWriteMs: number | undefined; nowMs: number; intervalMs: number }): { now: true } | { now: false; afterMs: number } {
+  if (f.significant || f.lastWriteMs === undefined || f.nowMs - f.lastWriteMs >= f.intervalMs) return { now: true };
+  return { now: false, afterMs: f.lastWriteMs + f.intervalMs - f.nowMs };
+}
+
 export class PeerReconciler {
-  constructor(private readonly s: ControllerState) {}
+  /** When this controller last wrote each peer's status (ms, `now`): counts-only changes wait for PEER_COUNTS_INTERVAL_MS. */
+  private readonly lastWrite = new Map<string, number>();
+  constructor(
+    private readonly s: ControllerState,
+    private readonly now: () => number = () => performance.now(),
+    private readonly countsIntervalMs = PEER_COUNTS_INTERVAL_MS,
+  ) {}
 
   private async secretState(ref: { namespace: string; name: string; key: string }): Promise<'ok' | 'missing' | 'no-key'> {
     try {
@@ -61,6 +90,7 @@ export class PeerReconciler {
     const raw = s.stores.peers.get(name);
     if (!raw || !verdict) {
       s.peerIndex.forgetPeer(name);
+      this.lastWrite.delete(name);
       return { enqueue };
     }
     const selected = s.peerIndex.selectedBy(name);
@@ -73,11 +103,26 @@ export class PeerReconciler {
     const gen = raw.metadata.generation as number | undefined;
     const conds = peerConditions({ verdict, selected: selected.length, established, conflicts: s.peerIndex.conflictsOf(name) });
     const before = raw.status?.conditions as Condition[] | undefined;
-    let written: boolean;
+    const shown = raw.status as { observedGeneration?: number } | undefined;
+    const extra = { observedGeneration: gen, nodesSelected: selected.length, nodesEstablished: established };
+    const due = !s.status.differs(raw, conds, gen, extra) ? ({ now: true } as const) : peerStatusDue({
+      significant: !shown || peerStatusKey(shown.observedGeneration, before ?? []) !== peerStatusKey(gen, conds),
+      lastWriteMs: this.lastWrite.get(name),
+      nowMs: this.now(),
+      intervalMs: this.countsIntervalMs,
+    });
+    const secretRecheck = verdict.invalid.some((i) => i.reason.startsWith('Secret')) ? SECRET_RECHECK_MS : undefined;
+    let written = false;
     try {
-      written = await s.status.writeIfChanged(BGPPeer, raw, conds, gen, { observedGeneration: gen, nodesSelected: selected.length, nodesEstablished: established });
+      if (due.now) written = await s.status.writeIfChanged(BGPPeer, raw, conds, gen, extra);
     } catch (e) {
       throw carryEnqueue(e, enqueue);
+    }
+    if (written) this.lastWrite.set(name, this.now());
+    if (!due.now) {
+      // Only the counts moved, and they were written less than the interval ago: written once it is over.
+      const afterMs = Math.min(due.afterMs, secretRecheck ?? Infinity);
+      return { enqueue, requeueAfterMs: Math.ceil(afterMs) };
     }
     if (written) {
       const v = conds.find((c) => c.type === 'Valid')!;
@@ -85,6 +130,6 @@ export class PeerReconciler {
       const c = conds.find((x) => x.type === 'Conflict');
       if (c?.status === 'True' && before?.find((b) => b.type === 'Conflict')?.status !== 'True') s.events.emit(peerRef(raw), 'Warning', 'DuplicateAddress', c.message);
     }
-    return { enqueue, ...(verdict.invalid.some((i) => i.reason.startsWith('Secret')) ? { requeueAfterMs: SECRET_RECHECK_MS } : {}) };
+    return { enqueue, ...(secretRecheck ? { requeueAfterMs: secretRecheck } : {}) };
   }
 }

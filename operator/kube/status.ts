@@ -49,10 +49,15 @@ export class StatusWriter {
    * Writes these conditions (and extra status fields) when they differ from what the object shows.
    * Returns whether anything was written. Condition types in `owned` but not in `updates` are removed.
    */
-  async writeIfChanged(kind: StatusKind, obj: WithStatus, updates: ConditionInput[], generation: number | undefined, extra: Record<string, unknown> = {}, owned: readonly string[] = []): Promise<boolean> {
+  /** Whether writeIfChanged would write: the object does not show these conditions and fields yet. */
+  differs(obj: WithStatus, updates: ConditionInput[], generation: number | undefined, extra: Record<string, unknown> = {}, owned: readonly string[] = []): boolean {
     const { existing, next } = mergeConditions(obj, updates, generation, this.now(), owned);
-    const extraSame = Object.entries(extra).every(([k, v]) => stableStringify(obj.status?.[k]) === stableStringify(v));
-    if (sameConditions(existing, next) && extraSame) return false;
+    return !sameConditions(existing, next) || !Object.entries(extra).every(([k, v]) => stableStringify(obj.status?.[k]) === stableStringify(v));
+  }
+
+  async writeIfChanged(kind: StatusKind, obj: WithStatus, updates: ConditionInput[], generation: number | undefined, extra: Record<string, unknown> = {}, owned: readonly string[] = []): Promise<boolean> {
+    const { next } = mergeConditions(obj, updates, generation, this.now(), owned);
+    if (!this.differs(obj, updates, generation, extra, owned)) return false;
     await this.write(kind, obj.metadata.name!, { ...extra, conditions: next });
     return true;
   }

@@ -9,7 +9,7 @@ import { BGPPeer, FabricConfig, IPPool, parseObject } from '../../operator/api/k
 import { ConfigReconciler } from '../../operator/controller/config-reconciler.js';
 import { controllerMetrics } from '../../operator/controller/metrics.js';
 import { NodeReconciler } from '../../operator/controller/node-reconciler.js';
-import { PeerReconciler, SECRET_RECHECK_MS } from '../../operator/controller/peer-reconciler.js';
+import { PEER_COUNTS_INTERVAL_MS, PeerReconciler, peerStatusDue, SECRET_RECHECK_MS } from '../../operator/controller/peer-reconciler.js';
 import { PoolReconciler } from '../../operator/controller/pool-reconciler.js';
 import { claimUnrecordedPodCIDRs, ControllerState, FIELD_MANAGER, POOL_FINALIZER, type KNode, type Stores } from '../../operator/controller/state.js';
 import { MemoryEventSink } from '../../operator/kube/events.js';
@@ -425,6 +425,60 @@ describe('PeerReconciler (fake client)', () => {
     expect(res!.enqueue).toEqual([{ key: 'node:n1' }, { key: 'node:n2' }]);
     // Same verdict the second time: no fan-out.
     expect((await new PeerReconciler(r.state).reconcile('tor', ctx))!.enqueue).toEqual([]);
+  });
+
+  it.each([
+    { why: 'significant change', significant: true, lastWriteMs: 1_000, nowMs: 1_001, want: { now: true } },
+    { why: 'never written by this controller', significant: false, lastWriteMs: undefined, nowMs: 5, want: { now: true } },
+    { why: 'counts only, interval over', significant: false, lastWriteMs: 1_000, nowMs: 31_000, want: { now: true } },
+    { why: 'counts only, inside the interval', significant: false, lastWriteMs: 1_000, nowMs: 11_000, want: { now: false, afterMs: 20_000 } },
+  ])('peerStatusDue: $why', ({ significant, lastWriteMs, nowMs, want }) => {
+    expect(peerStatusDue({ significant, lastWriteMs, nowMs, intervalMs: 30_000 })).toEqual(want);
+  });
+
+  it('counts-only changes are written at most once per interval per peer; a Ready reason change at once', async () => {
+    const r = rig();
+    let now = 0;
+    const rec = new PeerReconciler(r.state, () => now);
+    const nodes = ['n1', 'n2', 'n3'];
+    r.stores.nodes.put(...nodes.map((n, i) => node(n, `10.0.1.${11 + i}`)));
+    for (const n of nodes) r.state.peerIndex.setSelected('tor', n, true);
+    const peerObj = (status?: unknown) => ({ ...obj('BGPPeer', 'tor', { peerAddress: '10.0.1.1', peerASN: 65001 }), ...(status ? { status } : {}) });
+    const up = (...names: string[]) => r.stores.fabrics.put(...names.map((n) => ({ metadata: { name: n }, status: { sessions: [{ name: 'tor', address: '10.0.1.1', state: 'Established' }] } })));
+    const writes = () => statusOf(r.rest, /bgppeers\/tor\/status$/);
+    // The object shows each write (as the informer would).
+    const reconcile = async () => {
+      const before = writes().length;
+      const res = await rec.reconcile('tor', ctx);
+      if (writes().length > before) r.stores.peers.put(peerObj(writes().at(-1)));
+      return res;
+    };
+    r.stores.peers.put(peerObj());
+    up('n1');
+    await reconcile();
+    expect(writes().map((w) => w.nodesEstablished)).toEqual([1]);
+    // 10 s later a second node comes up: same conditions' reasons, counts only → not yet, looked at again when due.
+    now = 10_000;
+    up('n2');
+    const res = await reconcile();
+    expect(writes()).toHaveLength(1);
+    expect(res).toMatchObject({ requeueAfterMs: PEER_COUNTS_INTERVAL_MS - 10_000 });
+    now = PEER_COUNTS_INTERVAL_MS;
+    await reconcile();
+    expect(writes().map((w) => w.nodesEstablished)).toEqual([1, 2]);
+    // The last node: Ready turns True (reason Established) — written at once, inside the interval.
+    now += 1_000;
+    up('n3');
+    await reconcile();
+    expect(writes().map((w) => [w.nodesEstablished, w.conditions.find((c: any) => c.type === 'Ready').reason])).toEqual([
+      [1, 'NotEstablished'],
+      [2, 'NotEstablished'],
+      [3, 'Established'],
+    ]);
+    // Nothing changed: no write, no requeue for counts.
+    now += 1_000;
+    expect(await reconcile()).not.toHaveProperty('requeueAfterMs');
+    expect(writes()).toHaveLength(3);
   });
 });
 
