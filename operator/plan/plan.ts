@@ -122,7 +122,6 @@ export function computePlan(node: PlanNode, ctx: PlanContext): PlanResult {
           via,
           node: m.name,
           reason: label ? 'SegmentLabel' : 'SameSubnet',
-          detail: label ? `${cfg.hostRoutes.segmentLabel}=${key.slice(6)}` : `both on ${key.slice(7)}`,
         });
         direct.add(m.name);
       }
