@@ -18,6 +18,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { API_PATH, API_VERSION } from '../operator/api/common.js';
+import { STATUS_HEARTBEAT_JITTER, STATUS_HEARTBEAT_SECONDS } from '../operator/api/nodefabric.js';
 import type { PeerConfig } from '../operator/gobgp/speaker.js';
 import { Informer, type KObj } from '../operator/kube/informer.js';
 import { log } from '../operator/lib/log.js';
@@ -307,11 +308,11 @@ class SupervisedController {
 
 /**
  * Waits until the apiserver's writes (leases aside) fall to what heartbeats alone make: at most one
- * status write per agent per 45 s (60 s − 25 %), over 5 s windows (at most 180 s).
+ * status write per agent per shortest heartbeat interval, over 5 s windows (at most 180 s).
  */
 async function settle(kubeconfig: string, watched: Watched[], agents: number): Promise<void> {
   const writes = (m: Map<string, number>) => [...m].reduce((a, [k, v]) => (k.startsWith('leases') || /(GET|LIST|WATCH)$/.test(k) ? a : a + v), 0);
-  const allowed = Math.ceil((agents * 5) / 45) + 2;
+  const allowed = Math.ceil((agents * 5) / (STATUS_HEARTBEAT_SECONDS * (1 - STATUS_HEARTBEAT_JITTER))) + 2;
   let last = writes(await requestCounts(kubeconfig));
   const end = Date.now() + 180_000;
   while (Date.now() < end) {

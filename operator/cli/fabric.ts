@@ -30,8 +30,8 @@ const HELP: Record<string, string> = {
   root: `kubectl fabric: the podfabric pod network at a glance.
 
 Usage:
-  kubectl fabric status [-o table|json] [--stale-after 150s]
-  kubectl fabric node NAME [-o table|json] [--stale-after 150s]
+  kubectl fabric status [-o table|json] [--stale-after 750s]
+  kubectl fabric node NAME [-o table|json] [--stale-after 750s]
   kubectl fabric map [-o FILE.svg]
   kubectl fabric policy SRC DST [--port PORT[/PROTO]] [-o text|json]
   kubectl fabric services [-o table|json]
@@ -60,7 +60,7 @@ Usage:
 
 Flags:
   -o, --output FORMAT      table (default) or json
-  --stale-after DURATION   a node whose agent has not synced for longer is not ready (default 150s:
+  --stale-after DURATION   a node whose agent has not synced for longer is not ready (default 750s:
                            two missed status heartbeats)
 ${COMMON.replace(/^Flags:\n/, '')}`,
   node: `kubectl fabric node NAME: one node's plan (NodeFabric spec, from the controller) against what
@@ -75,7 +75,7 @@ Usage:
 
 Flags:
   -o, --output FORMAT      table (default) or json
-  --stale-after DURATION   an agent sync older than this is a discrepancy (default 150s)
+  --stale-after DURATION   an agent sync older than this is a discrepancy (default 750s)
 ${COMMON.replace(/^Flags:\n/, '')}`,
   map: `kubectl fabric map: writes an SVG picture of the fabric: racks (Node label podfabric.io/rack,
 else the planned L2 segment, else the subnet the agent reports) with their nodes (name, pod CIDR,
