@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { run } from '../operator/lib/exec.js';
 import { waitUntil } from '../hack/lab/lib/daemon.js';
 import { KubeRest, loadKubeConfig } from '../operator/kube/rest.js';
-import { guard, ROOT, watchPid, type Watched } from './child.js';
+import { guard, onInterrupt, ROOT, watchPid, type Watched } from './child.js';
 
 export interface BenchApiserver {
   dir: string;
@@ -33,12 +33,14 @@ export async function startBenchApiserver(label: string, opts: { crds: boolean }
   const pid = Number((await readFile(join(dir, 'pid'), 'utf8')).trim());
   const watched = watchPid(`kube-apiserver (${label})`, pid, join(dir, 'apiserver.log'));
   const stop = async () => {
+    onInterrupt.delete(stop);
     await watched.stop();
     rest.close();
     await run(['bash', join(ROOT, 'hack/apiserver/stop.sh'), dir], { allowFail: true });
     // The store goes (gigabytes after a scale run); the logs stay for a look after the run.
     await rm(join(dir, 'data'), { recursive: true, force: true });
   };
+  onInterrupt.add(stop);
   const rest = new KubeRest(loadKubeConfig(kubeconfig), { qps: 100_000, burst: 100_000, userAgent: 'podfabric-bench' });
   try {
     if (opts.crds) {

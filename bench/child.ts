@@ -59,6 +59,20 @@ export async function buildHarness(): Promise<string> {
   return bin;
 }
 
+/**
+ * What to stop if the benchmark itself is interrupted (SIGINT, SIGTERM): its `finally` blocks never run
+ * then, and an apiserver or controller left behind would load the machine until someone finds it.
+ * bench/run.ts runs these, newest first, before it exits.
+ */
+export const onInterrupt = new Set<() => Promise<void>>();
+
+/** Runs every registered stop (newest first, each at most 20 s), for bench/run.ts's signal handler. */
+export async function stopAllOnInterrupt(): Promise<void> {
+  for (const stop of [...onInterrupt].reverse()) {
+    await Promise.race([stop().catch(() => undefined), new Promise((r) => setTimeout(r, 20_000))]);
+  }
+}
+
 /** Something the benchmark needs alive: `exited` rejects (with its output) the moment it is gone. */
 export interface Watched {
   name: string;
@@ -92,24 +106,20 @@ export function startChild(name: string, cmd: string[], opts: { logFile: string;
     child.on('exit', (code, sig) => gone(sig ? `signal ${sig}` : `code ${code}`));
   });
   exited.catch(() => undefined); // observed through guard()
-  return {
-    name,
-    child,
-    pid: child.pid ?? -1,
-    exited,
-    tail,
-    stop: (signal = 'SIGTERM') =>
-      new Promise<void>((resolve) => {
-        stopping = true;
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        child.once('exit', () => {
-          clearTimeout(t);
-          resolve();
-        });
-        child.kill(signal);
-      }),
-  };
+  const stop = (signal: NodeJS.Signals = 'SIGTERM') =>
+    new Promise<void>((resolve) => {
+      stopping = true;
+      onInterrupt.delete(stop);
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      child.kill(signal);
+    });
+  onInterrupt.add(stop);
+  return { name, child, pid: child.pid ?? -1, exited, tail, stop };
 }
 
 /** A process's CPU seconds so far (utime + stime; the apiserver harness runs etcd in the same process). */

@@ -21,6 +21,13 @@ if (!name || !benches[name]) {
   scale [--nodes N] [--changes K] [--quiet SECONDS]   (default 500, 4, 300)`);
   process.exit(2);
 }
+// Interrupted (Ctrl-C, kill): stop the apiservers and controllers it started, then exit as signalled.
+for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.once(sig, () => {
+    console.error(`bench ${name}: ${sig}; stopping what it started`);
+    void import('./child.js').then((c) => c.stopAllOnInterrupt()).finally(() => process.exit(code));
+  });
+}
 try {
   const result = await benches[name]!(args);
   console.log(JSON.stringify(result));

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { guard, numberArg, startChild, waitFor, watchPid } from '../../bench/child.js';
+import { aliveNotZombie, guard, numberArg, onInterrupt, startChild, stopAllOnInterrupt, waitFor, watchPid } from '../../bench/child.js';
 
 const never = new Promise<never>(() => undefined);
 const dirs: string[] = [];
@@ -20,6 +20,19 @@ describe('bench child processes', () => {
     const dir = await tmp();
     const c = startChild('fake controller', ['sh', '-c', 'echo starting; echo "cannot read kubeconfig" >&2; exit 3'], { logFile: join(dir, 'log') });
     await expect(guard(never, [c])).rejects.toThrow(/fake controller exited \(code 3\)[\s\S]*cannot read kubeconfig/);
+  });
+
+  it('an interrupted benchmark stops the children still running (a child stopped already is forgotten)', async () => {
+    const dir = await tmp();
+    const done = startChild('done', ['sleep', '30'], { logFile: join(dir, 'a') });
+    await done.stop();
+    expect(onInterrupt.has(done.stop)).toBe(false);
+    const left = startChild('left', ['sleep', '30'], { logFile: join(dir, 'b') });
+    expect(onInterrupt.has(left.stop)).toBe(true);
+    expect(await aliveNotZombie(left.pid)).toBe(true);
+    await stopAllOnInterrupt();
+    await waitFor('the child is gone', async () => !(await aliveNotZombie(left.pid)), { timeoutMs: 10_000 });
+    expect(onInterrupt.size).toBe(0);
   });
 
   it('a child stopped on purpose fails nothing', async () => {
