@@ -40,8 +40,8 @@ function byDestination(a: RouteProblem, b: RouteProblem): number {
 /**
  * Where the kernel's routes of ours differ from the planned direct routes, compared by destination and
  * next hop in canonical form: a planned route missing (no installedVia), a route not planned (no
- * plannedVia), another next hop (both; when the kernel holds several, the lowest that is not the
- * planned one). Sorted by destination, the first `max` of them, and how many there are in all.
+ * plannedVia), another next hop (both; when the kernel holds several, the first in text order that
+ * is not the planned one). Sorted by destination, the first `max` of them, and how many in all.
  */
 export function routeProblems(
   planned: ReadonlyArray<{ destination: string; via: string }>,
