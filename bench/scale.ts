@@ -40,6 +40,29 @@ async function procStat(pid: number): Promise<{ cpuSeconds: number; rssMB: numbe
   return { cpuSeconds: (Number(f[11] ?? 0) + Number(f[12] ?? 0)) / 100, rssMB: kb('VmRSS'), peakRssMB: kb('VmHWM') };
 }
 
+/**
+ * What one NodeFabric costs as JSON (what the apiserver stores, caches and sends on every watch event):
+ * the median and largest whole object, and the median of its spec, status and managedFields; beside
+ * them, what a per-route status list (status.routes, removed) would add, from the same objects.
+ */
+async function nodeFabricBytes(rest: { get<T>(path: string): Promise<T> }): Promise<{ p50: number; max: number; specP50: number; statusP50: number; managedFieldsP50: number; routeListP50: number; objects: number }> {
+  type NF = { metadata: { managedFields?: unknown }; spec?: { directRoutes?: Array<{ destination: string; via: string }> }; status?: unknown };
+  const list = await rest.get<{ items: NF[] }>(`${API_PATH}/nodefabrics`);
+  const size = (x: unknown) => Buffer.byteLength(JSON.stringify(x ?? null));
+  const sorted = (f: (o: (typeof list.items)[number]) => number) => list.items.map(f).sort((a, b) => a - b);
+  const whole = sorted((o) => size({ apiVersion: API_VERSION, kind: 'NodeFabric', ...o }));
+  return {
+    p50: percentile(whole, 50),
+    max: whole[whole.length - 1] ?? 0,
+    specP50: percentile(sorted((o) => size(o.spec)), 50),
+    statusP50: percentile(sorted((o) => size(o.status)), 50),
+    managedFieldsP50: percentile(sorted((o) => size(o.metadata.managedFields)), 50),
+    // The reference: the per-route list a healthy node's status carried before it reported differences only.
+    routeListP50: percentile(sorted((o) => size({ routes: (o.spec?.directRoutes ?? []).map((r) => ({ destination: r.destination, via: r.via })) })), 50),
+    objects: list.items.length,
+  };
+}
+
 /** One change's arrivals in each agent (its speaker got the peer), and the NodeFabric spec writes meanwhile. */
 class Round {
   readonly agents = new Map<number, number>();
@@ -201,6 +224,7 @@ export async function main(args: string[] = []) {
     if (process.env.BENCH_PROFILE_DIR) {
       await apiserverGet(api.kubeconfig, '/debug/pprof/heap', 120_000).then((b) => writeFile(join(process.env.BENCH_PROFILE_DIR!, 'apiserver-heap.pprof'), b), (e: Error) => say(`heap profile: ${e.message}`));
     }
+    const nfBytes = await nodeFabricBytes(api.rest);
     const rss = process.memoryUsage();
     const fds = (await readdir('/proc/self/fd')).length;
     const out = {
@@ -231,6 +255,7 @@ export async function main(args: string[] = []) {
       benchHeapUsedMB: round(rss.heapUsed / 2 ** 20),
       benchQuietCoresPerAgent: round((cpu1.user + cpu1.system) / 1e6 / quietSeconds / N, 6),
       benchOpenFds: fds,
+      nodeFabricBytes: nfBytes,
       watchesPerAgent: round(watchesPerAgent, 1),
       controllerPlanSeconds: round(planSeconds),
       agentsStartSeconds: round(startSeconds),
@@ -251,6 +276,7 @@ export async function main(args: string[] = []) {
     if (controller.restarts) console.log(`scale: the controller lost its lease and exited ${controller.restarts} time(s) (restarted as its Deployment would; see ${logFile})`);
     console.log(`scale: controller CPU ${out.controllerCpuSeconds} s total (${out.controllerQuietCpuSeconds} s in the quiet window), RSS ${out.controllerRssMB} MB (peak ${out.controllerPeakRssMB}); apiserver RSS ${out.apiserverRssMB} MB (peak ${out.apiserverPeakRssMB}), ${out.apiserverQuietCores} cores when quiet`);
     console.log(`scale: this process: RSS ${out.benchRssMB} MB, ${out.benchRssPerAgentMB} MB and ${out.benchQuietCoresPerAgent} cores per simulated agent when quiet; ${fds} open fds (kubemark hollow node: 220 MB, 0.09 core)`);
+    console.log(`scale: a NodeFabric is ${round(nfBytes.p50 / 1024, 1)} KB of JSON at the median (largest ${round(nfBytes.max / 1024, 1)} KB; spec ${round(nfBytes.specP50 / 1024, 1)}, status ${round(nfBytes.statusP50 / 1024, 1)}, managedFields ${round(nfBytes.managedFieldsP50 / 1024, 1)} KB), over ${nfBytes.objects} objects; a per-route status list (every installed route, as status.routes was) would add ${round(nfBytes.routeListP50 / 1024, 1)} KB`);
     console.log(`scale: load average ${out.loadAverage.join(' ')} on ${out.cores} cores`);
     return out;
   } finally {

@@ -5,8 +5,9 @@
  * heartbeat is STATUS_HEARTBEAT_SECONDS away, jittered by ±STATUS_HEARTBEAT_JITTER.
  */
 import type { Condition } from '../api/common.js';
-import { STATUS_HEARTBEAT_JITTER, STATUS_HEARTBEAT_SECONDS, type NodeFabricSpec, type NodeFabricStatus } from '../api/nodefabric.js';
+import { MAX_ROUTE_PROBLEMS, STATUS_HEARTBEAT_JITTER, STATUS_HEARTBEAT_SECONDS, type NodeFabricSpec, type NodeFabricStatus, type RouteProblem } from '../api/nodefabric.js';
 import type { PeerStatus } from '../gobgp/speaker.js';
+import { compareCidr, normalizeCidr, normalizeIP, parseCidr } from '../lib/ip.js';
 import { stableStringify } from '../lib/stable.js';
 import type { KernelRoute } from '../routes/model.js';
 import type { Uplink } from './routes-apply.js';
@@ -24,11 +25,56 @@ export interface ReportInput {
   policy?: NodeFabricStatus['policy'];
 }
 
+const canonCidr = (s: string) => normalizeCidr(s) ?? s;
+const canonIP = (s: string) => normalizeIP(s) ?? s;
+
+/** By destination: v4 before v6, numerically; unparsable ones last, by text. */
+function byDestination(a: RouteProblem, b: RouteProblem): number {
+  const ca = parseCidr(a.destination);
+  const cb = parseCidr(b.destination);
+  if (ca && cb) return compareCidr(ca, cb);
+  if (ca || cb) return ca ? -1 : 1;
+  return a.destination < b.destination ? -1 : a.destination > b.destination ? 1 : 0;
+}
+
+/**
+ * Where the kernel's routes of ours differ from the planned direct routes, compared by destination and
+ * next hop in canonical form: a planned route missing (no installedVia), a route not planned (no
+ * plannedVia), another next hop (both; when the kernel holds several, the first in text order that
+ * is not the planned one). Sorted by destination, the first `max` of them, and how many in all.
+ */
+export function routeProblems(
+  planned: ReadonlyArray<{ destination: string; via: string }>,
+  installed: readonly KernelRoute[],
+  max = MAX_ROUTE_PROBLEMS,
+): { problems: RouteProblem[]; total: number } {
+  const want = new Map<string, string>();
+  for (const r of planned) {
+    const d = canonCidr(r.destination);
+    if (!want.has(d)) want.set(d, canonIP(r.via));
+  }
+  const have = new Map<string, Set<string>>();
+  for (const r of installed) {
+    const d = canonCidr(r.dst);
+    have.set(d, (have.get(d) ?? new Set()).add(canonIP(r.via)));
+  }
+  const out: RouteProblem[] = [];
+  for (const [destination, plannedVia] of want) {
+    const vias = have.get(destination);
+    const other = vias && [...vias].filter((v) => v !== plannedVia).sort()[0];
+    if (!vias) out.push({ destination, plannedVia });
+    else if (other) out.push({ destination, plannedVia, installedVia: other });
+  }
+  for (const [destination, vias] of have) if (!want.has(destination)) out.push({ destination, installedVia: [...vias].sort()[0]! });
+  return { problems: out.sort(byDestination).slice(0, max), total: out.length };
+}
+
 const rfc3339 = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** The agent-owned status fields (conditions and lastSyncTime are added when written). */
 export function buildReport(i: ReportInput): NodeFabricStatus {
   const up = i.uplinks.get(4) ?? i.uplinks.get(6);
+  const rp = routeProblems(i.spec.directRoutes ?? [], i.installed);
   return {
     observedGeneration: i.generation,
     ...(up ? { uplink: up.dev } : {}),
@@ -49,7 +95,7 @@ export function buildReport(i: ReportInput): NodeFabricStatus {
     sessionsTotal: i.observed.length,
     advertised: (i.spec.advertisements ?? []).map((a) => a.prefix),
     routesInstalled: i.installed.length,
-    routes: i.installed.slice(0, 2048).map((r) => ({ destination: r.dst, via: r.via })),
+    ...(rp.total ? { routeProblems: rp.problems, routeProblemsTotal: rp.total } : {}),
     ...(i.cni ? { cni: i.cni } : {}),
     ...(i.policy ? { policy: i.policy } : {}),
   };

@@ -25,6 +25,8 @@ export interface AgentObservation {
   routesWanted: number;
   routesMissing: string[];
   routeErrors: string[];
+  /** How many routes differ from the plan after the apply (status.routeProblemsTotal; 0 when none). */
+  routeProblems?: number;
   uplinkFound: boolean;
   bgpError?: string;
   cni?: { written: boolean; reason?: string };
@@ -85,11 +87,14 @@ export function agentConditions(o: AgentObservation): ConditionInput[] {
   }
   out.push(bgp);
 
+  // Every RoutesReady message leads with the count of routes that differ from the plan, when any do.
+  const p = o.routeProblems ?? 0;
+  const lead = p ? `${p} route(s) differ from the plan (status.routeProblems): ` : '';
   let routes: ConditionInput;
-  if (!o.uplinkFound && o.routesWanted > 0) routes = { type: 'RoutesReady', status: 'False', reason: 'NoUplink', message: "no interface holds the node's IP: host routes cannot be installed" };
-  else if (o.routeErrors.length) routes = { type: 'RoutesReady', status: 'False', reason: 'KernelError', message: o.routeErrors.slice(0, 5).join('; ') };
-  else if (o.routesMissing.length) routes = { type: 'RoutesReady', status: 'False', reason: 'Missing', message: `${o.routesMissing.length} route(s) not in the kernel: ${o.routesMissing.slice(0, 5).join(', ')}` };
-  else routes = { type: 'RoutesReady', status: 'True', reason: 'Installed', message: `${o.routesWanted} host route(s) installed` };
+  if (!o.uplinkFound && o.routesWanted > 0) routes = { type: 'RoutesReady', status: 'False', reason: 'NoUplink', message: `${lead}no interface holds the node's IP: host routes cannot be installed` };
+  else if (o.routeErrors.length) routes = { type: 'RoutesReady', status: 'False', reason: 'KernelError', message: lead + o.routeErrors.slice(0, 5).join('; ') };
+  else if (o.routesMissing.length) routes = { type: 'RoutesReady', status: 'False', reason: 'Missing', message: `${lead}${o.routesMissing.length} route(s) not in the kernel: ${o.routesMissing.slice(0, 5).join(', ')}` };
+  else routes = { type: 'RoutesReady', status: 'True', reason: 'Installed', message: `${lead}${o.routesWanted} host route(s) installed` };
   out.push(routes);
 
   if (o.cni) {

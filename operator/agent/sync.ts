@@ -157,6 +157,8 @@ export class AgentSync {
     }
 
     // --- report
+    const policy = this.d.policy?.();
+    const status = { ...buildReport({ generation: nf.metadata.generation ?? 0, spec, uplinks, observed, live: sessions, installed, ...(cni ? { cni } : {}), ...(policy?.status ? { policy: policy.status } : {}) }), ...(svc ? { services: svc.status } : {}) };
     const conds = agentConditions({
       planned,
       peersPlanned: plannedPeers.length,
@@ -164,13 +166,13 @@ export class AgentSync {
       routesWanted: desiredRoutes.length,
       routesMissing: after.add.map((r) => r.dst),
       routeErrors,
+      routeProblems: status.routeProblemsTotal ?? 0,
       uplinkFound: uplinks.size > 0,
       ...(bgpError ? { bgpError } : {}),
       ...(cni ? { cni } : {}),
     });
     this.ready = conds.find((c) => c.type === 'Ready')?.status === 'True';
     // PolicyReady is reported beside Ready, not in it: the node routes whether or not policy is programmed.
-    const policy = this.d.policy?.();
     if (policy) conds.push(policy.condition);
     if (nat) conds.push(nat);
     this.announce(log, { bgpOk, routesOk, cni, problems: [...(bgpError ? [bgpError] : []), ...routeErrors].join('; ') });
@@ -181,7 +183,6 @@ export class AgentSync {
       m.prefixesSent.set({ peer: s.address }, s.prefixesSent);
       m.prefixesRecv.set({ peer: s.address }, s.prefixesReceived);
     }
-    const status = { ...buildReport({ generation: nf.metadata.generation ?? 0, spec, uplinks, observed, live: sessions, installed, ...(cni ? { cni } : {}), ...(policy?.status ? { policy: policy.status } : {}) }), ...(svc ? { services: svc.status } : {}) };
     const now = new Date(this.d.clock.now());
     const { next } = mergeConditions(nf as unknown as WithStatus, conds, nf.metadata.generation, now);
     const sig = StatusHeartbeat.signature(nf.metadata.uid, status, next as Condition[]);

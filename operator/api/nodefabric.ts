@@ -85,6 +85,9 @@ export const STATUS_HEARTBEAT_SECONDS = 300;
 export const STATUS_HEARTBEAT_JITTER = 0.25;
 export const STATUS_STALE_AFTER_SECONDS = Math.ceil(2 * STATUS_HEARTBEAT_SECONDS * (1 + STATUS_HEARTBEAT_JITTER));
 
+/** status.routeProblems lists at most this many; status.routeProblemsTotal counts them all. */
+export const MAX_ROUTE_PROBLEMS = 64;
+
 export const nodeFabricStatus = z.object({
   observedGeneration: z.number().int().min(0).optional(),
   conditions: conditions.optional(),
@@ -94,8 +97,26 @@ export const nodeFabricStatus = z.object({
   sessionsEstablished: z.number().int().min(0).optional(),
   sessionsTotal: z.number().int().min(0).optional(),
   advertised: z.array(cidr).max(8).optional(),
-  routesInstalled: z.number().int().min(0).optional(),
-  routes: z.array(z.object({ destination: cidr, via: ipAddress })).max(2048).optional(),
+  routesInstalled: z.number().int().min(0).optional().meta({ description: 'Host-gw routes with our protocol in the kernel.' }),
+  routeProblems: z
+    .array(
+      z.object({
+        destination: cidr.meta({ description: 'The route\'s destination (a neighbour node\'s pod CIDR).' }),
+        plannedVia: ipAddress.optional().meta({ description: 'The next hop spec.directRoutes plans; absent: a route of ours in the kernel that is not planned.' }),
+        installedVia: ipAddress.optional().meta({ description: 'The next hop in the kernel; absent: a planned route missing from the kernel.' }),
+      }),
+    )
+    .max(MAX_ROUTE_PROBLEMS)
+    .optional()
+    .meta({
+      description: `Where the kernel's routes of ours differ from spec.directRoutes: a planned route missing from the kernel (no installedVia), a route of ours not planned (no plannedVia), or another next hop (both). At most ${MAX_ROUTE_PROBLEMS}, ordered by destination; absent when the node has exactly its plan (every planned route installed, nothing else).`,
+    }),
+  routeProblemsTotal: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .meta({ description: `How many route problems there are (routeProblems lists the first ${MAX_ROUTE_PROBLEMS}); absent when there are none.` }),
   cni: z
     .object({
       written: z.boolean(),
@@ -129,3 +150,4 @@ export type DirectRoute = z.infer<typeof directRoute>;
 export type NodeFabricSpec = z.infer<typeof nodeFabricSpec>;
 export type NodeFabricStatus = z.infer<typeof nodeFabricStatus>;
 export type SessionStatus = z.infer<typeof sessionStatus>;
+export type RouteProblem = NonNullable<NodeFabricStatus['routeProblems']>[number];

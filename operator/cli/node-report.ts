@@ -2,13 +2,18 @@
  * `kubectl fabric node NAME`: plan against reality for one node, a pure builder from a FabricSnapshot to
  * a report and from a report to text. No I/O, no clock: `now` is given.
  */
+import type { NodeFabricObj } from '../api/kinds.js';
+import { compareCidr, parseCidr } from '../lib/ip.js';
 import { canonIP, canonPrefix, formatAge, naturalCompare, rackOf, sessionsOf, ageSeconds, type FabricSnapshot, type SessionState } from './model.js';
 import { conditionViews, syncState, type ConditionView, type ViewOptions } from './status-report.js';
 import { clip, section, yesNo } from './table.js';
 
 
-/** ok: plan and node agree; missing: planned, not on the node; extra: on the node, not planned; down: session not Established; mismatch: same key, other value. */
-export type Verdict = 'ok' | 'missing' | 'extra' | 'down' | 'mismatch';
+/**
+ * ok: plan and node agree; missing: planned, not on the node; extra: on the node, not planned; down: session not Established; mismatch: same key, other value;
+ * unlisted: a planned route the node's report cannot vouch for (it lists only the first routeProblems and this one sorts after them).
+ */
+export type Verdict = 'ok' | 'missing' | 'extra' | 'down' | 'mismatch' | 'unlisted';
 
 export interface SessionLine {
   address: string;
@@ -47,6 +52,8 @@ export interface NodeReport {
   lastSyncTime: string | null;
   syncAgeSeconds: number | null;
   stale: boolean;
+  /** The status was written for an older spec generation than the NodeFabric's (null when current). */
+  planLag: { status: number; plan: number } | null;
   sessions: SessionLine[];
   advertisements: PrefixLine[];
   routes: RouteLine[];
@@ -54,6 +61,43 @@ export interface NodeReport {
   cni: { written: boolean | null; path: string | null; reason: string | null; ok: boolean };
   /** Every discrepancy, one line each. Empty = the node has exactly its plan. */
   discrepancies: string[];
+}
+
+/**
+ * The DIRECT ROUTES lines: spec.directRoutes against status.routeProblems (the agent reports only the
+ * routes that differ from its plan). A planned route with no problem is installed via its planned next
+ * hop, unless the status lists fewer problems than routeProblemsTotal and the route sorts after the last
+ * one listed ('unlisted'). Before the agent reports routes at all, every planned route is 'missing'.
+ */
+export function routeLines(nf: NodeFabricObj | undefined, st: NodeFabricObj['status']): { routes: RouteLine[]; problems: string[] } {
+  const plan = new Map((nf?.spec.directRoutes ?? []).map((r) => [canonPrefix(r.destination), r]));
+  const reported = st?.routesInstalled !== undefined;
+  const listed = st?.routeProblems ?? [];
+  const seen = new Map(listed.map((p) => [canonPrefix(p.destination), p.installedVia === undefined ? null : canonIP(p.installedVia)]));
+  const unlisted = Math.max(0, (st?.routeProblemsTotal ?? listed.length) - listed.length);
+  const last = unlisted ? parseCidr(canonPrefix(listed[listed.length - 1]?.destination ?? '')) : null;
+  const beyondList = (key: string) => {
+    const c = parseCidr(key);
+    return unlisted > 0 && (!last || !c || compareCidr(c, last) > 0);
+  };
+  const routes: RouteLine[] = [];
+  for (const key of [...new Set([...plan.keys(), ...seen.keys()])].sort(naturalCompare)) {
+    const p = plan.get(key);
+    const plannedVia = p ? canonIP(p.via) : null;
+    // A problem listed for a route no longer planned and not in the kernel is about an older plan: nothing to show.
+    const installedVia = seen.has(key) ? seen.get(key)! : !reported || !p || beyondList(key) ? null : plannedVia;
+    if (!p && installedVia === null) continue;
+    const verdict: Verdict = !p ? 'extra' : installedVia === null ? (seen.has(key) || !reported ? 'missing' : 'unlisted') : installedVia === plannedVia ? 'ok' : 'mismatch';
+    routes.push({ destination: key, node: p?.node ?? null, plannedVia, installedVia, reason: p?.reason ?? null, verdict });
+  }
+  const problems: string[] = [];
+  for (const r of routes) {
+    if (r.verdict === 'missing') problems.push(`route ${r.destination} via ${r.plannedVia} (to ${r.node}): planned but not in the kernel`);
+    if (r.verdict === 'extra') problems.push(`route ${r.destination} via ${r.installedVia}: in the kernel but not planned`);
+    if (r.verdict === 'mismatch') problems.push(`route ${r.destination}: planned via ${r.plannedVia}, installed via ${r.installedVia}`);
+  }
+  if (unlisted) problems.push(`${unlisted} more route problem(s) than status.routeProblems lists (it holds the first ${listed.length}): see 'ip route show proto <routeProtocol>' on the node`);
+  return { routes, problems };
 }
 
 function diffKeys<T>(planned: Map<string, T>, observed: Map<string, T>): Array<{ key: string; plan?: T; seen?: T }> {
@@ -96,24 +140,11 @@ export function buildNodeReport(name: string, s: FabricSnapshot, o: ViewOptions)
   ).map(({ key, plan, seen }) => ({ prefix: key, nextHop: plan ?? null, verdict: plan === undefined ? 'extra' : seen === undefined ? 'missing' : 'ok' }));
   for (const a of advertisements) if (a.verdict !== 'ok') d.push(`advertisement ${a.prefix}: ${a.verdict === 'missing' ? 'planned but not advertised' : 'advertised but not planned'}`);
 
-  const planRoutes = new Map((nf?.spec.directRoutes ?? []).map((r) => [canonPrefix(r.destination), r]));
-  const routes: RouteLine[] = diffKeys<{ via: string }>(planRoutes, new Map((st?.routes ?? []).map((r) => [canonPrefix(r.destination), r]))).map(({ key, plan, seen }) => {
-    const p = planRoutes.get(key);
-    const verdict: Verdict = !plan ? 'extra' : !seen ? 'missing' : canonIP(plan.via) === canonIP(seen.via) ? 'ok' : 'mismatch';
-    return {
-      destination: key,
-      node: p?.node ?? null,
-      plannedVia: plan ? canonIP(plan.via) : null,
-      installedVia: seen ? canonIP(seen.via) : null,
-      reason: p?.reason ?? null,
-      verdict,
-    };
-  });
-  for (const r of routes) {
-    if (r.verdict === 'missing') d.push(`route ${r.destination} via ${r.plannedVia} (to ${r.node}): planned but not in the kernel`);
-    if (r.verdict === 'extra') d.push(`route ${r.destination} via ${r.installedVia}: in the kernel but not planned`);
-    if (r.verdict === 'mismatch') d.push(`route ${r.destination}: planned via ${r.plannedVia}, installed via ${r.installedVia}`);
-  }
+  const gen = nf?.metadata.generation;
+  const planLag = gen !== undefined && st?.observedGeneration !== undefined && st.observedGeneration < gen ? { status: st.observedGeneration, plan: gen } : null;
+  if (planLag) d.push(`status is for plan generation ${planLag.status}, the plan is at ${planLag.plan}: the agent has not reported on the latest plan yet (its routes are judged against the older one)`);
+  const { routes, problems: routeDiscrepancies } = routeLines(nf, st);
+  d.push(...routeDiscrepancies);
 
   // Every NodeFabric condition (agent's and controller's) is positive: anything but True is wrong.
   const conditions = conditionViews(st?.conditions).map((c) => ({ ...c, ok: c.status === 'True' }));
@@ -141,6 +172,7 @@ export function buildNodeReport(name: string, s: FabricSnapshot, o: ViewOptions)
     lastSyncTime: st?.lastSyncTime ?? null,
     syncAgeSeconds: age,
     stale,
+    planLag,
     sessions,
     advertisements,
     routes,
@@ -150,13 +182,13 @@ export function buildNodeReport(name: string, s: FabricSnapshot, o: ViewOptions)
   };
 }
 
-const MARK: Record<Verdict, string> = { ok: 'ok', missing: '!! MISSING', extra: '!! EXTRA', down: '!! DOWN', mismatch: '!! MISMATCH' };
+const MARK: Record<Verdict, string> = { ok: 'ok', missing: '!! MISSING', extra: '!! EXTRA', down: '!! DOWN', mismatch: '!! MISMATCH', unlisted: '?? NOT LISTED' };
 
 export function renderNodeReport(r: NodeReport, now: Date): string {
   const since = (t: string | null) => (t ? `${formatAge(ageSeconds(t, now))} ago` : '-');
   const num = (n: number | null) => (n === null ? '-' : String(n));
   const out: string[] = [
-    `NODE ${r.name}  rack ${r.rack}  ASN ${r.asn ?? '-'}  router ID ${r.routerId ?? '-'}  last sync ${since(r.lastSyncTime)}${r.stale ? '  !! STALE' : ''}`,
+    `NODE ${r.name}  rack ${r.rack}  ASN ${r.asn ?? '-'}  router ID ${r.routerId ?? '-'}  last sync ${since(r.lastSyncTime)}${r.stale ? '  !! STALE' : ''}${r.planLag ? `  !! OLDER PLAN (status generation ${r.planLag.status}, plan ${r.planLag.plan})` : ''}`,
     `POD CIDRS  plan ${r.podCIDRs.plan.join(',') || '-'}  Node.spec.podCIDRs ${r.podCIDRs.node.join(',') || '-'}  ${MARK[r.podCIDRs.verdict]}`,
     ...section(
       'SESSIONS (plan: the BGPPeers selecting the node, node: status.sessions)',
@@ -170,7 +202,7 @@ export function renderNodeReport(r: NodeReport, now: Date): string {
       r.advertisements.map((a) => [a.prefix, a.nextHop ?? '-', MARK[a.verdict]]),
     ),
     ...section(
-      'DIRECT ROUTES (plan: spec.directRoutes, node: status.routes)',
+      'DIRECT ROUTES (plan: spec.directRoutes, node: status.routeProblems)',
       ['DESTINATION', 'TO NODE', 'PLANNED VIA', 'INSTALLED VIA', 'REASON', ''],
       r.routes.map((x) => [x.destination, x.node ?? '-', x.plannedVia ?? '-', x.installedVia ?? '-', x.reason ?? '-', MARK[x.verdict]]),
     ),

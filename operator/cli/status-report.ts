@@ -143,7 +143,7 @@ function nodeRow(name: string, node: CoreNode | undefined, nf: NodeFabricObj | u
     sessionsTotal: sessions.length,
     prefixesAdvertised: st?.advertised?.length ?? 0,
     prefixesPlanned: nf?.spec.advertisements?.length ?? 0,
-    routesInstalled: st?.routesInstalled ?? st?.routes?.length ?? 0,
+    routesInstalled: st?.routesInstalled ?? 0,
     routesPlanned: nf?.spec.directRoutes?.length ?? 0,
     cniWritten: st?.cni ? st.cni.written : null,
     ready: ready.status,

@@ -160,6 +160,9 @@ describe('node agent (real gobgpd, FRR, kernel)', () => {
     ]);
     expect(cond(n1, 'BGPReady')).toMatchObject({ status: 'True', observedGeneration: n1.metadata.generation });
     expect(cond(n1, 'RoutesReady')).toMatchObject({ status: 'True' });
+    // Exactly its plan: the status counts the routes and lists no differences.
+    expect(n1.status).not.toHaveProperty('routeProblems');
+    expect(n1.status).not.toHaveProperty('routeProblemsTotal');
     // /readyz and /metrics on the agent.
     const port = await agents.get('n1')!.port;
     expect((await httpGet(port, '/readyz')).status).toBe(200);
@@ -347,5 +350,31 @@ describe('node agent (real gobgpd, FRR, kernel)', () => {
     await waitFor('n1 Ready', async () => cond(await getNF('ag-n1'), 'Ready')?.status === 'True', 30_000);
     await agents.get('n1')!.kill('SIGTERM');
     startAgent('n1');
+  });
+
+  it('a route the kernel refuses shows in status.routeProblems (and RoutesReady counts it) until it is installed; then the field is gone', async () => {
+    const v6 = n2.spec.podCIDRs![1]!;
+    // Without the on-link route to fd00:250::/64 the kernel refuses a route via fd00:250::12 (the
+    // address stays, so the uplink and the plan do not change).
+    await run(['ip', '-n', 'pf-ag-n1', '-6', 'route', 'del', 'fd00:250::/64', 'dev', 'eth0']);
+    try {
+      await run(['ip', '-n', 'pf-ag-n1', '-6', 'route', 'flush', 'proto', '201']);
+      const o = await waitFor('n1 reports its v6 route missing', async () => {
+        const x = await getNF('ag-n1');
+        return x?.status?.routeProblems?.length ? x : undefined;
+      }, 30_000);
+      expect(o.status!.routeProblems).toEqual([{ destination: v6, plannedVia: 'fd00:250::12' }]);
+      expect(o.status).toMatchObject({ routeProblemsTotal: 1, routesInstalled: 1 });
+      expect(cond(o, 'RoutesReady')).toMatchObject({ status: 'False', reason: 'KernelError' });
+      expect(cond(o, 'RoutesReady')!.message).toMatch(/^1 route\(s\) differ from the plan \(status\.routeProblems\): /);
+    } finally {
+      await run(['ip', '-n', 'pf-ag-n1', '-6', 'route', 'replace', 'fd00:250::/64', 'dev', 'eth0', 'proto', 'kernel', 'metric', '256']);
+    }
+    const healed = await waitFor('n1 has exactly its plan again', async () => {
+      const x = await getNF('ag-n1');
+      return x?.status?.routesInstalled === 2 && !x.status.routeProblems && cond(x, 'RoutesReady')?.status === 'True' ? x : undefined;
+    }, 30_000);
+    expect(healed.status).not.toHaveProperty('routeProblemsTotal');
+    expect((await routesByProto('pf-ag-n1', '201', '-6')).map((r) => [r.dst, r.gateway])).toEqual([[v6, 'fd00:250::12']]);
   });
 });

@@ -88,7 +88,6 @@ function healthy(f: Fix): NodeFabricStatus {
     sessionsTotal: 1,
     advertised: [f.cidr],
     routesInstalled: f.neighbour ? 1 : 0,
-    routes: f.neighbour ? [{ destination: f.neighbour.cidr, via: f.neighbour.ip }] : [],
     cni: { written: true, path: '/etc/cni/net.d/10-podfabric.conflist' },
     lastSyncTime: now(),
   };
@@ -197,8 +196,9 @@ describe('kubectl fabric (real apiserver, real plugin process)', () => {
     const s22 = healthy(F.r2n2!);
     s22.sessions = [{ address: tor2.address, name: 'tor2', state: 'Idle', lastError: 'hold timer expired' }];
     s22.sessionsEstablished = 0;
-    s22.routes = [];
     s22.routesInstalled = 0;
+    s22.routeProblems = [{ destination: F.r2n1!.cidr, plannedVia: F.r2n1!.ip }];
+    s22.routeProblemsTotal = 1;
     s22.cni = { written: false, reason: 'waiting for BGP sessions and host routes' };
     s22.conditions = [cond('Ready', 'False', 'RoutesNotReady', 'route 10.244.2.0/24 missing'), cond('RoutesReady', 'False', 'RoutesMissing', '1 route missing')];
     await applyStatus('r2n2', s22);
@@ -225,6 +225,17 @@ describe('kubectl fabric (real apiserver, real plugin process)', () => {
     expect(j.routes).toEqual([{ destination: '10.244.2.0/24', node: 'r2n1', plannedVia: '172.20.2.11', installedVia: null, reason: 'SameSubnet', verdict: 'missing' }]);
     expect(j.sessions[0]).toMatchObject({ address: '172.20.2.1', state: 'Idle', verdict: 'down', lastError: 'hold timer expired' });
     expect(j.discrepancies.length).toBeGreaterThanOrEqual(4);
+
+    // The agent's next write without problems drops them (server-side apply: a field the manager stops
+    // sending is removed), and the route reads as installed via its planned next hop.
+    await applyStatus('r2n2', healthy(F.r2n2!));
+    const healed = await rest.get<{ status: NodeFabricStatus }>(`${API}/nodefabrics/r2n2`);
+    expect(healed.status.routesInstalled).toBe(1);
+    expect(healed.status).not.toHaveProperty('routeProblems');
+    expect(healed.status).not.toHaveProperty('routeProblemsTotal');
+    const ok = await fabric(['node', 'r2n2']);
+    expect(ok.stdout).toMatch(/^10\.244\.2\.0\/24 +r2n1 +172\.20\.2\.11 +172\.20\.2\.11 +SameSubnet +ok$/m);
+    await applyStatus('r2n2', s22);
   });
 
   it('map: a valid SVG that Chromium lays out without overlaps, labels in their boxes, lines coloured by state', async () => {

@@ -6,7 +6,7 @@
 import type { Advertisement, BgpGlobalConfig, PeerConfig, PeerStatus, Router } from '../../operator/gobgp/speaker.js';
 import type { KubeRest, WatchEvent } from '../../operator/kube/rest.js';
 import { KubeError } from '../../operator/kube/rest.js';
-import { diffRoutes, type KernelRoute, type RouteTable } from '../../operator/routes/model.js';
+import { diffRoutes, type KernelRoute, type RouteError, type RouteTable } from '../../operator/routes/model.js';
 
 export type SpeakerCall = { op: string; arg?: unknown };
 
@@ -83,7 +83,7 @@ export class FakeRouteTable implements RouteTable {
   async list() {
     return [...this.routes];
   }
-  async apply(add: KernelRoute[], del: KernelRoute[]) {
+  async apply(add: KernelRoute[], del: KernelRoute[]): Promise<{ errors: RouteError[] }> {
     this.applies++;
     const keep = this.routes.filter((r) => !del.some((d) => d.dst === r.dst && d.via === r.via));
     this.routes = [...keep.filter((r) => !add.some((a) => a.dst === r.dst)), ...add];

@@ -12,15 +12,25 @@ import { log } from '../../operator/lib/log.js';
 import { newRegistry } from '../../operator/lib/metrics.js';
 import { FakeRouteTable, FakeSpeaker } from '../support/fakes.js';
 import type { NodePeers } from '../../operator/plan/peers.js';
+import type { KernelRoute } from '../../operator/routes/model.js';
 import { nodeFabric, nodePeers, plannedPeer } from '../support/objects.js';
 
 const config = fabricConfigSpec.parse({});
 const UPLINK = { dev: 'eth0', address: '10.0.1.11', subnet: '10.0.1.0/24' };
 
+/** A route table whose kernel refuses to add the destinations in `refuse` (as for an unreachable gateway). */
+class RefusingRouteTable extends FakeRouteTable {
+  refuse = new Set<string>();
+  override async apply(add: KernelRoute[], del: KernelRoute[]) {
+    await super.apply(add.filter((a) => !this.refuse.has(a.dst)), del);
+    return { errors: add.filter((a) => this.refuse.has(a.dst)).map((route) => ({ route, op: 'add' as const, error: 'Nexthop has invalid gateway' })) };
+  }
+}
+
 function rig(opts: { uplink?: boolean; passwords?: Record<string, string> } = {}) {
   const clock = new FakeClock(1_000_000);
   const speaker = new FakeSpeaker();
-  const table = new FakeRouteTable();
+  const table = new RefusingRouteTable();
   const writes: Array<Record<string, any>> = [];
   const events: string[] = [];
   const passwords = new Map(Object.entries(opts.passwords ?? {}));
@@ -138,6 +148,30 @@ describe('agent sync: what it programs and installs (table)', () => {
     await r.run(nf, peers);
     expect(r.speaker.writes()).toEqual(['updatePeer']);
     expect(r.speaker.peers.get('10.0.1.2')!.password).toBe('two');
+  });
+
+  it('status reports route differences, not every route: a refused route shows until the kernel takes it, then the field is gone', async () => {
+    const r = rig();
+    const routesReady = () => r.writes.at(-1)!.conditions.find((c: { type: string }) => c.type === 'RoutesReady');
+    const other = { destination: '10.244.3.0/24', via: '10.0.1.13', node: 'n3', reason: 'SameSubnet' as const };
+    const nf = nodeFabric('n1', { directRoutes: [NEIGHBOUR, other] });
+    r.table.routes.push({ dst: '10.244.9.0/24', via: '10.0.1.99', dev: 'eth0' }); // ours, not planned: removed
+    r.table.refuse.add('10.244.3.0/24');
+    await r.run(nf);
+    expect(r.writes).toHaveLength(1);
+    expect(r.writes[0]).toMatchObject({ routesInstalled: 1, routeProblems: [{ destination: '10.244.3.0/24', plannedVia: '10.0.1.13' }], routeProblemsTotal: 1 });
+    expect(r.writes[0]).not.toHaveProperty('routes');
+    expect(routesReady()).toMatchObject({ status: 'False', reason: 'KernelError' });
+    expect(routesReady().message).toMatch(/^1 route\(s\) differ from the plan \(status\.routeProblems\): add 10\.244\.3\.0\/24 via 10\.0\.1\.13: Nexthop has invalid gateway/);
+    // The kernel takes it now: written at once (the problems are in the write signature), without the field.
+    r.table.refuse.clear();
+    r.clock.advance(1000);
+    await r.run(nf);
+    expect(r.writes).toHaveLength(2);
+    expect(r.writes[1]!.routesInstalled).toBe(2);
+    expect(r.writes[1]).not.toHaveProperty('routeProblems');
+    expect(r.writes[1]).not.toHaveProperty('routeProblemsTotal');
+    expect(routesReady()).toMatchObject({ status: 'True', reason: 'Installed', message: '2 host route(s) installed' });
   });
 
   it('a session down is reported with how long it has been down (fake clock)', async () => {

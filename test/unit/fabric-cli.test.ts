@@ -58,7 +58,6 @@ function healthyNF(f: NodeFix): NodeFabricObj {
     sessionsTotal: 1,
     advertised: [f.cidr],
     routesInstalled: f.neighbours?.length ?? 0,
-    routes: (f.neighbours ?? []).map((n) => ({ destination: n.cidr, via: n.ip })),
     cni: { written: true, path: '/etc/cni/net.d/10-podfabric.conflist' },
     lastSyncTime: ago(10),
   };
@@ -260,7 +259,8 @@ describe('node report', () => {
     {
       name: 'a missing route',
       mutate: (nf) => {
-        nf.status!.routes = [];
+        nf.status!.routeProblems = [{ destination: '10.244.1.0/24', plannedVia: '172.20.1.12' }];
+        nf.status!.routeProblemsTotal = 1;
         nf.status!.routesInstalled = 0;
       },
       discrepancy: /^route 10\.244\.1\.0\/24 via 172\.20\.1\.12 \(to r1n2\): planned but not in the kernel$/,
@@ -268,15 +268,51 @@ describe('node report', () => {
     },
     {
       name: 'an extra route',
-      mutate: (nf) => void nf.status!.routes!.push({ destination: '10.244.9.0/24', via: '172.20.1.99' }),
+      mutate: (nf) => void (nf.status!.routeProblems = [{ destination: '10.244.9.0/24', installedVia: '172.20.1.99' }]),
       discrepancy: /^route 10\.244\.9\.0\/24 via 172\.20\.1\.99: in the kernel but not planned$/,
-      check: (r) => expect(r.routes.map((x) => x.verdict)).toEqual(['ok', 'extra']),
+      check: (r) => expect(r.routes.map((x) => [x.destination, x.installedVia, x.verdict])).toEqual([['10.244.1.0/24', '172.20.1.12', 'ok'], ['10.244.9.0/24', '172.20.1.99', 'extra']]),
     },
     {
       name: 'a route via the wrong neighbour',
-      mutate: (nf) => void (nf.status!.routes![0]!.via = '172.20.1.13'),
+      mutate: (nf) => void (nf.status!.routeProblems = [{ destination: '10.244.1.0/24', plannedVia: '172.20.1.12', installedVia: '172.20.1.13' }]),
       discrepancy: /planned via 172\.20\.1\.12, installed via 172\.20\.1\.13/,
-      check: (r) => expect(r.routes[0]!.verdict).toBe('mismatch'),
+      check: (r) => expect(r.routes).toEqual([{ destination: '10.244.1.0/24', node: 'r1n2', plannedVia: '172.20.1.12', installedVia: '172.20.1.13', reason: 'SameSubnet', verdict: 'mismatch' }]),
+    },
+    {
+      name: 'no route reported yet (status without routesInstalled): every planned route is missing',
+      mutate: (nf) => void delete nf.status!.routesInstalled,
+      discrepancy: /^route 10\.244\.1\.0\/24 via 172\.20\.1\.12 \(to r1n2\): planned but not in the kernel$/,
+      check: (r) => expect(r.routes.map((x) => [x.installedVia, x.verdict])).toEqual([[null, 'missing']]),
+    },
+    {
+      name: 'more problems than listed: planned routes after the last one listed are not vouched for',
+      mutate: (nf) => {
+        nf.spec.directRoutes = ['10.244.1.0/24', '10.244.2.0/24', '10.244.3.0/24'].map((destination, i) => ({ destination, via: `172.20.1.${12 + i}`, node: `n${i}`, reason: 'SameSubnet' as const }));
+        nf.status!.routeProblems = [{ destination: '10.244.2.0/24', plannedVia: '172.20.1.13' }];
+        nf.status!.routeProblemsTotal = 2;
+      },
+      discrepancy: /^1 more route problem\(s\) than status\.routeProblems lists \(it holds the first 1\)/,
+      check: (r) => {
+        expect(r.routes.map((x) => [x.destination, x.installedVia, x.verdict])).toEqual([
+          ['10.244.1.0/24', '172.20.1.12', 'ok'],
+          ['10.244.2.0/24', null, 'missing'],
+          ['10.244.3.0/24', null, 'unlisted'],
+        ]);
+        expect(renderNodeReport(r, NOW)).toMatch(/^10\.244\.3\.0\/24 +n2 +172\.20\.1\.14 +- +SameSubnet +\?\? NOT LISTED$/m);
+      },
+    },
+    {
+      name: 'a problem left from an older plan (route neither planned nor installed) shows nothing',
+      mutate: (nf) => void (nf.status!.routeProblems = [{ destination: '10.244.8.0/24', plannedVia: '172.20.1.98' }]),
+      check: (r) => expect(r.routes.map((x) => x.destination)).toEqual(['10.244.1.0/24']),
+    },
+    {
+      name: 'a status for an older plan generation',
+      mutate: (nf) => {
+        nf.metadata.generation = 3;
+        nf.status!.observedGeneration = 2;
+      },
+      discrepancy: /^status is for plan generation 2, the plan is at 3: the agent has not reported on the latest plan yet/,
     },
     {
       name: 'a session down',
@@ -328,9 +364,15 @@ describe('node report', () => {
       name: 'IPv6 written differently is the same route',
       mutate: (nf) => {
         nf.spec.directRoutes = [{ destination: 'fd00:10:244:1::/64', via: 'fd00:20:1::12', node: 'r1n2', reason: 'SameSubnet' }];
-        nf.status!.routes = [{ destination: 'fd00:10:244:1:0::/64', via: 'fd00:20:1:0:0:0:0:12' }];
+        nf.status!.routeProblems = [{ destination: 'fd00:10:244:1:0::/64', plannedVia: 'fd00:20:1::12', installedVia: 'fd00:20:1:0:0:0:0:13' }];
       },
-      check: (r) => expect(r.routes.map((x) => x.verdict)).toEqual(['ok']),
+      discrepancy: /^route fd00:10:244:1::\/64: planned via fd00:20:1::12, installed via fd00:20:1::13$/,
+      check: (r) => expect(r.routes.map((x) => [x.destination, x.verdict])).toEqual([['fd00:10:244:1::/64', 'mismatch']]),
+    },
+    {
+      name: 'IPv6 planned, no problem: installed via the planned next hop in canonical form',
+      mutate: (nf) => void (nf.spec.directRoutes = [{ destination: 'fd00:10:244:1:0::/64', via: 'fd00:20:1:0:0:0:0:12', node: 'r1n2', reason: 'SameSubnet' }]),
+      check: (r) => expect(r.routes).toEqual([{ destination: 'fd00:10:244:1::/64', node: 'r1n2', plannedVia: 'fd00:20:1::12', installedVia: 'fd00:20:1::12', reason: 'SameSubnet', verdict: 'ok' }]),
     },
   ];
   it.each(cases)('$name', ({ mutate, discrepancy, check }) => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { md5Counters, md5Delta, parseNetstat } from '../../operator/host/netstat.js';
 import { agentConditions, diagnoseSession, type ObservedSession } from '../../operator/agent/status.js';
+import { buildReport, routeProblems, StatusHeartbeat } from '../../operator/agent/report.js';
+import { MAX_ROUTE_PROBLEMS, type NodeFabricSpec } from '../../operator/api/nodefabric.js';
 
 const NETSTAT = [
   'TcpExt: SyncookiesSent SyncookiesRecv TCPMD5NotFound TCPMD5Unexpected TCPMD5Failure TCPAckCompressed',
@@ -71,5 +73,78 @@ describe('agentConditions: BGPReady reason', () => {
     const c = agentConditions({ ...base, sessions });
     expect(c.find((x) => x.type === 'BGPReady')!.reason).toBe(reason);
     expect(c.find((x) => x.type === 'Ready')!.status).toBe(reason === 'Established' ? 'True' : 'False');
+  });
+});
+
+describe('agentConditions: RoutesReady names the count of route problems', () => {
+  const base = { planned: true, peersPlanned: 1, sessions: [s({ address: 'a', state: 'Established' })], routesWanted: 3, routesMissing: [], routeErrors: [], uplinkFound: true };
+  it.each([
+    { name: 'exactly the plan', o: {}, reason: 'Installed', message: /^3 host route\(s\) installed$/ },
+    { name: 'missing routes', o: { routesMissing: ['10.244.2.0/24', '10.244.3.0/24'], routeProblems: 2 }, reason: 'Missing', message: /^2 route\(s\) differ from the plan \(status\.routeProblems\): 2 route\(s\) not in the kernel: 10\.244\.2\.0\/24, 10\.244\.3\.0\/24$/ },
+    { name: 'a kernel error', o: { routeErrors: ['add 10.244.2.0/24 via 10.0.1.12: Nexthop has invalid gateway'], routeProblems: 1 }, reason: 'KernelError', message: /^1 route\(s\) differ from the plan \(status\.routeProblems\): add 10\.244\.2\.0\/24/ },
+    { name: 'no uplink', o: { uplinkFound: false, routeProblems: 3 }, reason: 'NoUplink', message: /^3 route\(s\) differ from the plan \(status\.routeProblems\): no interface holds/ },
+    { name: 'a route of ours left over, nothing missing: still Installed, the count named', o: { routeProblems: 1 }, reason: 'Installed', message: /^1 route\(s\) differ from the plan \(status\.routeProblems\): 3 host route\(s\) installed$/ },
+  ])('$name', ({ o, reason, message }) => {
+    const c = agentConditions({ ...base, ...o }).find((x) => x.type === 'RoutesReady')!;
+    expect(c.reason).toBe(reason);
+    expect(c.message).toMatch(message);
+  });
+});
+
+describe('routeProblems: where the kernel differs from spec.directRoutes', () => {
+  const plan = (destination: string, via: string) => ({ destination, via });
+  const kern = (dst: string, via: string, dev = 'eth0') => ({ dst, via, dev });
+  it.each([
+    { name: 'exactly the plan: none', planned: [plan('10.244.2.0/24', '10.0.1.12')], installed: [kern('10.244.2.0/24', '10.0.1.12')], want: [] },
+    { name: 'nothing planned, nothing installed: none', planned: [], installed: [], want: [] },
+    { name: 'a planned route missing: no installedVia', planned: [plan('10.244.2.0/24', '10.0.1.12')], installed: [], want: [{ destination: '10.244.2.0/24', plannedVia: '10.0.1.12' }] },
+    { name: 'a route of ours not planned: no plannedVia', planned: [], installed: [kern('10.244.9.0/24', '10.0.1.99')], want: [{ destination: '10.244.9.0/24', installedVia: '10.0.1.99' }] },
+    { name: 'another next hop: both', planned: [plan('10.244.2.0/24', '10.0.1.12')], installed: [kern('10.244.2.0/24', '10.0.1.13')], want: [{ destination: '10.244.2.0/24', plannedVia: '10.0.1.12', installedVia: '10.0.1.13' }] },
+    { name: 'the planned next hop and another one: the other is named', planned: [plan('10.244.2.0/24', '10.0.1.12')], installed: [kern('10.244.2.0/24', '10.0.1.12'), kern('10.244.2.0/24', '10.0.1.14', 'eth1')], want: [{ destination: '10.244.2.0/24', plannedVia: '10.0.1.12', installedVia: '10.0.1.14' }] },
+    { name: 'IPv6 written differently is the same route', planned: [plan('fd00:10:244:2:0::/64', 'FD00:20:1:0:0:0:0:12')], installed: [kern('fd00:10:244:2::/64', 'fd00:20:1::12')], want: [] },
+    { name: 'canonical forms in the report', planned: [plan('fd00:10:244:2:0::/64', 'FD00:20:1:0:0:0:0:12')], installed: [], want: [{ destination: 'fd00:10:244:2::/64', plannedVia: 'fd00:20:1::12' }] },
+    {
+      name: 'ordered by destination: v4 numerically, then v6',
+      planned: [plan('fd00:10:244:2::/64', 'fd00:20:1::12'), plan('10.244.10.0/24', '10.0.1.20'), plan('10.244.2.0/24', '10.0.1.12')],
+      installed: [kern('10.244.3.0/24', '10.0.1.13')],
+      want: [
+        { destination: '10.244.2.0/24', plannedVia: '10.0.1.12' },
+        { destination: '10.244.3.0/24', installedVia: '10.0.1.13' },
+        { destination: '10.244.10.0/24', plannedVia: '10.0.1.20' },
+        { destination: 'fd00:10:244:2::/64', plannedVia: 'fd00:20:1::12' },
+      ],
+    },
+  ])('$name', ({ planned, installed, want }) => {
+    expect(routeProblems(planned, installed)).toEqual({ problems: want, total: want.length });
+  });
+
+  it(`lists at most ${MAX_ROUTE_PROBLEMS}, the first by destination, and counts them all`, () => {
+    const planned = Array.from({ length: 300 }, (_, i) => plan(`10.${244 + (i >> 8)}.${i & 255}.0/24`, '10.0.1.12')).reverse();
+    const r = routeProblems(planned, []);
+    expect(r.total).toBe(300);
+    expect(r.problems).toHaveLength(MAX_ROUTE_PROBLEMS);
+    expect(r.problems[0]!.destination).toBe('10.244.0.0/24');
+    expect(r.problems.at(-1)!.destination).toBe(`10.244.${MAX_ROUTE_PROBLEMS - 1}.0/24`);
+  });
+});
+
+describe('buildReport: routes as a count and the differences only', () => {
+  const spec: NodeFabricSpec = { directRoutes: [{ destination: '10.244.2.0/24', via: '10.0.1.12', node: 'n2', reason: 'SameSubnet' }] };
+  const report = (installed: Array<{ dst: string; via: string; dev: string }>) => buildReport({ generation: 1, spec, uplinks: new Map(), observed: [], live: [], installed });
+  it('exactly the plan: routesInstalled, no routeProblems, no per-route list', () => {
+    const r = report([{ dst: '10.244.2.0/24', via: '10.0.1.12', dev: 'eth0' }]);
+    expect(r.routesInstalled).toBe(1);
+    expect(Object.keys(r).filter((k) => k.startsWith('route')).sort()).toEqual(['routesInstalled']);
+  });
+  it('a difference: listed with its total', () => {
+    const r = report([{ dst: '10.244.2.0/24', via: '10.0.1.13', dev: 'eth0' }]);
+    expect(r).toMatchObject({ routesInstalled: 1, routeProblems: [{ destination: '10.244.2.0/24', plannedVia: '10.0.1.12', installedVia: '10.0.1.13' }], routeProblemsTotal: 1 });
+  });
+  it('the write signature changes when the problems do (a device the status does not show does not count)', () => {
+    const sig = (installed: Array<{ dst: string; via: string; dev: string }>) => StatusHeartbeat.signature('uid', report(installed), []);
+    const good = sig([{ dst: '10.244.2.0/24', via: '10.0.1.12', dev: 'eth0' }]);
+    expect(sig([{ dst: '10.244.2.0/24', via: '10.0.1.12', dev: 'eth1' }])).toBe(good);
+    expect(sig([{ dst: '10.244.2.0/24', via: '10.0.1.13', dev: 'eth0' }])).not.toBe(good);
+    expect(sig([{ dst: '10.244.2.0/24', via: '10.0.1.13', dev: 'eth0' }])).not.toBe(sig([{ dst: '10.244.2.0/24', via: '10.0.1.14', dev: 'eth0' }]));
   });
 });
