@@ -282,6 +282,10 @@ export class Ipam {
 
   /** Record that owner holds exactly these allocations (replacing what it held). */
   commit(owner: string, allocations: Allocation[]): void {
+    // Unchanged (every reconcile of an allocated node): nothing to re-index. Re-indexing would lower the
+    // pool's hint to this block and walk it forward over every block used after it, O(nodes) each time.
+    const had = this.claims.get(owner);
+    if (had && had.length === allocations.length && had.every((a, i) => a.cidr === allocations[i]!.cidr && a.pool === allocations[i]!.pool)) return;
     this.unindex(owner);
     if (allocations.length === 0) {
       this.claims.delete(owner);

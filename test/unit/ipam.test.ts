@@ -33,6 +33,19 @@ describe('IPAM', () => {
     expect(got).toEqual(want);
   });
 
+  it('re-committing what a node already holds changes nothing; a changed commit re-indexes', () => {
+    const ipam = new Ipam();
+    ipam.setPools([pool('p', '10.0.0.0/20')]);
+    for (const n of ['a', 'b', 'c']) allocate(ipam, node(n));
+    const held = ipam.claimsOf('a');
+    ipam.commit('a', [...held]); // every reconcile of an allocated node does this
+    expect(ipam.claimsOf('a')).toEqual(held);
+    expect(allocate(ipam, node('d')).allocations.map((a) => a.cidr)).toEqual(['10.0.3.0/24']);
+    // a gives its block back through a changed commit: the lowest free block is a's again.
+    ipam.commit('a', []);
+    expect(allocate(ipam, node('e')).allocations.map((a) => a.cidr)).toEqual(['10.0.0.0/24']);
+  });
+
   it('never hands out a block twice and reuses the lowest released one', () => {
     const ipam = new Ipam();
     ipam.setPools([pool('p', '10.0.0.0/20')]);
