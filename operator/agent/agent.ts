@@ -36,7 +36,7 @@ import { PolicyReconciler, type PolicyKernel } from './policy-apply.js';
 import type { Uplink } from './routes-apply.js';
 import { SecretWatcher } from './secrets.js';
 import { ServiceRoutes } from './service-routes.js';
-import { agentMetrics, AgentSync } from './sync.js';
+import { AGENT_RESYNC_MS, agentMetrics, AgentSync } from './sync.js';
 
 export type { Uplink } from './routes-apply.js';
 
@@ -58,6 +58,7 @@ export interface AgentDeps {
   /** Events on the node's NodeFabric for what the agent did (sessions, CNI configuration, route failures). */
   events?: EventSink;
   bgpListenPort?: number;
+  /** The periodic full sync (default AGENT_RESYNC_MS); changes arrive through watches, not through it. */
   resyncMs?: number;
   clock?: Clock;
   /** NetworkPolicy enforcement in the node's netns (PolicyEnforcer); absent = enforcement off. */
@@ -199,9 +200,9 @@ export class NodeAgent {
     const resync = () => {
       if (this.stopped) return;
       this.kick();
-      this.resyncTimer = setTimeout(resync, this.d.resyncMs ?? 30_000);
+      this.resyncTimer = setTimeout(resync, this.d.resyncMs ?? AGENT_RESYNC_MS);
     };
-    this.resyncTimer = setTimeout(resync, this.d.resyncMs ?? 30_000);
+    this.resyncTimer = setTimeout(resync, this.d.resyncMs ?? AGENT_RESYNC_MS);
     this.kick();
   }
 

@@ -12,6 +12,7 @@ import { log } from '../lib/log.js';
 import { newRegistry, serveHealthAndMetrics } from '../lib/metrics.js';
 import { parseDuration, parseListen } from '../lib/flags.js';
 import { NodeAgent } from './agent.js';
+import { AGENT_RESYNC_MS } from './sync.js';
 import { readMd5Counters } from '../host/netstat.js';
 import { createCniManager } from '../cni/manager.js';
 import { createGoBgpRouter } from '../gobgp/client.js';
@@ -57,7 +58,7 @@ export async function runAgent(argv: string[]): Promise<void> {
       'no-nat-outgoing': { type: 'boolean', default: false },
       // Lab and tests: the node is a network namespace; the agent runs beside it and manages its routes.
       netns: { type: 'string' },
-      resync: { type: 'string', default: '30s' },
+      resync: { type: 'string', default: `${AGENT_RESYNC_MS / 1000}s` },
       qps: { type: 'string', default: '20' },
       burst: { type: 'string', default: '40' },
     },

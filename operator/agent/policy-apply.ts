@@ -26,6 +26,7 @@ import { desiredPolicyState, type PolicyDesired } from '../policy/desired.js';
 import { podInfoFromObject } from '../policy/model.js';
 import type { Ruleset } from '../policy/objects.js';
 import { slimPod } from './slim.js';
+import { AGENT_RESYNC_MS } from './sync.js';
 
 /** What the reconciler needs from the kernel side (PolicyEnforcer satisfies it). */
 export interface PolicyKernel {
@@ -81,7 +82,7 @@ export interface PolicyReconcilerDeps {
   clock?: Clock;
   /** This node's pod CIDRs (its plan): unknown addresses in them are dropped. Call kick() when they change. */
   podCIDRs?: () => string[];
-  /** Drift check and full recompute interval (default 30 s). */
+  /** Drift check and full recompute interval (default AGENT_RESYNC_MS). */
   resyncMs?: number;
 }
 
@@ -202,7 +203,7 @@ export class PolicyReconciler {
       }
       this.queue.add('policy');
       this.scheduleResync();
-    }, this.d.resyncMs ?? 30_000);
+    }, this.d.resyncMs ?? AGENT_RESYNC_MS);
   }
 
   private async sync(): Promise<void> {
