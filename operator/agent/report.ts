@@ -7,7 +7,7 @@
 import type { Condition } from '../api/common.js';
 import { MAX_ROUTE_PROBLEMS, STATUS_HEARTBEAT_JITTER, STATUS_HEARTBEAT_SECONDS, type NodeFabricSpec, type NodeFabricStatus, type RouteProblem } from '../api/nodefabric.js';
 import type { PeerStatus } from '../gobgp/speaker.js';
-import { compareCidr, normalizeCidr, normalizeIP, parseCidr } from '../lib/ip.js';
+import { canonIP, canonPrefix, compareCidr, parseCidr } from '../lib/ip.js';
 import { stableStringify } from '../lib/stable.js';
 import type { KernelRoute } from '../routes/model.js';
 import type { Uplink } from './routes-apply.js';
@@ -24,9 +24,6 @@ export interface ReportInput {
   cni?: { written: boolean; reason?: string; path?: string };
   policy?: NodeFabricStatus['policy'];
 }
-
-const canonCidr = (s: string) => normalizeCidr(s) ?? s;
-const canonIP = (s: string) => normalizeIP(s) ?? s;
 
 /** By destination: v4 before v6, numerically; unparsable ones last, by text. */
 function byDestination(a: RouteProblem, b: RouteProblem): number {
@@ -50,12 +47,12 @@ export function routeProblems(
 ): { problems: RouteProblem[]; total: number } {
   const want = new Map<string, string>();
   for (const r of planned) {
-    const d = canonCidr(r.destination);
+    const d = canonPrefix(r.destination);
     if (!want.has(d)) want.set(d, canonIP(r.via));
   }
   const have = new Map<string, Set<string>>();
   for (const r of installed) {
-    const d = canonCidr(r.dst);
+    const d = canonPrefix(r.dst);
     have.set(d, (have.get(d) ?? new Set()).add(canonIP(r.via)));
   }
   const out: RouteProblem[] = [];

@@ -6,9 +6,9 @@
  * Output is deterministic: stable ordering, integer coordinates, no timestamps.
  * Every element a test or a script may look for carries an id and data-* attributes.
  */
+import { canonIP } from '../lib/ip.js';
 import {
   byName,
-  canonIP,
   naturalCompare,
   nodeReady,
   rackOf,

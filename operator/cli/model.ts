@@ -7,7 +7,7 @@ import type { BGPPeerObj, FabricConfigObj, IPPoolObj, NodeFabricObj } from '../a
 import type { SessionStatus } from '../api/nodefabric.js';
 import { findCondition } from '../api/conditions.js';
 import { staleReady } from '../api/readiness.js';
-import { normalizeCidr, normalizeIP } from '../lib/ip.js';
+import { canonIP } from '../lib/ip.js';
 import { selectPeers, type PeerInfo } from '../plan/peers.js';
 
 /** Node label that names a node's rack (the map groups by it first). */
@@ -49,8 +49,6 @@ export function naturalCompare(a: string, b: string): number {
 export const byName = (a: { metadata: { name: string } }, b: { metadata: { name: string } }): number => naturalCompare(a.metadata.name, b.metadata.name);
 
 /** Canonical address / prefix text, so "fd00::0001" and "fd00::1" are the same peer. */
-export const canonIP = (s: string): string => normalizeIP(s) ?? s;
-export const canonPrefix = (s: string): string => normalizeCidr(s) ?? s;
 
 export interface ReadyView {
   status: ConditionStatus;

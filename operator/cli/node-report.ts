@@ -3,8 +3,8 @@
  * a report and from a report to text. No I/O, no clock: `now` is given.
  */
 import type { NodeFabricObj } from '../api/kinds.js';
-import { compareCidr, parseCidr } from '../lib/ip.js';
-import { canonIP, canonPrefix, formatAge, naturalCompare, rackOf, sessionsOf, ageSeconds, type FabricSnapshot, type SessionState } from './model.js';
+import { canonIP, canonPrefix, compareCidr, parseCidr } from '../lib/ip.js';
+import { formatAge, naturalCompare, rackOf, sessionsOf, ageSeconds, type FabricSnapshot, type SessionState } from './model.js';
 import { conditionViews, syncState, type ConditionView, type ViewOptions } from './status-report.js';
 import { clip, section, yesNo } from './table.js';
 

@@ -6,11 +6,10 @@ import type { Condition } from '../api/common.js';
 import { STATUS_STALE_AFTER_SECONDS } from '../api/nodefabric.js';
 import type { BGPPeerObj, IPPoolObj, NodeFabricObj } from '../api/kinds.js';
 import { effectiveBlockSize } from '../api/rules.js';
-import { blockCount, parseCidr } from '../lib/ip.js';
+import { blockCount, canonIP, parseCidr } from '../lib/ip.js';
 import {
   ageSeconds,
   byName,
-  canonIP,
   formatAge,
   naturalCompare,
   nodeReady,

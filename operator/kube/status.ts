@@ -45,19 +45,25 @@ export class StatusWriter {
     );
   }
 
+  /** The conditions to write, and whether they or the extra fields differ from what the object shows. */
+  private compare(obj: WithStatus, updates: ConditionInput[], generation: number | undefined, extra: Record<string, unknown>, owned: readonly string[]): { changed: boolean; next: Condition[] } {
+    const { existing, next } = mergeConditions(obj, updates, generation, this.now(), owned);
+    const changed = !sameConditions(existing, next) || !Object.entries(extra).every(([k, v]) => stableStringify(obj.status?.[k]) === stableStringify(v));
+    return { changed, next };
+  }
+
+  /** Whether writeIfChanged would write: the object does not show these conditions and fields yet. */
+  differs(obj: WithStatus, updates: ConditionInput[], generation: number | undefined, extra: Record<string, unknown> = {}, owned: readonly string[] = []): boolean {
+    return this.compare(obj, updates, generation, extra, owned).changed;
+  }
+
   /**
    * Writes these conditions (and extra status fields) when they differ from what the object shows.
    * Returns whether anything was written. Condition types in `owned` but not in `updates` are removed.
    */
-  /** Whether writeIfChanged would write: the object does not show these conditions and fields yet. */
-  differs(obj: WithStatus, updates: ConditionInput[], generation: number | undefined, extra: Record<string, unknown> = {}, owned: readonly string[] = []): boolean {
-    const { existing, next } = mergeConditions(obj, updates, generation, this.now(), owned);
-    return !sameConditions(existing, next) || !Object.entries(extra).every(([k, v]) => stableStringify(obj.status?.[k]) === stableStringify(v));
-  }
-
   async writeIfChanged(kind: StatusKind, obj: WithStatus, updates: ConditionInput[], generation: number | undefined, extra: Record<string, unknown> = {}, owned: readonly string[] = []): Promise<boolean> {
-    const { next } = mergeConditions(obj, updates, generation, this.now(), owned);
-    if (!this.differs(obj, updates, generation, extra, owned)) return false;
+    const { changed, next } = this.compare(obj, updates, generation, extra, owned);
+    if (!changed) return false;
     await this.write(kind, obj.metadata.name!, { ...extra, conditions: next });
     return true;
   }

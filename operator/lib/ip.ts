@@ -153,6 +153,10 @@ export function normalizeCidr(s: string): string | null {
   return c ? formatCidr(c) : null;
 }
 
+/** normalizeIP / normalizeCidr, or the text as given when it does not parse (for comparing what others wrote). */
+export const canonIP = (s: string): string => normalizeIP(s) ?? s;
+export const canonPrefix = (s: string): string => normalizeCidr(s) ?? s;
+
 export function cidrSize(c: Cidr): bigint {
   return 1n << BigInt(BITS[c.family] - c.prefixLength);
 }

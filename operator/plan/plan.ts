@@ -9,6 +9,7 @@ import type { FabricConfigSpec } from '../api/fabricconfig.js';
 import type { Advertisement, DirectRoute, NodeFabricSpec, PlannedPeer } from '../api/nodefabric.js';
 import { cidrContainsIP, formatCidr, normalizeIP, parseCidr, parseIP, type Family } from '../lib/ip.js';
 import type { Allocation } from '../ipam/ipam.js';
+import { memo } from '../lib/memo.js';
 import { nodeSessions, type PeerConflict, type PeerInfo, type PeerNode } from './peers.js';
 
 
@@ -43,16 +44,7 @@ export function nodeIPs(addresses: Array<{ type: string; address: string }> | un
 }
 
 /** parseCidr, remembered: the reported subnets are few and asked about for every node planned. */
-const cidrMemo = new Map<string, ReturnType<typeof parseCidr>>();
-function parsedCidr(s: string): ReturnType<typeof parseCidr> {
-  let c = cidrMemo.get(s);
-  if (c === undefined) {
-    if (cidrMemo.size >= 4096) cidrMemo.clear();
-    c = parseCidr(s);
-    cidrMemo.set(s, c);
-  }
-  return c;
-}
+const parsedCidr = memo(parseCidr, 4096);
 
 /**
  * Until a node's agent reports its uplink subnets, the subnets other agents reported that hold the

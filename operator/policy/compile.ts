@@ -19,6 +19,7 @@
 import { createHash } from 'node:crypto';
 import { normalizeIP, parseCidr, parseIP } from '../lib/ip.js';
 import { selectorMatches } from '../api/selector.js';
+import { memo } from '../lib/memo.js';
 import { stableStringify } from '../lib/stable.js';
 import { policyKey, type NamespaceInfo, type Peer, type PodInfo, type Policy, type PolicyPort, type Rule as PolicyRule } from './model.js';
 import type { Chain, Family, L4, Match, NftMap, NftSet, Rule, Ruleset } from './objects.js';
@@ -45,18 +46,6 @@ export interface CompileInput {
 }
 
 // Memos (pure: same input, same output) so that a recompile after one change costs little.
-// Bounded: cleared when they grow past a size no real cluster needs.
-const memo = <V>(fn: (k: string) => V) => {
-  const m = new Map<string, V>();
-  return (k: string): V => {
-    let v = m.get(k);
-    if (v === undefined) {
-      if (m.size > 500_000) m.clear();
-      m.set(k, (v = fn(k)));
-    }
-    return v;
-  };
-};
 const h = memo((s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12));
 const ipInfo = memo((ip: string) => ({ text: normalizeIP(ip) ?? ip, family: (parseIP(ip)?.family ?? 4) as Family }));
 const famOf = (ip: string): Family => ipInfo(ip).family;

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  blockCount,
-  blockIndex,
-  cidrContains,
-  cidrsOverlap,
-  formatCidr,
-  gatewayOf,
-  normalizeCidr,
-  normalizeIP,
-  nthBlock,
-  parseCidr,
-} from '../../operator/lib/ip.js';
+import { blockCount, blockIndex, cidrContains, cidrsOverlap, formatCidr, gatewayOf, normalizeCidr, normalizeIP, nthBlock, parseCidr, canonIP, canonPrefix } from '../../operator/lib/ip.js';
+import { memo } from '../../operator/lib/memo.js';
 
 describe('normalizeIP', () => {
   it.each([
@@ -64,5 +54,24 @@ describe('CIDRs', () => {
     expect(blockCount(parseCidr('fd00::/8')!, 64)).toBe(Number.MAX_SAFE_INTEGER);
     expect(gatewayOf(parseCidr('10.244.5.0/24')!)).toBe('10.244.5.1');
     expect(gatewayOf(parseCidr('fd00:10:244:5::/64')!)).toBe('fd00:10:244:5::1');
+  });
+});
+
+describe('canonical text and the bounded memo', () => {
+  it('canonIP/canonPrefix: canonical when it parses, the text as given when not', () => {
+    expect(canonIP('FD00::0001')).toBe('fd00::1');
+    expect(canonPrefix('fd00:0::/64')).toBe('fd00::/64');
+    expect(canonIP('not-an-ip')).toBe('not-an-ip');
+    expect(canonPrefix('10.0.0.1/24')).toBe('10.0.0.1/24'); // host bits set: not a canonical prefix
+  });
+
+  it('memo calls the function once per key and starts over at its bound', () => {
+    let calls = 0;
+    const f = memo((k: string) => (calls++, k.length), 2);
+    expect([f('a'), f('a'), f('bb')]).toEqual([1, 1, 2]);
+    expect(calls).toBe(2);
+    f('ccc'); // the third key clears the map first
+    f('a');
+    expect(calls).toBe(4);
   });
 });
