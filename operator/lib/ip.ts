@@ -1,7 +1,15 @@
 /**
- * IPv4/IPv6 address and CIDR arithmetic on bigints. Pure, no dependencies.
+ * IPv4/IPv6 address and CIDR arithmetic on bigints. Pure.
  * Canonical text forms: IPv4 dotted quad; IPv6 RFC 5952 (lowercase, longest zero run compressed).
+ *
+ * The parsers and normalisers remember their answers (bounded, lib/memo): an agent parses the same few
+ * hundred addresses on every sync (its routes, sessions, Services, policy peers), and parsing on bigints
+ * allocates. What they return is shared and must not be mutated (nothing here or in a caller does).
  */
+import { memo } from './memo.js';
+
+/** Distinct address and prefix texts remembered per parser before the memo starts over. */
+const PARSE_MEMO_MAX = 50_000;
 
 export type Family = 4 | 6;
 
@@ -73,14 +81,17 @@ function parseIPv6(s: string): bigint | null {
 
 /** Parses an IP address; returns null when it is not one. */
 export function parseIP(s: string): { family: Family; value: bigint } | null {
-  if (typeof s !== 'string') return null;
+  return typeof s === 'string' ? parseIPOnce(s) : null;
+}
+
+const parseIPOnce = memo((s: string): { family: Family; value: bigint } | null => {
   if (s.includes(':')) {
     const v = parseIPv6(s);
     return v === null ? null : { family: 6, value: v };
   }
   const v = parseIPv4(s);
   return v === null ? null : { family: 4, value: v };
-}
+}, PARSE_MEMO_MAX);
 
 export function isIP(s: string): boolean {
   return parseIP(s) !== null;
@@ -115,9 +126,13 @@ export function formatIP(family: Family, value: bigint): string {
 
 /** Canonical text of an IP address, or null when invalid. */
 export function normalizeIP(s: string): string | null {
+  return typeof s === 'string' ? normalizeIPOnce(s) : null;
+}
+
+const normalizeIPOnce = memo((s: string): string | null => {
   const p = parseIP(s);
   return p ? formatIP(p.family, p.value) : null;
-}
+}, PARSE_MEMO_MAX);
 
 function mask(family: Family, prefixLength: number): bigint {
   const bits = BigInt(BITS[family]);
@@ -131,6 +146,13 @@ function mask(family: Family, prefixLength: number): bigint {
  */
 export function parseCidr(s: string, opts: { strict?: boolean } = {}): Cidr | null {
   if (typeof s !== 'string') return null;
+  return (opts.strict ?? true) ? parseCidrStrict(s) : parseCidrLoose(s);
+}
+
+const parseCidrStrict = memo((s: string) => parseCidrText(s, true), PARSE_MEMO_MAX);
+const parseCidrLoose = memo((s: string) => parseCidrText(s, false), PARSE_MEMO_MAX);
+
+function parseCidrText(s: string, strict: boolean): Cidr | null {
   const slash = s.indexOf('/');
   if (slash < 0) return null;
   const ip = parseIP(s.slice(0, slash));
@@ -139,7 +161,7 @@ export function parseCidr(s: string, opts: { strict?: boolean } = {}): Cidr | nu
   const prefixLength = Number(lenText);
   if (prefixLength > BITS[ip.family]) return null;
   const network = ip.value & mask(ip.family, prefixLength);
-  if ((opts.strict ?? true) && network !== ip.value) return null;
+  if (strict && network !== ip.value) return null;
   return { family: ip.family, network, prefixLength };
 }
 
@@ -149,9 +171,13 @@ export function formatCidr(c: Cidr): string {
 
 /** Canonical text of a CIDR (host bits must be zero), or null when invalid. */
 export function normalizeCidr(s: string): string | null {
+  return typeof s === 'string' ? normalizeCidrOnce(s) : null;
+}
+
+const normalizeCidrOnce = memo((s: string): string | null => {
   const c = parseCidr(s);
   return c ? formatCidr(c) : null;
-}
+}, PARSE_MEMO_MAX);
 
 /** normalizeIP / normalizeCidr, or the text as given when it does not parse (for comparing what others wrote). */
 export const canonIP = (s: string): string => normalizeIP(s) ?? s;

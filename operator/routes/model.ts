@@ -3,7 +3,7 @@
  * kernel hold exactly a desired set, and the checks a route must pass before it reaches ip.
  * The ip-driving parts are ip-batch.ts (writes), ip-reader.ts (reads), monitor.ts and table.ts.
  */
-import { formatCidr, formatIP, parseCidr, parseIP } from '../lib/ip.js';
+import { formatCidr, normalizeCidr, normalizeIP, parseCidr, parseIP } from '../lib/ip.js';
 
 /** Route protocol numbers owned by others (iproute2's rt_protos and well-known daemons). */
 export const RESERVED_ROUTE_PROTOCOLS = [0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 42, 99, 186, 187, 188, 189, 192];
@@ -63,7 +63,13 @@ export interface SortKey {
 export function prep(r: KernelRoute, normalize: boolean): SortKey {
   const c = parseCidr(r.dst);
   const v = parseIP(r.via);
-  const route = normalize ? { dst: c ? formatCidr(c) : r.dst, via: v ? formatIP(v.family, v.value) : r.via, dev: r.dev } : r;
+  let route = r;
+  if (normalize) {
+    // Parses and canonical texts are remembered (lib/ip); a route already canonical is kept as it is.
+    const dst = c ? normalizeCidr(r.dst)! : r.dst;
+    const via = v ? normalizeIP(r.via)! : r.via;
+    if (dst !== r.dst || via !== r.via) route = { dst, via, dev: r.dev };
+  }
   return { dstOk: !!c, family: c?.family ?? 0, network: c?.network ?? 0n, prefixLength: c?.prefixLength ?? 0, viaFamily: v?.family ?? 99, viaValue: v?.value ?? 0n, route };
 }
 
@@ -148,7 +154,7 @@ export function checkRoute(r: KernelRoute): { route: KernelRoute; error?: undefi
   if (via.family !== c.family) return { error: `next hop ${r.via} is IPv${via.family}, destination ${r.dst} is IPv${c.family}` };
   // Linux: 1-15 bytes, no '/', ':' or whitespace, not "." or ".."; and nothing ip's line parser treats specially.
   if (typeof r.dev !== 'string' || !DEV_RE.test(r.dev) || r.dev === '.' || r.dev === '..') return { error: `invalid device ${JSON.stringify(r.dev)}` };
-  return { route: { dst: formatCidr(c), via: formatIP(via.family, via.value), dev: r.dev } };
+  return { route: { dst: normalizeCidr(r.dst)!, via: normalizeIP(r.via)!, dev: r.dev } };
 }
 
 /** Why a route must not be sent to ip, or null when it is fine. */

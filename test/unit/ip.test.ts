@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blockCount, blockIndex, cidrContains, cidrsOverlap, formatCidr, gatewayOf, normalizeCidr, normalizeIP, nthBlock, parseCidr, canonIP, canonPrefix } from '../../operator/lib/ip.js';
+import { blockCount, blockIndex, cidrContains, cidrsOverlap, formatCidr, gatewayOf, normalizeCidr, normalizeIP, nthBlock, parseCidr, parseIP, canonIP, canonPrefix } from '../../operator/lib/ip.js';
 import { memo } from '../../operator/lib/memo.js';
 
 describe('normalizeIP', () => {
@@ -73,5 +73,21 @@ describe('canonical text and the bounded memo', () => {
     f('ccc'); // the third key clears the map first
     f('a');
     expect(calls).toBe(4);
+  });
+
+  it('parses are remembered: the same text gives the same answer object; strict and loose apart; invalid stays null', () => {
+    const a = parseCidr('10.9.8.0/24');
+    expect(parseCidr('10.9.8.0/24')).toBe(a);
+    expect(a).toEqual({ family: 4, network: 0x0a090800n, prefixLength: 24 });
+    expect(parseCidr('10.9.8.7/24')).toBeNull(); // host bits set: refused when strict, even after the loose parse below
+    expect(parseCidr('10.9.8.7/24', { strict: false })).toEqual({ family: 4, network: 0x0a090800n, prefixLength: 24 });
+    expect(parseCidr('10.9.8.7/24')).toBeNull();
+    expect(parseIP('fd00::1')).toBe(parseIP('fd00::1'));
+    expect(parseIP('300.1.1.1')).toBeNull();
+    expect(parseIP('300.1.1.1')).toBeNull();
+    expect(normalizeIP('FD00:0::1')).toBe('fd00::1');
+    expect(normalizeCidr('FD00:0::/64')).toBe('fd00::/64');
+    expect(normalizeIP(undefined as unknown as string)).toBeNull();
+    expect(parseIP(7 as unknown as string)).toBeNull();
   });
 });
