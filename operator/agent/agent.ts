@@ -35,6 +35,7 @@ import { nodeIPs } from '../plan/plan.js';
 import { PolicyReconciler, type PolicyKernel } from './policy-apply.js';
 import type { Uplink } from './routes-apply.js';
 import { SecretWatcher } from './secrets.js';
+import { withoutStatus } from './slim.js';
 import { ServiceRoutes } from './service-routes.js';
 import { AGENT_RESYNC_MS, agentMetrics, AgentSync } from './sync.js';
 
@@ -112,7 +113,8 @@ export class NodeAgent {
       d.rest,
       `${API}/bgppeers`,
       { onAdd: () => this.kick(), onUpdate: (o, n) => stableStringify([o.spec, o.metadata.creationTimestamp]) !== stableStringify([n.spec, n.metadata.creationTimestamp]) && this.kick(), onDelete: () => this.kick() },
-      { decode: (o) => parseObject(BGPPeer, o) },
+      // Status (the controller's counts and conditions) is not read here: every agent caches every BGPPeer.
+      { decode: (o) => parseObject(BGPPeer, o), trim: withoutStatus },
     );
     this.pools = ipPoolInformer(d.rest, () => this.kick());
     this.secrets = new SecretWatcher(d.rest, () => this.kick());

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { slimPod } from '../../operator/agent/slim.js';
+import { slimPod, withoutStatus } from '../../operator/agent/slim.js';
 import { stripManagedFields } from '../../operator/kube/informer.js';
 import { Informer, type KObj } from '../../operator/kube/informer.js';
 import { podInfoFromObject } from '../../operator/policy/model.js';
@@ -64,5 +64,10 @@ describe('agent cache slimming', () => {
     expect(inf.get('shop/web-1')).toBe(updated[0]);
     expect(added[0]!.metadata.managedFields).toBeUndefined();
     inf.stop();
+  });
+
+  it('withoutStatus (the agent\'s BGPPeer cache) keeps metadata and spec, drops status', () => {
+    const peer = { apiVersion: 'podfabric.io/v1alpha1', kind: 'BGPPeer', metadata: { name: 'tor', creationTimestamp: '2026-01-01T00:00:00Z' }, spec: { peerAddress: '10.0.0.1', peerASN: 65000 }, status: { nodesSelected: 40, conditions: [{ type: 'Ready', status: 'True' }] } };
+    expect(withoutStatus(structuredClone(peer) as KObj)).toEqual({ apiVersion: peer.apiVersion, kind: 'BGPPeer', metadata: peer.metadata, spec: peer.spec });
   });
 });
