@@ -18,11 +18,12 @@ import type { KubeRest } from '../kube/rest.js';
 import { runWorkers, WorkQueue } from '../kube/workqueue.js';
 import { realClock, type Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
+import { lastCall } from '../lib/memo.js';
 import { Gauge, Histogram, type Registry } from '../lib/metrics.js';
 import { stableStringify } from '../lib/stable.js';
 import type { SyncResult } from '../nftables/applier.js';
 import type { EnforceResult } from '../nftables/enforcer.js';
-import { desiredPolicyState, type PolicyDesired } from '../policy/desired.js';
+import { desiredPolicyState, samePolicyInputs, type PolicyDesired } from '../policy/desired.js';
 import { podInfoFromObject } from '../policy/model.js';
 import type { Ruleset } from '../policy/objects.js';
 import { slimPod } from './slim.js';
@@ -116,6 +117,8 @@ export class PolicyReconciler {
   private readonly clock: Clock;
   private synced = false;
   private desired: PolicyDesired | undefined;
+  /** The drift check and a kick with nothing changed reuse the last table (compiling is pure). */
+  private readonly compile = lastCall(desiredPolicyState, samePolicyInputs);
   private error: string | undefined;
   private reported = '';
   private errorsReported = new Map<string, string>();
@@ -210,7 +213,7 @@ export class PolicyReconciler {
     const since = this.pendingSince;
     this.pendingSince = undefined;
     const c0 = performance.now();
-    const desired = desiredPolicyState({ policies: this.policies.list(), namespaces: this.namespaces.list(), pods: this.pods.list(), node: this.d.nodeName, podCIDRs: this.d.podCIDRs?.() ?? [] });
+    const desired = this.compile({ policies: this.policies.list(), namespaces: this.namespaces.list(), pods: this.pods.list(), node: this.d.nodeName, podCIDRs: this.d.podCIDRs?.() ?? [] });
     const compileMs = performance.now() - c0;
     this.desired = desired;
     this.reportInvalid(desired.errors);

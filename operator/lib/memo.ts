@@ -13,3 +13,24 @@ export function memo<V>(fn: (k: string) => V, max = 500_000): (k: string) => V {
     return v;
   };
 }
+
+/**
+ * The last call remembered: when `same(previous input, input)` the previous answer is returned without
+ * calling `fn` (a pure function). One per caller: it holds one input and one answer.
+ */
+export function lastCall<I, O>(fn: (i: I) => O, same: (a: I, b: I) => boolean): (i: I) => O {
+  let last: { i: I; o: O } | undefined;
+  return (i: I): O => {
+    if (last && same(last.i, i)) return last.o;
+    const o = fn(i);
+    last = { i, o };
+    return o;
+  };
+}
+
+/** The same elements in the same order (by identity: informer caches replace an object when it changes). */
+export function sameElements(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let k = 0; k < a.length; k++) if (a[k] !== b[k]) return false;
+  return true;
+}

@@ -4,6 +4,7 @@
  * to parse (to report as Events; each fails closed) and counts for status and metrics.
  */
 import { normalizeIP } from '../lib/ip.js';
+import { sameElements } from '../lib/memo.js';
 import { compile, DEFAULT_TABLE } from './compile.js';
 import { namespaceInfo, parsePolicy, podInfoFromObject, type PodInfo, type Policy } from './model.js';
 import { countObjects, type Ruleset } from './objects.js';
@@ -68,6 +69,22 @@ export function desiredPolicyState(inp: PolicyInputs): PolicyDesired {
       objects: countObjects(ruleset).total,
     },
   };
+}
+
+/**
+ * Would desiredPolicyState answer the same (it is pure)? The same objects in the same order — informer
+ * caches hand out an object until it changes — the same node and pod CIDRs. The agent's periodic drift
+ * check then reuses its last table instead of compiling it again.
+ */
+export function samePolicyInputs(a: PolicyInputs, b: PolicyInputs): boolean {
+  return (
+    a.node === b.node &&
+    a.table === b.table &&
+    sameElements(a.podCIDRs ?? [], b.podCIDRs ?? []) &&
+    sameElements(a.policies, b.policies) &&
+    sameElements(a.namespaces, b.namespaces) &&
+    sameElements(a.pods, b.pods)
+  );
 }
 
 /** Is this local pod address's isolation in the ruleset (the map entries that send it to its policies)? */

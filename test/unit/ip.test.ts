@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { blockCount, blockIndex, cidrContains, cidrsOverlap, formatCidr, gatewayOf, normalizeCidr, normalizeIP, nthBlock, parseCidr, parseIP, canonIP, canonPrefix } from '../../operator/lib/ip.js';
-import { memo } from '../../operator/lib/memo.js';
+import { lastCall, memo, sameElements } from '../../operator/lib/memo.js';
 
 describe('normalizeIP', () => {
   it.each([
@@ -89,5 +89,14 @@ describe('canonical text and the bounded memo', () => {
     expect(normalizeCidr('FD00:0::/64')).toBe('fd00::/64');
     expect(normalizeIP(undefined as unknown as string)).toBeNull();
     expect(parseIP(7 as unknown as string)).toBeNull();
+  });
+
+  it('lastCall answers again without calling while its inputs are the same', () => {
+    let calls = 0;
+    const f = lastCall((xs: number[]) => (calls++, xs.reduce((a, b) => a + b, 0)), sameElements);
+    expect([f([1, 2]), f([1, 2]), f([1, 3]), f([1, 3]), f([1, 2])]).toEqual([3, 3, 4, 4, 3]);
+    expect(calls).toBe(3);
+    expect(sameElements([], [])).toBe(true);
+    expect(sameElements([{}], [{}])).toBe(false); // identity, not shape
   });
 });

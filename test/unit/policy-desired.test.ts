@@ -1,7 +1,7 @@
 /** The agent's entry points: raw objects → desired table; the enforcer with a fake nft and conntrack. */
 import { describe, expect, it } from 'vitest';
 import { PolicyEnforcer } from '../../operator/nftables/enforcer.js';
-import { desiredPolicyState, isolationOf } from '../../operator/policy/desired.js';
+import { desiredPolicyState, isolationOf, samePolicyInputs } from '../../operator/policy/desired.js';
 
 const podObj = (ns: string, name: string, ip: string, labels: Record<string, string>, node = 'n1') => ({
   metadata: { namespace: ns, name, labels },
@@ -73,5 +73,22 @@ describe('PolicyEnforcer', () => {
   it('a conntrack failure is reported, not thrown', async () => {
     const e = new PolicyEnforcer({ apply: async () => undefined, list: async () => null }, { list: async () => Promise.reject(new Error('no conntrack')), delete: async () => undefined }, () => []);
     expect((await e.enforce(desiredPolicyState(inputs).ruleset)).cutError).toBe('no conntrack');
+  });
+});
+
+describe('samePolicyInputs (the agent reuses its last table when it holds)', () => {
+  const pod = { metadata: { name: 'a', namespace: 'n' } };
+  const ns = { metadata: { name: 'n' } };
+  const pol = { metadata: { name: 'p', namespace: 'n' }, spec: {} };
+  const base = { policies: [pol], namespaces: [ns], pods: [pod], node: 'n1', podCIDRs: ['10.0.0.0/24'] };
+  it('holds for the same objects in fresh arrays, fails for any changed input', () => {
+    expect(samePolicyInputs(base, { ...base, pods: [pod], podCIDRs: ['10.0.0.0/24'] })).toBe(true);
+    expect(samePolicyInputs(base, { ...base, pods: [{ ...pod }] })).toBe(false); // a changed object is a new object
+    expect(samePolicyInputs(base, { ...base, pods: [] })).toBe(false);
+    expect(samePolicyInputs(base, { ...base, namespaces: [ns, ns] })).toBe(false);
+    expect(samePolicyInputs(base, { ...base, policies: [] })).toBe(false);
+    expect(samePolicyInputs(base, { ...base, node: 'n2' })).toBe(false);
+    expect(samePolicyInputs(base, { ...base, podCIDRs: ['10.0.1.0/24'] })).toBe(false);
+    expect(samePolicyInputs(base, { ...base, table: 'other' })).toBe(false);
   });
 });
