@@ -21,6 +21,10 @@ if (!name || !benches[name]) {
   scale [--nodes N] [--changes K] [--quiet SECONDS]   (default 500, 4, 300)`);
   process.exit(2);
 }
+if (name === 'scale') {
+  const { ensureSimHeap, scaleNodes } = await import('./sim-heap.js');
+  await ensureSimHeap(scaleNodes(args));
+}
 // Interrupted (Ctrl-C, kill): stop the apiservers and controllers it started, then exit as signalled.
 for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
   process.once(sig, () => {

@@ -26,6 +26,7 @@ import { apiserverGet, countDelta, requestCounts, startBenchApiserver, watchEven
 import { buildOperator, guard, numberArg, ROOT, startChild, waitFor, type Watched } from './child.js';
 import { clientCounts, simAgent, startFleet, type SimAgent } from './scale-agents.js';
 import { buildWorld, defaultWorld, describeWorld, rackOf, torAddress } from './scale-world.js';
+import { scaleNodes } from './sim-heap.js';
 import { percentile, round } from './stats.js';
 
 const SPINE = '172.31.255.1';
@@ -92,8 +93,7 @@ class Round {
 }
 
 export async function main(args: string[] = []) {
-  // 500 by default: 5,000 agents take about an hour to start on the shared 2 cores (README, Benchmarks).
-  const N = numberArg(args, 'nodes', Number(process.env.BENCH_NODES ?? 500));
+  const N = scaleNodes(args);
   const changes = numberArg(args, 'changes', 4);
   const quietS = numberArg(args, 'quiet', 300);
   const inFlight = numberArg(args, 'start-in-flight', 10);
