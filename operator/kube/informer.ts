@@ -20,6 +20,13 @@ export const REWATCH_LIMIT = 5;
 /** A watch that delivered an event or stayed open this long was healthy: the backoff starts over. */
 export const HEALTHY_WATCH_MS = 5_000;
 
+/**
+ * A watch the server ends this soon with no event counts as a failure (client-go's "very short watch"):
+ * a session closed without an error ends its streams as if the server had, and a server that closes
+ * every watch at once must meet the backoff, not a tight loop.
+ */
+export const SHORT_WATCH_MS = 1_000;
+
 /** Backoff between attempts after a failure: doubles from firstMs up to maxMs, reset by a healthy watch. */
 export const BACKOFF = { firstMs: 200, maxMs: 10_000 };
 
@@ -192,11 +199,15 @@ export class Informer<T extends KObj, D = T> {
         error = e ?? new Error('watch failed');
       }
       if (this.stopped) return;
-      if (this.received > seen || Date.now() - opened >= HEALTHY_WATCH_MS) {
+      const lasted = Date.now() - opened;
+      const events = this.received > seen;
+      if (events || lasted >= HEALTHY_WATCH_MS) {
         delay = firstMs;
         failed = 0;
       }
-      if (error === undefined) continue; // the server ended it (timeoutSeconds): watch again from rv
+      // The server ended it (timeoutSeconds): watch again from rv, at once.
+      if (error === undefined && (events || lasted >= SHORT_WATCH_MS)) continue;
+      error ??= new Error(`very short watch: ended after ${lasted} ms with no event`);
       failed++;
       next = afterWatchFailure(error, failed);
       if (next !== 'list-consistent') {

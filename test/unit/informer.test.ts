@@ -233,6 +233,13 @@ describe('Informer after a watch that ended or recovered', () => {
     expectAfter(w, { calls: ['WATCH 13'], store: ['a=1', 'b=2'], counts: [1, 0] });
   });
 
+  it('a watch the server ends at once with no event counts as a failed one: backoff, a re-watch', async () => {
+    const w = await watched();
+    w.c.endWatches();
+    await until(() => w.c.watching() === 2);
+    expectAfter(w, { calls: ['WATCH 12'], store: ['a=1', 'b=1'], counts: [1, 1] });
+  });
+
   it('a watch that delivered an event starts the count of failures in a row over', async () => {
     const w = await watched();
     const c = w.c;
