@@ -5,7 +5,7 @@
  * out of the 28,000 ephemeral ports one source address has).
  *
  * The session is opened on first use and again after it closes (GOAWAY, error, a failed health check);
- * streams in flight on a dead session fail, and the informers relist/rewatch as after any failure. A
+ * streams in flight on a dead session fail, and the informers watch again from their last version. A
  * PING every 30 s that is not answered within 15 s destroys the session (client-go's ReadIdleTimeout
  * and PingTimeout), so a watch on a silently dead connection fails instead of hanging.
  */

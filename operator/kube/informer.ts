@@ -1,13 +1,53 @@
 /**
  * List+watch cache for one resource (client-go reflector semantics): paginated list, watch from the list's
- * resourceVersion with bookmarks, relist on 410 Gone or any watch failure (with backoff), handlers for
- * add/update/delete. The store is the cache controllers read instead of calling the API.
+ * resourceVersion with bookmarks, handlers for add/update/delete. The store is the cache controllers read
+ * instead of calling the API. A broken watch (stream error, reset or destroyed connection, a 5xx/429, an
+ * ERROR event) is reopened, after a backoff, from the last resourceVersion seen, keeping the store: the
+ * server replays what changed meanwhile, deletes included. Only 410 Gone (that version left the server's
+ * history) relists, consistently; so do REWATCH_LIMIT failed re-watches in a row (from the watch cache).
+ * A relist moves the whole collection, and thousands of agents relisting after an apiserver restart or a
+ * burst of dead connections is a storm that feeds itself.
  */
 import { log } from '../lib/log.js';
 import { KubeError, type KubeRest, type WatchEvent } from './rest.js';
 
 /** The shortest watch the informer asks for; each lasts between this and twice this (client-go's minWatchTimeout). */
 export const WATCH_TIMEOUT_S = 300;
+
+/** Failed re-watches in a row after which the informer relists instead (a safety valve). */
+export const REWATCH_LIMIT = 5;
+
+/** A watch that delivered an event or stayed open this long was healthy: the backoff starts over. */
+export const HEALTHY_WATCH_MS = 5_000;
+
+/**
+ * A watch the server ends this soon with no event counts as a failure (client-go's "very short watch"):
+ * a session closed without an error ends its streams as if the server had, and a server that closes
+ * every watch at once must meet the backoff, not a tight loop.
+ */
+export const SHORT_WATCH_MS = 1_000;
+
+/** Backoff between attempts after a failure: doubles from firstMs up to maxMs, reset by a healthy watch. */
+export const BACKOFF = { firstMs: 200, maxMs: 10_000 };
+
+/** What the informer does next: watch from its last resourceVersion, list from the watch cache, or list consistently. */
+export type NextStep = 'watch' | 'list' | 'list-consistent';
+
+/** True when the error says the resourceVersion asked for has left the server's history (410 Gone). */
+export function isExpired(e: unknown): boolean {
+  if (e instanceof KubeError && (e.code === 410 || e.reason === 'Expired' || e.reason === 'Gone')) return true;
+  return e instanceof Error && /too old resource version/i.test(e.message);
+}
+
+/**
+ * After a watch failed (failedInARow counts it and the failed watches right before it, since the last
+ * healthy watch or list): 410 Gone relists consistently; anything else re-watches from the last version
+ * seen, until REWATCH_LIMIT re-watches in a row have failed, which relists from the watch cache.
+ */
+export function afterWatchFailure(error: unknown, failedInARow: number): NextStep {
+  if (isExpired(error)) return 'list-consistent';
+  return failedInARow > REWATCH_LIMIT ? 'list' : 'watch';
+}
 
 export interface KObj {
   metadata: { name?: string; namespace?: string; resourceVersion?: string; uid?: string; [k: string]: unknown };
@@ -43,7 +83,12 @@ export class Informer<T extends KObj, D = T> {
   private syncWaiters: Array<() => void> = [];
   private current: { stop(): void } | undefined;
   private rv = '';
+  /** Events (bookmarks included) received by watches: tells a healthy watch from a failing one. */
+  private received = 0;
+  /** Lists made, the first included (each moves the whole collection). */
   relists = 0;
+  /** Watches reopened from the last resourceVersion after a failure, instead of a relist. */
+  rewatches = 0;
 
   constructor(
     private readonly rest: KubeRest,
@@ -60,6 +105,8 @@ export class Informer<T extends KObj, D = T> {
        * memory per cached object.
        */
       trim?: (o: T) => T;
+      /** Backoff after failures (default BACKOFF); tests shorten it. */
+      backoff?: { firstMs: number; maxMs: number };
     } = {},
   ) {}
 
@@ -121,31 +168,63 @@ export class Informer<T extends KObj, D = T> {
   }
 
   private async loop(): Promise<void> {
-    let delay = 200;
-    let gone = false;
+    const { firstMs, maxMs } = this.opts.backoff ?? BACKOFF;
+    let delay = firstMs;
+    let next: NextStep = 'list';
+    let failed = 0;
+    const backoff = async (ms: number) => {
+      await new Promise((r) => setTimeout(r, ms));
+      delay = Math.min(delay * 2, maxMs);
+    };
     while (!this.stopped) {
-      try {
-        await this.relist(gone);
-        delay = 200;
-        for (;;) {
+      if (next !== 'watch') {
+        try {
+          await this.relist(next === 'list-consistent');
+          next = 'watch';
+          failed = 0;
+        } catch (e) {
           if (this.stopped) return;
-          await this.watchOnce();
+          if (isExpired(e)) next = 'list-consistent';
+          log.warn({ resource: this.opts.name ?? this.path, err: (e as Error).message }, 'list failed; listing again');
+          await backoff(delay);
+          continue;
         }
-      } catch (e) {
-        if (this.stopped) return;
-        gone = e instanceof KubeError && e.code === 410;
-        if (!gone) log.warn({ resource: this.opts.name ?? this.path, err: (e as Error).message }, 'list/watch failed; relisting');
-        await new Promise((r) => setTimeout(r, gone ? 0 : delay));
-        delay = Math.min(delay * 2, 10_000);
       }
+      const seen = this.received;
+      const opened = Date.now();
+      let error: unknown;
+      try {
+        await this.watchOnce();
+      } catch (e) {
+        error = e ?? new Error('watch failed');
+      }
+      if (this.stopped) return;
+      const lasted = Date.now() - opened;
+      const events = this.received > seen;
+      if (events || lasted >= HEALTHY_WATCH_MS) {
+        delay = firstMs;
+        failed = 0;
+      }
+      // The server ended it (timeoutSeconds): watch again from rv, at once.
+      if (error === undefined && (events || lasted >= SHORT_WATCH_MS)) continue;
+      error ??= new Error(`very short watch: ended after ${lasted} ms with no event`);
+      failed++;
+      next = afterWatchFailure(error, failed);
+      if (next !== 'list-consistent') {
+        const then = next === 'watch' ? 'watching again from the last version' : `relisting after ${REWATCH_LIMIT} failed re-watches`;
+        log.warn({ resource: this.opts.name ?? this.path, err: (error as Error).message }, `watch failed; ${then}`);
+      }
+      // The first 410 after a healthy watch relists at once; 410s in a row back off like other failures.
+      await backoff(next === 'list-consistent' && delay === firstMs ? 0 : delay);
+      if (next === 'watch' && !this.stopped) this.rewatches++;
     }
   }
 
   /**
    * Lists as client-go's reflectors do. From the apiserver's watch cache, with no quorum read and no
    * wait for the cache to catch up with storage (which under load made each agent's start-up lists
-   * take seconds): the first list at resourceVersion=0, a relist after a broken watch at "not older than
-   * the last version seen". Only after the last version expired (410 Gone) does it read consistently
+   * take seconds): the first list at resourceVersion=0, a relist after REWATCH_LIMIT failed re-watches
+   * at "not older than the last version seen". Only after the last version expired (410 Gone) does it read consistently
    * (paged from storage), so the cache never goes back in time.
    */
   private async relist(expired: boolean): Promise<void> {
@@ -204,6 +283,7 @@ export class Informer<T extends KObj, D = T> {
       const st = e.object as unknown as { code?: number; message?: string };
       throw new KubeError(st.code ?? 500, 'WatchError', st.message ?? 'watch error');
     }
+    this.received++;
     if (e.object.metadata?.resourceVersion) this.rv = e.object.metadata.resourceVersion;
     if (e.type === 'BOOKMARK') return;
     const o = this.arrive(e.object);

@@ -1,7 +1,9 @@
 /**
  * KubeRest's HTTP/2 transport (the agent's) against the real apiserver: TLS + ALPN h2, bearer token,
- * list, server-side apply, a watch that sees the change, and an Informer — all on one connection.
+ * list, server-side apply, a watch that sees the change, and an Informer — all on one connection; and an
+ * Informer whose connection dies watching again from where it was, without a relist.
  */
+import type http2 from 'node:http2';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Informer, type KObj } from '../../operator/kube/informer.js';
 import { KubeError, KubeRest, loadKubeConfig } from '../../operator/kube/rest.js';
@@ -40,4 +42,38 @@ describe('KubeRest over HTTP/2 against kube-apiserver', () => {
     informer.stop();
     expect(h2.http2Sessions).toBe(1);
   });
+
+  it('after its HTTP/2 session is destroyed, an informer watches again from its last version: no relist', async () => {
+    const path = `/api/v1/namespaces/${NS}/configmaps`;
+    const cm = (name: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { a: '1' } });
+    await admin.apply(`${path}/before`, cm('before'), 'podfabric-test');
+    const deleted: string[] = [];
+    const informer = new Informer<KObj>(h2, path, { onDelete: (o) => deleted.push(o.metadata.name!) });
+    informer.start();
+    await informer.waitForSync();
+    // An object that arrives through the watch proves the watch stream is open.
+    await admin.apply(`${path}/watched`, cm('watched'), 'podfabric-test');
+    await until(() => informer.get(`${NS}/watched`) !== undefined);
+    const sessions = h2.http2Sessions;
+    // What an unanswered ping does (h2.ts): every stream on the session fails at once. (The session is private.)
+    const conn = (h2 as unknown as { h2: { session?: http2.ClientHttp2Session } }).h2;
+    conn.session!.destroy(new Error('HTTP/2 ping not answered'));
+    await admin.request('DELETE', `${path}/before`);
+    await admin.apply(`${path}/after`, cm('after'), 'podfabric-test');
+    await until(() => informer.get(`${NS}/after`) !== undefined && informer.get(`${NS}/before`) === undefined);
+    expect(deleted).toEqual(['before']);
+    expect(informer.list().map((o) => o.metadata.name).sort()).toEqual(['after', 'one', 'watched']);
+    expect(informer.relists).toBe(1);
+    expect(informer.rewatches).toBeGreaterThanOrEqual(1);
+    expect(h2.http2Sessions).toBe(sessions + 1);
+    informer.stop();
+  });
 });
+
+async function until(f: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!f()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
