@@ -27,7 +27,7 @@ export const HEALTHY_WATCH_MS = 5_000;
  */
 export const SHORT_WATCH_MS = 1_000;
 
-/** Backoff between attempts after a failure: doubles from firstMs up to maxMs, reset by a healthy watch. */
+/** Backoff between attempts after a failure: doubles from firstMs up to maxMs (each wait jittered up to twice), reset by a healthy watch. */
 export const BACKOFF = { firstMs: 200, maxMs: 10_000 };
 
 /** What the informer does next: watch from its last resourceVersion, list from the watch cache, or list consistently. */
@@ -173,7 +173,9 @@ export class Informer<T extends KObj, D = T> {
     let next: NextStep = 'list';
     let failed = 0;
     const backoff = async (ms: number) => {
-      await new Promise((r) => setTimeout(r, ms));
+      // Jittered up to twice the delay (client-go's jitter 1.0): after an apiserver restart thousands of
+      // agents must not come back in step.
+      await new Promise((r) => setTimeout(r, ms * (1 + Math.random())));
       delay = Math.min(delay * 2, maxMs);
     };
     while (!this.stopped) {
