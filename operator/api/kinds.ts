@@ -137,11 +137,12 @@ export type FabricConfigObj = Obj<typeof FabricConfig>;
 export type NodeFabricObj = Obj<typeof NodeFabric>;
 export type LoadBalancerPoolObj = Obj<typeof LoadBalancerPool>;
 
+/** Every kind's envelope. Built once: zod compiles a schema on its first parse, and informers decode every object. */
+const envelope = z.object({ apiVersion: z.string(), kind: z.string(), metadata: objectMeta, spec: z.unknown().optional(), status: z.unknown().optional() });
+
 /** Parses an object read from the apiserver (applies zod defaults; throws a ZodError naming the bad field). */
 export function parseObject<K extends KindDef>(def: K, raw: unknown): Obj<K> {
-  const o = z
-    .object({ apiVersion: z.string(), kind: z.string(), metadata: objectMeta, spec: z.unknown().optional(), status: z.unknown().optional() })
-    .parse(raw);
+  const o = envelope.parse(raw);
   const spec = def.spec.parse(o.spec ?? {}) as z.output<K['spec']>;
   const status = o.status === undefined ? undefined : (def.status.safeParse(o.status).data as z.output<K['status']> | undefined);
   return { apiVersion: API_VERSION, kind: def.kind, metadata: o.metadata, spec, ...(status ? { status } : {}) };
