@@ -20,14 +20,28 @@ export function simHeapFlags(nodes: number): string[] {
 
 /**
  * Unless this process already runs with simHeapFlags: runs this same command again with them (output
- * shared, SIGINT/SIGTERM passed on) and exits with its status. Returns only in the process that has them.
+ * shared, SIGINT/SIGTERM passed on, the whole group killed if it has not exited 30 s later) and exits
+ * with its status. Returns only in the process that has them.
  */
 export async function ensureSimHeap(nodes: number): Promise<void> {
   if (process.env[MARK]) return;
   const flags = simHeapFlags(nodes);
   process.stderr.write(`bench: scale: re-running with ${flags.join(' ')} for ${nodes} agents in this process\n`);
-  const child = spawn(process.execPath, [...process.execArgv, ...flags, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, [MARK]: flags.join(' ') } });
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
+  // Its own process group, with the apiserver and controller it starts: a run whose one thread is too
+  // saturated to handle a signal is killed whole, 30 s after the signal was passed on.
+  const child = spawn(process.execPath, [...process.execArgv, ...flags, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, [MARK]: flags.join(' ') }, detached: true });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.on(sig, () => {
+      child.kill(sig);
+      setTimeout(() => {
+        process.stderr.write(`bench: scale: no exit 30 s after ${sig}; killing its process group\n`);
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }, 30_000).unref();
+    });
   const code = await new Promise<number>((resolve) => child.on('exit', (c, s) => resolve(c ?? (s === 'SIGINT' ? 130 : 143))));
   process.exit(code);
 }
