@@ -48,7 +48,14 @@ async function procStat(pid: number): Promise<{ cpuSeconds: number; rssMB: numbe
  */
 async function nodeFabricBytes(rest: { get<T>(path: string): Promise<T> }): Promise<{ p50: number; max: number; specP50: number; statusP50: number; managedFieldsP50: number; routeListP50: number; objects: number }> {
   type NF = { metadata: { managedFields?: unknown }; spec?: { directRoutes?: Array<{ destination: string; via: string }> }; status?: unknown };
-  const list = await rest.get<{ items: NF[] }>(`${API_PATH}/nodefabrics`);
+  // Paged: one 40 MB answer at 5,000 nodes outlived the apiserver's 60 s request timeout on a loaded machine.
+  const list = { items: [] as NF[] };
+  let cont = '';
+  do {
+    const page = await rest.get<{ items: NF[]; metadata: { continue?: string } }>(`${API_PATH}/nodefabrics?limit=250${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`);
+    list.items.push(...page.items);
+    cont = page.metadata.continue ?? '';
+  } while (cont);
   const size = (x: unknown) => Buffer.byteLength(JSON.stringify(x ?? null));
   const sorted = (f: (o: (typeof list.items)[number]) => number) => list.items.map(f).sort((a, b) => a - b);
   const whole = sorted((o) => size({ apiVersion: API_VERSION, kind: 'NodeFabric', ...o }));
@@ -224,7 +231,8 @@ export async function main(args: string[] = []) {
     if (process.env.BENCH_PROFILE_DIR) {
       await apiserverGet(api.kubeconfig, '/debug/pprof/heap', 120_000).then((b) => writeFile(join(process.env.BENCH_PROFILE_DIR!, 'apiserver-heap.pprof'), b), (e: Error) => say(`heap profile: ${e.message}`));
     }
-    const nfBytes = await nodeFabricBytes(api.rest);
+    // A figure of its own: if it cannot be read, the run's other figures are still printed.
+    const nfBytes = await nodeFabricBytes(api.rest).catch((e: Error) => (say(`NodeFabric sizes not read: ${e.message}`), undefined));
     const rss = process.memoryUsage();
     const fds = (await readdir('/proc/self/fd')).length;
     const out = {
@@ -255,7 +263,7 @@ export async function main(args: string[] = []) {
       benchHeapUsedMB: round(rss.heapUsed / 2 ** 20),
       benchQuietCoresPerAgent: round((cpu1.user + cpu1.system) / 1e6 / quietSeconds / N, 6),
       benchOpenFds: fds,
-      nodeFabricBytes: nfBytes,
+      nodeFabricBytes: nfBytes ?? null,
       watchesPerAgent: round(watchesPerAgent, 1),
       controllerPlanSeconds: round(planSeconds),
       agentsStartSeconds: round(startSeconds),
@@ -276,7 +284,7 @@ export async function main(args: string[] = []) {
     if (controller.restarts) console.log(`scale: the controller lost its lease and exited ${controller.restarts} time(s) (restarted as its Deployment would; see ${logFile})`);
     console.log(`scale: controller CPU ${out.controllerCpuSeconds} s total (${out.controllerQuietCpuSeconds} s in the quiet window), RSS ${out.controllerRssMB} MB (peak ${out.controllerPeakRssMB}); apiserver RSS ${out.apiserverRssMB} MB (peak ${out.apiserverPeakRssMB}), ${out.apiserverQuietCores} cores when quiet`);
     console.log(`scale: this process: RSS ${out.benchRssMB} MB, ${out.benchRssPerAgentMB} MB and ${out.benchQuietCoresPerAgent} cores per simulated agent when quiet; ${fds} open fds (kubemark hollow node: 220 MB, 0.09 core)`);
-    console.log(`scale: a NodeFabric is ${round(nfBytes.p50 / 1024, 1)} KB of JSON at the median (largest ${round(nfBytes.max / 1024, 1)} KB; spec ${round(nfBytes.specP50 / 1024, 1)}, status ${round(nfBytes.statusP50 / 1024, 1)}, managedFields ${round(nfBytes.managedFieldsP50 / 1024, 1)} KB), over ${nfBytes.objects} objects; a per-route status list (every installed route, as status.routes was) would add ${round(nfBytes.routeListP50 / 1024, 1)} KB`);
+    if (nfBytes) console.log(`scale: a NodeFabric is ${round(nfBytes.p50 / 1024, 1)} KB of JSON at the median (largest ${round(nfBytes.max / 1024, 1)} KB; spec ${round(nfBytes.specP50 / 1024, 1)}, status ${round(nfBytes.statusP50 / 1024, 1)}, managedFields ${round(nfBytes.managedFieldsP50 / 1024, 1)} KB), over ${nfBytes.objects} objects; a per-route status list (every installed route, as status.routes was) would add ${round(nfBytes.routeListP50 / 1024, 1)} KB`);
     console.log(`scale: load average ${out.loadAverage.join(' ')} on ${out.cores} cores`);
     return out;
   } finally {
