@@ -9,7 +9,6 @@ import type { FabricConfigSpec } from '../api/fabricconfig.js';
 import type { Advertisement, DirectRoute, NodeFabricSpec, PlannedPeer } from '../api/nodefabric.js';
 import { cidrContainsIP, formatCidr, normalizeIP, parseCidr, parseIP, type Family } from '../lib/ip.js';
 import type { Allocation } from '../ipam/ipam.js';
-import { memo } from '../lib/memo.js';
 import { nodeSessions, type PeerConflict, type PeerInfo, type PeerNode } from './peers.js';
 
 
@@ -43,8 +42,6 @@ export function nodeIPs(addresses: Array<{ type: string; address: string }> | un
   return out;
 }
 
-/** parseCidr, remembered: the reported subnets are few and asked about for every node planned. */
-const parsedCidr = memo(parseCidr, 4096);
 
 /**
  * Until a node's agent reports its uplink subnets, the subnets other agents reported that hold the
@@ -58,7 +55,7 @@ export function inferL2Subnets(ips: PlanNode['ips'], known: Iterable<string>): s
   // controller's largest CPU cost (its profile in bench scale).
   const parsed = { 4: ips[4] ? parseIP(ips[4]) : null, 6: ips[6] ? parseIP(ips[6]) : null };
   for (const s of known) {
-    const c = parsedCidr(s);
+    const c = parseCidr(s);
     if (!c) continue;
     const p = parsed[c.family];
     if (!p || !cidrContainsIP(c, p.family, p.value)) continue;

@@ -47,9 +47,9 @@ export interface CompileInput {
 
 // Memos (pure: same input, same output) so that a recompile after one change costs little.
 const h = memo((s: string) => createHash('sha256').update(s).digest('hex').slice(0, 12));
-const ipInfo = memo((ip: string) => ({ text: normalizeIP(ip) ?? ip, family: (parseIP(ip)?.family ?? 4) as Family }));
-const famOf = (ip: string): Family => ipInfo(ip).family;
-const norm = (ip: string): string => ipInfo(ip).text;
+// Addresses: lib/ip remembers its parses and canonical texts.
+const famOf = (ip: string): Family => parseIP(ip)?.family ?? 4;
+const norm = (ip: string): string => normalizeIP(ip) ?? ip;
 const peerKeys = new WeakMap<Peer, string>();
 
 /** A set a policy's rules reference; its elements come from the pods of each compile. */
