@@ -1,14 +1,14 @@
 /**
  * `podfabric controller`: leader election on a Lease; while leading, the FabricController runs.
  * Losing the lease ends the process (fail-stop), so a replica that is no longer leader never writes.
+ * The lease is renewed from a worker thread (kube/leader-thread.ts), so a busy leader stays leader.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { KubeEventRecorder } from '../kube/events.js';
 import { KubeRest, loadKubeConfig } from '../kube/rest.js';
-import { LeaderElector } from '../kube/leader.js';
-import { kubeLeaseStore } from '../kube/lease-store.js';
+import { LeaderThread } from '../kube/leader-thread.js';
 import { log } from '../lib/log.js';
 import { newRegistry, serveHealthAndMetrics } from '../lib/metrics.js';
 import { parseDuration, parseListen } from '../lib/flags.js';
@@ -54,10 +54,14 @@ export async function runController(argv: string[]): Promise<void> {
   );
   clog.info({ port: server.port }, 'metrics and health endpoints listening');
 
-  const elector = new LeaderElector({
+  // The lease is renewed from its own thread with its own client: a leader whose main thread is
+  // saturated keeps leading, and renewals never wait behind the controller's request throttle.
+  const elector = new LeaderThread({
+    kubeconfig: values.kubeconfig,
+    namespace: values.namespace!,
+    leaseName: values['lease-name']!,
     identity,
-    // Its own client, so lease renewals never wait behind the controller's own request throttle.
-    store: kubeLeaseStore(new KubeRest(kc, { qps: 20, burst: 20, userAgent: 'podfabric-controller-leader', timeoutMs: 5000 }), values.namespace!, values['lease-name']!),
+    userAgent: 'podfabric-controller-leader',
     leaseDurationMs: parseDuration(values['lease-duration']!),
     renewDeadlineMs: parseDuration(values['renew-deadline']!),
     retryPeriodMs: parseDuration(values['retry-period']!),
