@@ -1,6 +1,6 @@
 /**
  * podfabric's complete install as one cdk8s chart: Namespace, CRDs, ServiceAccounts and RBAC, the
- * agent admission policy, the controller Deployment (+ PDB), the agent DaemonSet (+ gobgpd sidecar),
+ * agent admission policy, the FlowSchema for the controller's lease, the controller Deployment (+ PDB), the agent DaemonSet (+ gobgpd sidecar),
  * and the FabricConfig / IPPool / BGPPeer objects. No chart-wide namespace: each namespaced object
  * names its own, so cluster-scoped objects never get one.
  */
@@ -11,6 +11,7 @@ import { addNodeNamePolicy } from './admission.js';
 import { addPoolWarningPolicy } from './warnings.js';
 import { addCrds, addFabricObjects } from './fabric.js';
 import { resolveOptions, VERSION, type ChartOptions, type ResolvedOptions } from './options.js';
+import { addLeaderFlowSchema } from './priority.js';
 import { addRbac } from './rbac.js';
 import { addAgent, addController } from './workloads.js';
 
@@ -31,6 +32,7 @@ export class PodfabricChart extends Chart {
     new k8s.KubeNamespace(this, 'namespace', { metadata: { name: o.namespace, labels: labels('namespace') } });
     addCrds(this, labels('crds'));
     addRbac(this, o, labels);
+    addLeaderFlowSchema(this, o, labels('controller'));
     if (o.nodeNamePolicy) addNodeNamePolicy(this, o, labels('agent'));
     if (o.poolWarnings) addPoolWarningPolicy(this, labels('crds'));
     addController(this, o, labels('controller'), selector('controller'));

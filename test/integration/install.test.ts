@@ -14,6 +14,7 @@ import { parse, parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { synthInstall } from '../../cdk8s/chart.js';
 import { POLICY_NAME } from '../../cdk8s/admission.js';
+import { LEADER_FLOW_SCHEMA } from '../../cdk8s/priority.js';
 import { DIST_DIR } from '../../hack/synth-check.js';
 import { KubeRest, loadKubeConfig, type KubeError } from '../../operator/kube/rest.js';
 import { applyObjects, cleanCluster, kubeconfigPath, kubectl, node, testRest, waitFor } from '../support/kube.js';
@@ -46,6 +47,7 @@ async function can(user: string, verb: string, resource: string, opts: { ns?: st
 const chartWithSecret = docs(synthInstall({ secretNames: [SECRET] }));
 const rbac = chartWithSecret.filter((o) => RBAC_KINDS.has(o.kind));
 const policy = chartWithSecret.filter((o) => o.kind.startsWith('ValidatingAdmissionPolicy'));
+const flowSchemas = chartWithSecret.filter((o) => o.kind === 'FlowSchema');
 let tmp = '';
 
 beforeAll(async () => {
@@ -56,7 +58,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const o of [...policy, ...rbac]) {
+  for (const o of [...policy, ...rbac, ...flowSchemas]) {
     await kubectl(['delete', o.kind, o.metadata.name, ...(o.metadata.namespace ? ['-n', o.metadata.namespace] : []), '--ignore-not-found', '--wait=false'], { allowFail: true });
   }
   await kubectl(['delete', 'secret', SECRET, 'other-secret', '-n', NS, '--ignore-not-found'], { allowFail: true });
@@ -207,6 +209,37 @@ async function saToken(sa: string, pod?: string): Promise<string> {
   const r = await kubectl(['create', 'token', sa, '-n', NS, '--duration=1h', ...(pod ? ['--bound-object-kind=Pod', `--bound-object-name=${pod}`] : [])]);
   return r.stdout.trim();
 }
+
+/** The API Priority and Fairness classification of a GET as `user`: the UIDs the apiserver answers with. */
+async function apfOf(user: string, path: string): Promise<{ flowSchema?: string; priorityLevel?: string }> {
+  const r = await kubectl(['get', '--raw', path, `--as=${user}`, '-v=8'], { allowFail: true });
+  const header = (name: string) => new RegExp(`${name}: (\\S+)`, 'i').exec(r.stderr)?.[1];
+  return { flowSchema: header('X-Kubernetes-Pf-Flowschema-Uid'), priorityLevel: header('X-Kubernetes-Pf-Prioritylevel-Uid') };
+}
+
+describe('install: API Priority and Fairness for the controller\'s lease', () => {
+  it('the controller\'s lease requests go to the leader-election priority level; its other requests do not', async () => {
+    expect(flowSchemas.map((o) => o.metadata.name)).toEqual([LEADER_FLOW_SCHEMA]);
+    await kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=podfabric-install-test', '-f', '-'], { input: toInput(flowSchemas) });
+    const uid = async (kind: string, name: string) => (await kubectl(['get', kind, name, '-o', 'jsonpath={.metadata.uid}'])).stdout.trim();
+    const ours = await uid('flowschema', LEADER_FLOW_SCHEMA);
+    const leaderElection = await uid('prioritylevelconfiguration', 'leader-election');
+    expect(ours).not.toBe('');
+    expect(leaderElection).not.toBe('');
+    // The apiserver's APF configuration follows the FlowSchema through its own informer: wait for it.
+    const lease = await waitFor('the controller lease GET to be classified by podfabric-leader-election', async () => {
+      const c = await apfOf(CONTROLLER, `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/podfabric-controller`);
+      return c.flowSchema === ours ? c : undefined;
+    }, 30_000, 250);
+    expect(lease.priorityLevel).toBe(leaderElection);
+    const other = await apfOf(CONTROLLER, `${API}/nodefabrics`);
+    expect(other.flowSchema).toBeDefined();
+    expect(other.flowSchema).not.toBe(ours);
+    expect(other.priorityLevel).not.toBe(leaderElection);
+    const agent = await apfOf(AGENT, `/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/podfabric-controller`);
+    expect(agent.flowSchema).not.toBe(ours);
+  });
+});
 
 describe('install: the admission policy, with real pod-bound agent tokens', () => {
   const NODES = ['pf-install-n1', 'pf-install-n2'];

@@ -41,7 +41,7 @@ function rulesOf(all: Obj[], sa: string): Array<Rule & { namespace?: string }> {
 const grants = (rules: Rule[], resource: string, verb: string) => rules.filter((r) => r.resources.includes(resource) && r.verbs.includes(verb));
 const WRITE = ['create', 'update', 'patch', 'delete', 'deletecollection'];
 
-const CLUSTER_SCOPED = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'IPPool', 'BGPPeer', 'FabricConfig', 'NodeFabric']);
+const CLUSTER_SCOPED = new Set(['Namespace', 'CustomResourceDefinition', 'ClusterRole', 'ClusterRoleBinding', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'IPPool', 'BGPPeer', 'FabricConfig', 'NodeFabric', 'FlowSchema']);
 
 describe('install chart: RBAC', () => {
   it('has no wildcard verbs, resources or API groups in any Role or ClusterRole', () => {
