@@ -33,7 +33,7 @@ export function fabricSpec(i: number, directRoutes: number, changed = false) {
   };
 }
 
-const fabric = (name: string, i: number, dr: number, changed = false) => ({
+export const fabric = (name: string, i: number, dr: number, changed = false) => ({
   apiVersion: 'podfabric.io/v1alpha1',
   kind: 'NodeFabric',
   metadata: { name, labels: { 'app.kubernetes.io/managed-by': 'podfabric' }, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: `00000000-0000-0000-0000-${String(i).padStart(12, '0')}` }] },

@@ -5,6 +5,7 @@ const [name, ...args] = process.argv.slice(2);
 const benches: Record<string, (args: string[]) => Promise<unknown>> = {
   ipam: async (a) => (await import('./ipam.js')).main(a),
   'ipam-writes': async (a) => (await import('./ipam-writes.js')).main(a),
+  'status-writes': async (a) => (await import('./status-writes.js')).main(a),
   agent: async (a) => (await import('./agent.js')).main(a),
   convergence: async () => (await import('./convergence.js')).main(),
   pods: async () => (await import('./pods.js')).main(),
@@ -17,6 +18,7 @@ if (!name || !benches[name]) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]
   ipam [--nodes N] [--qps Q [--burst B]]   (default 5000; the controller's 200/400)
   ipam-writes [--nodes N] [--direct-routes K]   (default 1000, 0)
+  status-writes [--objects T] [--watches W] [--no-spec-cel]   (default 300, 5000)
   agent [--routes N] [--prefixes N]   (default 10000 each)
   scale [--nodes N] [--changes K] [--quiet SECONDS]   (default 500, 4, 300)`);
   process.exit(2);
