@@ -6,7 +6,8 @@
  *   never compared with our clock: clocks skew);
  * - every write carries the resourceVersion read (optimistic concurrency): of two racing candidates
  *   exactly one wins, the other gets 409 and stays a candidate;
- * - the leader renews every retryPeriod; if no renewal has succeeded for renewDeadline (counted from
+ * - the leader renews every retryPeriod, by writing over the version it wrote last without reading
+ *   first (client-go's optimistic fast path; on any failure it reads, then decides); if no renewal has succeeded for renewDeadline (counted from
  *   the start of the last successful attempt, even while a request hangs) it stops leading:
  *   onStoppedLeading is called exactly once and run() resolves — the caller exits the process, so a
  *   former leader never writes. It also stops at once when it sees another holder on the lease.
@@ -59,7 +60,7 @@ export class LeaderElector {
   private running: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   /** The record last seen, and when (by our clock) we saw it change. */
-  private observed: { raw: string; at: number; spec: LeaseSpec } | undefined;
+  private observed: { raw: string; at: number; spec: LeaseSpec; rv?: string } | undefined;
   /** Start of the last successful acquire/renew attempt. */
   private lastRenew = 0;
   private watchdog: Timer | undefined;
@@ -227,22 +228,38 @@ export class LeaderElector {
     const me = this.o.identity;
     const durationSeconds = Math.max(1, Math.ceil(this.leaseMs / 1000)); // rounding up only makes others wait longer
 
+    // The leader's fast path (client-go's): write the renewal over the version it wrote last, without
+    // reading first — one request per renewal instead of two. Any failure (409: someone else wrote;
+    // an error) falls back to reading the lease, which is then judged as below.
+    if (this.leading && this.observed?.rv) {
+      const next: LeaseSpec = { ...this.observed.spec, holderIdentity: me, leaseDurationSeconds: durationSeconds, renewTime: microTime(now) };
+      try {
+        const rv = await this.o.store.update(next, this.observed.rv);
+        this.observe(next, rv);
+        return true;
+      } catch (e) {
+        log.debug({ lease: this.where, identity: me, err: (e as Error).message }, 'optimistic renewal failed; reading the lease');
+      }
+    }
+
     const cur = await this.o.store.get();
     if (!cur) {
       const spec: LeaseSpec = { holderIdentity: me, leaseDurationSeconds: durationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 };
+      let rv: string;
       try {
-        await this.o.store.create(spec);
+        rv = await this.o.store.create(spec);
       } catch (e) {
         if (e instanceof ConflictError) return false;
         throw e;
       }
       this.wrote = true;
-      this.observe(spec);
+      this.observe(spec, rv);
       return true;
     }
 
     const raw = JSON.stringify(cur.spec);
     if (!this.observed || this.observed.raw !== raw) this.observed = { raw, at: this.clock.now(), spec: cur.spec };
+    this.observed.rv = cur.resourceVersion;
     const holder = cur.spec.holderIdentity ?? '';
     this.report(holder);
     const durationMs = (cur.spec.leaseDurationSeconds || durationSeconds) * 1000;
@@ -260,19 +277,21 @@ export class LeaderElector {
       renewTime: microTime(now),
       leaseTransitions: (cur.spec.leaseTransitions ?? 0) + (takeover ? 1 : 0),
     };
+    let rv: string;
     try {
-      await this.o.store.update(next, cur.resourceVersion);
+      rv = await this.o.store.update(next, cur.resourceVersion);
     } catch (e) {
       if (e instanceof ConflictError) return false;
       throw e;
     }
     this.wrote = true;
-    this.observe(next);
+    this.observe(next, rv);
     return true;
   }
 
-  private observe(spec: LeaseSpec): void {
-    this.observed = { raw: JSON.stringify(spec), at: this.clock.now(), spec };
+  /** Records what we wrote, and the resourceVersion it got (the next renewal's fast path writes over it). */
+  private observe(spec: LeaseSpec, rv: string): void {
+    this.observed = { raw: JSON.stringify(spec), at: this.clock.now(), spec, rv };
     this.report(spec.holderIdentity ?? '');
   }
 

@@ -11,6 +11,7 @@ class MemLease {
   spec: LeaseSpec | null = null;
   rv = 0;
   conflicts = 0;
+  gets = 0;
   writes: Array<{ by: string; holder: string }> = [];
 
   view(id: string) {
@@ -30,6 +31,7 @@ class MemLease {
         describe: () => `mem/${id}`,
         async get() {
           await v.gate();
+          lease.gets++;
           return lease.spec ? { spec: { ...lease.spec }, resourceVersion: String(lease.rv) } : null;
         },
         async create(spec: LeaseSpec) {
@@ -281,6 +283,39 @@ describe('LeaderElector', () => {
     expect(a.events).toEqual(['start', 'stop']);
     expect(a.stoppedAt).toBe(T0 + 2_000);
     expect(lease.spec.holderIdentity).toBe('intruder');
+  });
+
+  it('a leader renews by writing over the version it wrote last, without reading first (client-go fast path)', async () => {
+    const clock = new FakeClock(T0);
+    const lease = new MemLease();
+    const a = candidate('a', lease, clock);
+    await clock.advanceAsync(0);
+    const gets = lease.gets;
+    const writes = lease.writes.length;
+    await run(clock, 10_000, [a]);
+    expect(lease.writes.length - writes).toBe(5); // one write per retry period
+    expect(lease.gets).toBe(gets); // and no read
+    expect(lease.conflicts).toBe(0);
+    expect(lease.spec!.renewTime).toBe('2026-11-23T13:20:10.000000Z');
+    expect(lease.spec!.acquireTime).toBe('2026-11-23T13:20:00.000000Z');
+    expect(lease.spec!.leaseTransitions).toBe(0);
+    await a.e.stop();
+  });
+
+  it('a fast-path renewal that conflicts reads the lease and renews when it still holds it', async () => {
+    const clock = new FakeClock(T0);
+    const lease = new MemLease();
+    const a = candidate('a', lease, clock);
+    await clock.advanceAsync(0);
+    // Another writer touched the object without taking it (its resourceVersion moved).
+    lease.rv++;
+    const gets = lease.gets;
+    await clock.advanceAsync(2_000);
+    expect(lease.conflicts).toBe(1);
+    expect(lease.gets).toBe(gets + 1);
+    expect(a.e.isLeader()).toBe(true);
+    expect(lease.spec!.renewTime).toBe('2026-11-23T13:20:02.000000Z');
+    await a.e.stop();
   });
 
   it('a clean stop releases the lease and a standby takes over within a retry period', async () => {
