@@ -12,7 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { LeaderElector } from './leader.js';
 import { kubeLeaseStore } from './lease-store.js';
 import { KubeRest, loadKubeConfig } from './rest.js';
-import { log } from '../lib/log.js';
+import { lastWordsLog } from '../lib/log.js';
 import type { FromLeaseThread, LeaseThreadConfig, ToLeaseThread } from './leader-thread.js';
 
 const cfg = workerData as LeaseThreadConfig;
@@ -31,7 +31,7 @@ const elector = new LeaderElector({
     send({ t: 'lost' });
     if (cfg.failStopMs > 0) {
       setTimeout(() => {
-        log.fatal({ identity: cfg.identity, failStopMs: cfg.failStopMs }, 'lost the lease and the main thread has not exited: killing the process so that only the leader writes');
+        lastWordsLog().fatal({ identity: cfg.identity, failStopMs: cfg.failStopMs }, 'lost the lease and the main thread has not exited: killing the process so that only the leader writes');
         process.kill(process.pid, 'SIGKILL');
       }, cfg.failStopMs);
     }

@@ -1,6 +1,6 @@
 /**
  * Leader election from its own thread (operator/kube/leader-thread.ts) against the real kube-apiserver:
- * a leader whose main thread is busy for four renew deadlines keeps its lease (the same elector on the
+ * a leader whose main thread is busy for three renew deadlines keeps its lease (the same elector on the
  * main thread loses it), and a leader that loses its lease while its main thread is busy is killed by
  * its lease thread (fail-stop), so it cannot write after a standby takes over.
  * Each leader is its own process (test/support/busy-leader.ts): the busy loop must not block this one.
@@ -44,7 +44,8 @@ function busyLeader(mode: 'thread' | 'inline', blockMs: number) {
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  // 'close', not 'exit': the child's last output (the worker's log line before SIGKILL) is read by then.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   const has = (e: string) => events.some((x) => x.event === e);
   return { lease, identity, child, events, has, exited, stderr: () => stderr };
 }
@@ -60,8 +61,8 @@ afterAll(async () => {
 });
 
 describe('leader election on its own thread', () => {
-  it('a leader whose main thread is busy for 4 renew deadlines keeps renewing and keeps the lease', async () => {
-    const l = busyLeader('thread', 6_000);
+  it('a leader whose main thread is busy for 3 renew deadlines keeps renewing and keeps the lease', async () => {
+    const l = busyLeader('thread', 9_000);
     await waitFor('the thread leader to lead', async () => l.has('started'), 30_000);
     const renewals = new Set<string>();
     // While the main thread is blocked, the lease keeps being renewed by the worker.
@@ -81,7 +82,7 @@ describe('leader election on its own thread', () => {
   }, 60_000);
 
   it('the same elector on the busy main thread loses the lease (the control)', async () => {
-    const l = busyLeader('inline', 6_000);
+    const l = busyLeader('inline', 9_000);
     await waitFor('the inline leader to lead', async () => l.has('started'), 30_000);
     const r = await l.exited;
     expect(l.has('unblocked')).toBe(true);

@@ -3,7 +3,7 @@
  *   node --import tsx test/support/busy-leader.ts <thread|inline> <kubeconfig> <namespace> <lease> <identity> <blockMs>
  * Once it leads it blocks its main thread (a busy loop) for blockMs, prints one JSON line per event
  * ({"event":"started"|"unblocked"|"lost"}), then releases the lease and exits 0. Losing the lease exits 3.
- * Timings: lease 2 s, renew deadline 1.5 s, retry 250 ms.
+ * Timings: lease 4 s, renew deadline 3 s, retry 500 ms (room for a loaded apiserver's answers).
  */
 import { LeaderElector } from '../../operator/kube/leader.js';
 import { LeaderThread } from '../../operator/kube/leader-thread.js';
@@ -11,7 +11,7 @@ import { kubeLeaseStore } from '../../operator/kube/lease-store.js';
 import { KubeRest, loadKubeConfig } from '../../operator/kube/rest.js';
 
 const [mode, kubeconfig, namespace, leaseName, identity, blockMs] = process.argv.slice(2) as [string, string, string, string, string, string];
-const timings = { leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 250 };
+const timings = { leaseDurationMs: 4_000, renewDeadlineMs: 3_000, retryPeriodMs: 500 };
 const say = (event: string, extra: Record<string, unknown> = {}) => process.stdout.write(`${JSON.stringify({ event, ...extra })}\n`);
 
 const callbacks = {
