@@ -11,6 +11,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { log } from '../lib/log.js';
+import { electionTimings } from './leader.js';
 
 export interface LeaseThreadConfig {
   kubeconfig?: string | undefined;
@@ -66,22 +67,18 @@ export class LeaderThread {
   private readonly cfg: LeaseThreadConfig;
 
   constructor(private readonly o: LeaderThreadOptions) {
-    const leaseDurationMs = o.leaseDurationMs ?? 15_000;
-    const renewDeadlineMs = o.renewDeadlineMs ?? 10_000;
+    // Checked here, not only in the worker: bad timings fail the caller at once.
+    const t = electionTimings(o);
     this.cfg = {
       kubeconfig: o.kubeconfig,
       namespace: o.namespace,
       leaseName: o.leaseName,
       identity: o.identity,
-      leaseDurationMs,
-      renewDeadlineMs,
-      retryPeriodMs: o.retryPeriodMs ?? 2_000,
-      failStopMs: o.failStopMs ?? defaultFailStopMs(leaseDurationMs, renewDeadlineMs),
+      ...t,
+      failStopMs: o.failStopMs ?? defaultFailStopMs(t.leaseDurationMs, t.renewDeadlineMs),
       requestTimeoutMs: o.requestTimeoutMs ?? 5_000,
       userAgent: o.userAgent ?? 'podfabric-leader',
     };
-    const { leaseDurationMs: l, renewDeadlineMs: d, retryPeriodMs: r } = this.cfg;
-    if (!(l > d && d > r && r > 0)) throw new Error(`leader election needs leaseDuration > renewDeadline > retryPeriod > 0 (got ${l}, ${d}, ${r} ms)`);
   }
 
   isLeader(): boolean {

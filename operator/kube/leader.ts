@@ -7,8 +7,8 @@
  * - every write carries the resourceVersion read (optimistic concurrency): of two racing candidates
  *   exactly one wins, the other gets 409 and stays a candidate;
  * - the leader renews every retryPeriod, by writing over the version it wrote last without reading
- *   first (client-go's optimistic fast path; on any failure it reads, then decides); if no renewal has succeeded for renewDeadline (counted from
- *   the start of the last successful attempt, even while a request hangs) it stops leading:
+ *   first (client-go's optimistic fast path; on any failure it reads, then decides); if no renewal
+ *   has succeeded for renewDeadline (counted from the start of the last successful attempt, even while a request hangs) it stops leading:
  *   onStoppedLeading is called exactly once and run() resolves — the caller exits the process, so a
  *   former leader never writes. It also stops at once when it sees another holder on the lease.
  *   With leaseDuration > renewDeadline, an old leader stops before anyone may take over.
@@ -44,6 +44,22 @@ export interface LeaderElectorOptions {
   onNewLeader?(identity: string): void;
 }
 
+export interface ElectionTimings {
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+/** The timings with client-go's defaults (15 s, 10 s, 2 s); throws for timings a leader could not keep. */
+export function electionTimings(o: Partial<ElectionTimings>): ElectionTimings {
+  const t = { leaseDurationMs: o.leaseDurationMs ?? 15_000, renewDeadlineMs: o.renewDeadlineMs ?? 10_000, retryPeriodMs: o.retryPeriodMs ?? 2_000 };
+  if (!(t.leaseDurationMs > t.renewDeadlineMs && t.renewDeadlineMs > t.retryPeriodMs && t.retryPeriodMs > 0)) {
+    throw new Error(`leader election needs leaseDuration > renewDeadline > retryPeriod > 0 (got ${t.leaseDurationMs}, ${t.renewDeadlineMs}, ${t.retryPeriodMs} ms)`);
+  }
+  if (t.leaseDurationMs < 1000) throw new Error('leader election: leaseDuration must be at least 1 s (the Lease counts whole seconds)');
+  return t;
+}
+
 const TIMEOUT = Symbol('timeout');
 
 export class LeaderElector {
@@ -73,16 +89,13 @@ export class LeaderElector {
 
   constructor(private readonly o: LeaderElectorOptions) {
     this.clock = o.clock ?? realClock;
-    this.leaseMs = o.leaseDurationMs ?? 15_000;
-    this.renewMs = o.renewDeadlineMs ?? 10_000;
-    this.retryMs = o.retryPeriodMs ?? 2_000;
+    const t = electionTimings(o);
+    this.leaseMs = t.leaseDurationMs;
+    this.renewMs = t.renewDeadlineMs;
+    this.retryMs = t.retryPeriodMs;
     this.jitter = o.jitter ?? 0.2;
     this.random = o.random ?? Math.random;
     this.where = o.store.describe?.() ?? 'lease';
-    if (!(this.leaseMs > this.renewMs && this.renewMs > this.retryMs && this.retryMs > 0)) {
-      throw new Error(`leader election needs leaseDuration > renewDeadline > retryPeriod > 0 (got ${this.leaseMs}, ${this.renewMs}, ${this.retryMs} ms)`);
-    }
-    if (this.leaseMs < 1000) throw new Error('leader election: leaseDuration must be at least 1 s (the Lease counts whole seconds)');
   }
 
   isLeader(): boolean {
