@@ -19,10 +19,14 @@ export interface SegmentRef {
   name: string;
 }
 
-/** The node's segments, one per family it has a key for. */
+/**
+ * The node's segments: one per family it has an IP and a segment key of (a node without an IPv6 address
+ * has no use for its neighbours' IPv6 routes, and a label segment is per family like any other).
+ */
 export function segmentsOf(node: PlanNode, cfg: FabricConfigSpec): SegmentRef[] {
   const out: SegmentRef[] = [];
   for (const family of [4, 6] as const) {
+    if (!node.ips[family]) continue;
     const key = segmentKey(node, family, cfg);
     if (key) out.push({ family, key, name: segmentObjectName(family, key) });
   }
