@@ -37,7 +37,7 @@ import { nodeIPs } from '../plan/plan.js';
 import { PolicyReconciler, type PolicyKernel } from './policy-apply.js';
 import type { Uplink } from './routes-apply.js';
 import { SecretWatcher } from './secrets.js';
-import { SegmentRoutes } from './segments.js';
+import { SegmentRoutes, type DirectRoute } from './segments.js';
 import { withoutStatus } from './slim.js';
 import { ServiceRoutes } from './service-routes.js';
 import { AGENT_RESYNC_MS, agentMetrics, AgentSync } from './sync.js';
@@ -304,7 +304,7 @@ export class NodeAgent {
    * The host routes of the segments the NodeFabric names now (watches follow the names), or undefined
    * while one is not known: a new watch still listing, or an unreadable object (logged).
    */
-  private directRoutes(names: string[], ctx: ReconcileContext) {
+  private directRoutes(names: string[], ctx: ReconcileContext): DirectRoute[] | undefined {
     this.segments.want(names);
     const dec = this.segments.decision(this.d.nodeName);
     if (dec.unreadable.length) ctx.log.warn({ kind: 'L2Segment', unreadable: dec.unreadable }, 'unreadable L2Segment; keeping the host routes in the kernel as they are');

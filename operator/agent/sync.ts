@@ -114,10 +114,10 @@ export class AgentSync {
   /**
    * `peers`: this node's sessions as the agent derives them (plan/peers.ts), undefined while its Node,
    * FabricConfig or the BGPPeers are not known (sessions stay as they are). `raw`: its NodeFabric (pod
-   * CIDRs, advertisements, the L2Segments it belongs to), undefined until the controller has created it: the sessions
-   * are configured anyway; routes, CNI and status wait for it. `direct`: the host routes of the node's
-   * L2Segments (segments.ts), undefined while they are not known: the kernel's routes are then left as
-   * they are, not reported as problems, and RoutesReady is Unknown.
+   * CIDRs, advertisements, the L2Segments it belongs to), undefined until the controller has created
+   * it: the sessions are configured anyway; routes, CNI and status wait for it. `direct`: the host
+   * routes of the node's L2Segments (segments.ts), undefined while they are not known: the kernel's
+   * routes are then left as they are, not reported as problems, and RoutesReady is Unknown.
    */
   async run(raw: NodeFabricObj | undefined, peers: NodePeers | undefined, direct: DirectRoute[] | undefined, config: FabricConfigSpec, log: Logger): Promise<ReconcileResult | void> {
     if (peers) this.peerNames = new Map(peers.peers.map((p) => [p.address, p.name]));
