@@ -22,7 +22,7 @@ export const segmentRoute = z.object({
 
 export const l2SegmentSpec = z.object({
   key: z.string().min(1).max(200).meta({ description: 'The segment: `label:<value of the segment label>` or `subnet:<the members\' uplink subnet>`.' }),
-  family: z.literal([4, 6]).meta({ description: 'The address family of every route here.' }),
+  family: z.union([z.literal(4), z.literal(6)]).meta({ description: 'The address family of every route here.' }),
   reason: z.enum(['SameSubnet', 'SegmentLabel']).meta({ description: 'Why the members are adjacent: they share the subnet, or they carry the same segment label (FabricConfig hostRoutes.segmentLabel).' }),
   // Atomic: only the controller writes it, always whole (PUT); a list-map would add a managedFields entry per route.
   routes: z
