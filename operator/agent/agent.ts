@@ -297,14 +297,21 @@ export class NodeAgent {
     this.loadConfig(ctx);
     const d = this.fabric.decoded(this.d.nodeName);
     if (d && !d.ok) throw new Error(`NodeFabric ${this.d.nodeName}: ${d.error}`);
-    return this.pipeline.run(d?.value, await this.sessions(ctx), d ? this.directRoutes(d.value.spec.routing?.segments ?? [], ctx) : undefined, this.config, ctx.log);
+    return this.pipeline.run(d?.value, await this.sessions(ctx), d ? this.directRoutes(d.value.spec.routing, ctx) : undefined, this.config, ctx.log);
   }
 
   /**
    * The host routes of the segments the NodeFabric names now (watches follow the names), or undefined
    * while one is not known: a new watch still listing, or an unreadable object (logged).
    */
-  private directRoutes(names: string[], ctx: ReconcileContext): DirectRoute[] | undefined {
+  private directRoutes(routing: NodeFabricObj['spec']['routing'], ctx: ReconcileContext): DirectRoute[] | undefined {
+    // A segment key without segment names is a plan from a controller older than L2Segments (during an
+    // upgrade, the agents may roll first): its routes are not known here, so the kernel's are kept.
+    if (routing?.l2Segment && !routing.segments?.length) {
+      ctx.log.debug({ kind: 'NodeFabric', l2Segment: routing.l2Segment }, 'plan names no L2Segment (an older controller); keeping the host routes in the kernel as they are');
+      return undefined;
+    }
+    const names = routing?.segments ?? [];
     this.segments.want(names);
     const dec = this.segments.decision(this.d.nodeName);
     if (dec.unreadable.length) ctx.log.warn({ kind: 'L2Segment', unreadable: dec.unreadable }, 'unreadable L2Segment; keeping the host routes in the kernel as they are');

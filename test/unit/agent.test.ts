@@ -177,4 +177,16 @@ describe('NodeAgent on a fake apiserver', () => {
     await until('v4-b\'s routes replace v4-a\'s', () => table.routes.map((r) => r.dst).join() === '10.244.3.0/24');
     await until('RoutesReady again', () => routesReady()?.status === 'True');
   });
+
+  it('a plan from a controller older than L2Segments (a segment key, no segment names): the kernel keeps its routes until a plan names them', async () => {
+    const table = new FakeRouteTable();
+    const { rest, agent: a, routesReady } = start(undefined, [nodeFabric('n1', { routing: { l2Segment: 'subnet:10.0.1.0/24' } })], table);
+    await table.apply([{ dst: '10.244.9.0/24', via: '10.0.1.19', dev: 'eth0' }], []);
+    await a.start();
+    await until('RoutesReady Unknown', () => routesReady()?.status === 'Unknown');
+    expect(table.routes.map((r) => r.dst)).toEqual(['10.244.9.0/24']);
+    expect(rest.calls.filter((c) => c.path.startsWith(SEGMENTS))).toEqual([]);
+    rest.emit(FABRICS, 'MODIFIED', inSegment('v4-a'));
+    await until('the segment\'s routes replace the old one', () => table.routes.map((r) => r.dst).join() === '10.244.2.0/24');
+  });
 });
