@@ -1,12 +1,12 @@
 /**
- * Host routes: N routes from a plan (NodeFabric spec.directRoutes) applied by the agent's own sync code
+ * Host routes: N routes from a plan (the routes a node's L2Segments hold for it) applied by the agent's own sync code
  * (NodeAgent.applyRoutes: list the table, diff, one ip -batch, list again) into an empty main table of a
  * namespace, against the floor `ip -batch` of the same routes in one process; then a no-op resync whose
  * kernel writes are counted twice: by the route table (every batch it sends) and by the kernel
  * (`ip monitor route` in the namespace, bracketed by two sentinel routes).
  */
 import { spawn } from 'node:child_process';
-import type { NodeFabricSpec } from '../operator/api/nodefabric.js';
+import type { DirectRoute } from '../operator/plan/segment.js';
 import { DEFAULT_ROUTE_PROTOCOL } from '../operator/api/fabricconfig.js';
 import { createIpRouteTable } from '../operator/routes/table.js';
 import { run } from '../operator/lib/exec.js';
@@ -91,7 +91,7 @@ export async function benchRoutes(n: number, rounds = 3): Promise<RoutesResult> 
     await ip(['-n', NS, 'addr', 'add', '10.200.0.1/16', 'dev', DEV]);
     let batches = 0;
     agent = agentUnderTest({ routes: (protocol) => createIpRouteTable({ protocol, netns: NS, onBatch: () => batches++ }) });
-    const plan = (shape: Shape): NodeFabricSpec => ({ directRoutes: Array.from({ length: n }, (_, i) => ({ ...route(i, shape), node: `n${i}`, reason: 'SameSubnet' as const })) });
+    const plan = (shape: Shape): DirectRoute[] => Array.from({ length: n }, (_, i) => ({ ...route(i, shape), node: `n${i}` }));
     const uplinks = new Map([[4 as const, { dev: DEV, address: '10.200.0.1', subnet: '10.200.0.0/16' }]]);
 
     /** Median ms of the agent's sync and of ip -batch, alternating, each into an empty table. */

@@ -6,14 +6,15 @@
 import { BgpApplier, type BgpWant } from '../operator/agent/bgp-apply.js';
 import { RoutesApplier, type RoutesOutcome, type Uplink } from '../operator/agent/routes-apply.js';
 import { SessionTracker } from '../operator/agent/sessions.js';
-import type { NodeFabricSpec } from '../operator/api/nodefabric.js';
+import type { DirectRoute } from '../operator/plan/segment.js';
 import type { Router } from '../operator/gobgp/speaker.js';
 import type { RouteTable } from '../operator/routes/model.js';
 import { log } from '../operator/lib/log.js';
 import { realClock } from '../operator/lib/clock.js';
 
 export interface AgentUnderTest {
-  applyRoutes(spec: NodeFabricSpec, uplinks: Map<4 | 6, Uplink>): Promise<RoutesOutcome>;
+  /** The node's direct routes (what its L2Segments hold for it), applied as the agent's sync does. */
+  applyRoutes(direct: DirectRoute[], uplinks: Map<4 | 6, Uplink>): Promise<RoutesOutcome>;
   applyBgp(want: BgpWant, previouslyAdvertised: string[]): Promise<{ changes: number; bgpError?: string }>;
   stop(): Promise<void>;
 }
@@ -29,7 +30,7 @@ export function agentUnderTest(d: { routes?: (protocol: number) => RouteTable; r
   );
   const bgp = new BgpApplier(d.router ?? unusedRouter, new SessionTracker(realClock), () => undefined);
   return {
-    applyRoutes: (spec, uplinks) => routes.apply(spec, uplinks, 201, log),
+    applyRoutes: (direct, uplinks) => routes.apply(direct, uplinks, 201, log),
     applyBgp: (want, prev) => bgp.apply(want, prev, log),
     stop: async () => routes.close?.(),
   };

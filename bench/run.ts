@@ -17,7 +17,7 @@ const benches: Record<string, (args: string[]) => Promise<unknown>> = {
 if (!name || !benches[name]) {
   console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [options]
   ipam [--nodes N] [--qps Q [--burst B]]   (default 5000; the controller's 200/400)
-  ipam-writes [--nodes N] [--direct-routes K]   (default 1000, 0)
+  ipam-writes [--nodes N]   (default 1000)
   status-writes [--objects T] [--watches W] [--no-spec-cel]   (default 300, 5000)
   agent [--routes N] [--prefixes N]   (default 10000 each)
   scale [--nodes N] [--changes K] [--quiet SECONDS]   (default 500, 4, 300)`);

@@ -44,18 +44,23 @@ async function procStat(pid: number): Promise<{ cpuSeconds: number; rssMB: numbe
 /**
  * What one NodeFabric costs as JSON (what the apiserver stores, caches and sends on every watch event):
  * the median and largest whole object, and the median of its spec, status and managedFields; beside
- * them, what a per-route status list (status.routes, removed) would add, from the same objects.
+ * them, the L2Segments (each agent watches its own ones): how many, their median and largest size.
  */
-async function nodeFabricBytes(rest: { get<T>(path: string): Promise<T> }): Promise<{ p50: number; max: number; specP50: number; statusP50: number; managedFieldsP50: number; routeListP50: number; objects: number }> {
-  type NF = { metadata: { managedFields?: unknown }; spec?: { directRoutes?: Array<{ destination: string; via: string }> }; status?: unknown };
+async function nodeFabricBytes(rest: { get<T>(path: string): Promise<T> }): Promise<{ p50: number; max: number; specP50: number; statusP50: number; managedFieldsP50: number; objects: number; segments: number; segmentP50: number; segmentMax: number }> {
+  type NF = { metadata: { managedFields?: unknown }; spec?: unknown; status?: unknown };
   // Paged: one 40 MB answer at 5,000 nodes outlived the apiserver's 60 s request timeout on a loaded machine.
-  const list = { items: [] as NF[] };
-  let cont = '';
-  do {
-    const page = await rest.get<{ items: NF[]; metadata: { continue?: string } }>(`${API_PATH}/nodefabrics?limit=250${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`);
-    list.items.push(...page.items);
-    cont = page.metadata.continue ?? '';
-  } while (cont);
+  const pages = async (plural: string) => {
+    const items: NF[] = [];
+    let cont = '';
+    do {
+      const page = await rest.get<{ items: NF[]; metadata: { continue?: string } }>(`${API_PATH}/${plural}?limit=250${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`);
+      items.push(...page.items);
+      cont = page.metadata.continue ?? '';
+    } while (cont);
+    return items;
+  };
+  const list = { items: await pages('nodefabrics') };
+  const segs = (await pages('l2segments')).map((o) => Buffer.byteLength(JSON.stringify({ apiVersion: API_VERSION, kind: 'L2Segment', ...o }))).sort((a, b) => a - b);
   const size = (x: unknown) => Buffer.byteLength(JSON.stringify(x ?? null));
   const sorted = (f: (o: (typeof list.items)[number]) => number) => list.items.map(f).sort((a, b) => a - b);
   const whole = sorted((o) => size({ apiVersion: API_VERSION, kind: 'NodeFabric', ...o }));
@@ -65,9 +70,10 @@ async function nodeFabricBytes(rest: { get<T>(path: string): Promise<T> }): Prom
     specP50: percentile(sorted((o) => size(o.spec)), 50),
     statusP50: percentile(sorted((o) => size(o.status)), 50),
     managedFieldsP50: percentile(sorted((o) => size(o.metadata.managedFields)), 50),
-    // The reference: the per-route list a healthy node's status carried before it reported differences only.
-    routeListP50: percentile(sorted((o) => size({ routes: (o.spec?.directRoutes ?? []).map((r) => ({ destination: r.destination, via: r.via })) })), 50),
     objects: list.items.length,
+    segments: segs.length,
+    segmentP50: percentile(segs, 50),
+    segmentMax: segs[segs.length - 1] ?? 0,
   };
 }
 
@@ -284,7 +290,7 @@ export async function main(args: string[] = []) {
     if (controller.restarts) console.log(`scale: the controller lost its lease and exited ${controller.restarts} time(s) (restarted as its Deployment would; see ${logFile})`);
     console.log(`scale: controller CPU ${out.controllerCpuSeconds} s total (${out.controllerQuietCpuSeconds} s in the quiet window), RSS ${out.controllerRssMB} MB (peak ${out.controllerPeakRssMB}); apiserver RSS ${out.apiserverRssMB} MB (peak ${out.apiserverPeakRssMB}), ${out.apiserverQuietCores} cores when quiet`);
     console.log(`scale: this process: RSS ${out.benchRssMB} MB, ${out.benchRssPerAgentMB} MB and ${out.benchQuietCoresPerAgent} cores per simulated agent when quiet; ${fds} open fds (kubemark hollow node: 220 MB, 0.09 core)`);
-    if (nfBytes) console.log(`scale: a NodeFabric is ${round(nfBytes.p50 / 1024, 1)} KB of JSON at the median (largest ${round(nfBytes.max / 1024, 1)} KB; spec ${round(nfBytes.specP50 / 1024, 1)}, status ${round(nfBytes.statusP50 / 1024, 1)}, managedFields ${round(nfBytes.managedFieldsP50 / 1024, 1)} KB), over ${nfBytes.objects} objects; a per-route status list (every installed route, as status.routes was) would add ${round(nfBytes.routeListP50 / 1024, 1)} KB`);
+    if (nfBytes) console.log(`scale: a NodeFabric is ${round(nfBytes.p50 / 1024, 1)} KB of JSON at the median (largest ${round(nfBytes.max / 1024, 1)} KB; spec ${round(nfBytes.specP50 / 1024, 1)}, status ${round(nfBytes.statusP50 / 1024, 1)}, managedFields ${round(nfBytes.managedFieldsP50 / 1024, 1)} KB), over ${nfBytes.objects} objects; ${nfBytes.segments} L2Segments, ${round(nfBytes.segmentP50 / 1024, 1)} KB at the median (largest ${round(nfBytes.segmentMax / 1024, 1)} KB)`);
     console.log(`scale: load average ${out.loadAverage.join(' ')} on ${out.cores} cores`);
     return out;
   } finally {

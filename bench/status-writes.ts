@@ -1,9 +1,12 @@
 /**
  * What one agent status write costs the apiserver (#15): T NodeFabrics (default 300) created by the
- * controller's server-side apply (bench/ipam-writes.ts's object; `directRoutes` K = 0 and 40, a 5,000-node
- * world's spec), then one status write per object per cell, 50 in flight, on one fresh apiserver; the
- * apiserver's CPU per write (its own utime+stime from /proc), minus what it burns idle over the same time
- * with the same watches open, for:
+ * controller's server-side apply (bench/ipam-writes.ts's object: the spec as the controller writes it
+ * now, which names the node's L2Segment instead of listing its host routes, so its size no longer
+ * depends on the segment's), then one status write per object per cell, 50 in flight, on one fresh
+ * apiserver; the status reports against a plan of RACK_ROUTES host routes (a 40-node rack's segment),
+ * all installed (the status counts routes and lists only differences, so the plan's size barely moves
+ * it; the earlier K = 0 / 40 cells are gone). The apiserver's CPU per write (its own utime+stime from
+ * /proc), minus what it burns idle over the same time with the same watches open, for:
  *   the agent's write: StatusWriter.write under the agent's field manager (server-side apply of the
  *     status subresource), the body built by the agent's own buildReport / agentConditions / mergeConditions;
  *   JSON merge PATCH of /status with the same body (replaces the conditions list: clobbers the controller's);
@@ -18,6 +21,7 @@ import { agentConditions, type ObservedSession } from '../operator/agent/status.
 import { API_PATH } from '../operator/api/common.js';
 import { NodeFabric, type NodeFabricObj } from '../operator/api/kinds.js';
 import type { NodeFabricSpec } from '../operator/api/nodefabric.js';
+import type { DirectRoute } from '../operator/plan/segment.js';
 import { KubeRest, loadKubeConfig } from '../operator/kube/rest.js';
 import { mergeConditions, StatusWriter, type WithStatus } from '../operator/kube/status.js';
 import { waitUntil } from '../hack/lab/lib/daemon.js';
@@ -33,6 +37,10 @@ const IN_FLIGHT = 50;
 const WATCHES_PER_CLIENT = 10;
 const IDLE_MS = 5_000;
 const REPEATS = 3;
+/** The host routes the agent's status reports against: a 40-node rack's segment, every other member's pod CIDR. */
+export const RACK_ROUTES = 39;
+
+const rack: DirectRoute[] = Array.from({ length: RACK_ROUTES }, (_, k) => ({ destination: `10.200.${k}.0/24`, via: `172.16.250.${k + 1}`, node: `rack-${k}` }));
 
 interface Sample {
   ms: number;
@@ -46,17 +54,17 @@ const median = (xs: number[]) => percentile(xs, 50);
 
 type Obj = NodeFabricObj & WithStatus & { metadata: { name: string; resourceVersion?: string } };
 
-/** The status the agent writes in round r: 2 sessions on even rounds (both up), 1 on odd ones. */
-export function agentStatus(obj: WithStatus & { spec: NodeFabricSpec }, r: number, now: Date): Record<string, unknown> {
+/** The status the agent writes in round r: 2 sessions on even rounds (both up), 1 on odd ones; the rack's routes installed. */
+export function agentStatus(obj: WithStatus & { spec: NodeFabricSpec }, r: number, now: Date, planned: DirectRoute[] = rack): Record<string, unknown> {
   const spec = obj.spec;
   const generation = typeof obj.metadata.generation === 'number' ? obj.metadata.generation : 1;
   const router = spec.routerId ?? '172.16.0.1';
   const addrs = r % 2 === 0 ? ['172.16.255.1', '172.16.255.2'] : ['172.16.255.1'];
   const observed: ObservedSession[] = addrs.map((address, k) => ({ address, name: `tor-${k}`, state: 'Established', passwordSet: false, connectRetry: 5 }));
   const live = addrs.map((address) => ({ address, state: 'Established' as const, establishedAt: now, prefixesSent: 1, prefixesReceived: 5000 + r }));
-  const installed = (spec.directRoutes ?? []).map((d) => ({ dst: d.destination, via: d.via, dev: 'eth0' }));
+  const installed = planned.map((d) => ({ dst: d.destination, via: d.via, dev: 'eth0' }));
   const uplinks = new Map([[4 as const, { dev: 'eth0', address: router, subnet: '172.16.0.0/16' }]]);
-  const status = buildReport({ generation, spec, uplinks, observed, live, installed, cni: { written: true, path: '/etc/cni/net.d/10-podfabric.conflist' } });
+  const status = buildReport({ generation, spec, planned, uplinks, observed, live, installed, cni: { written: true, path: '/etc/cni/net.d/10-podfabric.conflist' } });
   const conds = agentConditions({ planned: true, peersPlanned: addrs.length, sessions: observed, routesWanted: installed.length, routesMissing: [], routeErrors: [], uplinkFound: true, cni: { written: true } });
   const { next } = mergeConditions(obj, conds, generation, now);
   return { ...status, conditions: next, lastSyncTime: now.toISOString().replace(/\.\d{3}Z$/, 'Z') };
@@ -65,7 +73,6 @@ export function agentStatus(obj: WithStatus & { spec: NodeFabricSpec }, r: numbe
 interface Row {
   write: string;
   watches: number;
-  directRoutes: number;
   perSecond: number;
   cpuMsPerWrite: number;
   /** cpuMsPerWrite minus the apiserver's idle CPU (with these watches open) over the same time. */
@@ -136,8 +143,8 @@ async function withoutSpecCel(r: KubeRest): Promise<void> {
   const crd = await r.get<{ spec: { versions: Array<{ schema: { openAPIV3Schema: { properties: { spec: unknown } } } }> } }>(CRD);
   for (const v of crd.spec.versions) stripCel(v.schema.openAPIV3Schema.properties.spec);
   await r.request('PUT', CRD, crd);
-  const bad = fabric('cel-probe', 1, 1);
-  bad.spec.directRoutes![0]!.destination = '10.200.0.1/24';
+  const bad = fabric('cel-probe', 1);
+  bad.spec.podCIDRs[0] = '10.200.0.1/24';
   await waitUntil('NodeFabric CRD without spec CEL in effect', () => r.request('POST', `${API}?dryRun=All`, bad), 60_000, 250);
 }
 
@@ -153,16 +160,14 @@ export async function main(args: string[] = []) {
     const agent = new StatusWriter(r, AGENT_FIELD_MANAGER);
     if (noCel) await withoutSpecCel(r);
     const cache = new Map<string, Obj>();
-    const names = (k: number) => Array.from({ length: T }, (_, i) => `t${k}-${String(i).padStart(5, '0')}`);
+    const names = Array.from({ length: T }, (_, i) => `t-${String(i).padStart(5, '0')}`);
     let round_ = 0;
-    for (const k of [0, 40]) {
-      await parallel(names(k), 10, async (n) => {
-        const i = Number(n.slice(n.indexOf('-') + 1));
-        cache.set(n, await r.apply<Obj>(`${API}/${n}`, fabric(n, i, k), CONTROLLER));
-      });
-      // the first status (a fresh object has none), so every measured write is an update of one
-      await parallel(names(k), 10, async (n) => { await agent.write(NodeFabric, n, agentStatus(cache.get(n)!, round_, new Date())); cache.set(n, await r.get<Obj>(`${API}/${n}`)); });
-    }
+    await parallel(names, 10, async (n) => {
+      const i = Number(n.slice(n.indexOf('-') + 1));
+      cache.set(n, await r.apply<Obj>(`${API}/${n}`, fabric(n, i), CONTROLLER));
+    });
+    // the first status (a fresh object has none), so every measured write is an update of one
+    await parallel(names, 10, async (n) => { await agent.write(NodeFabric, n, agentStatus(cache.get(n)!, round_, new Date())); cache.set(n, await r.get<Obj>(`${API}/${n}`)); });
     const writes: Record<string, (n: string) => Promise<Obj>> = {
       'agent SSA apply of /status': async (n) => {
         await agent.write(NodeFabric, n, agentStatus(cache.get(n)!, round_, new Date()));
@@ -183,18 +188,16 @@ export async function main(args: string[] = []) {
       const idleBefore = await idleCpuPerMs(pid);
       // the cells interleaved, REPEATS times: a slow moment of the machine spreads over all of them
       for (let rep = 0; rep < REPEATS; rep++) {
-        for (const k of [0, 40]) {
-          for (const [write, fn] of Object.entries(writes)) {
-            round_++;
-            const c1 = await cpuSeconds(pid);
-            const t0 = performance.now();
-            await guard(parallel(names(k), IN_FLIGHT, async (n) => cache.set(n, await fn(n))), [api.watched]);
-            const ms = performance.now() - t0;
-            const cpu = (await cpuSeconds(pid)) - c1;
-            const key = `${W}|${k}|${write}`;
-            samples.set(key, [...(samples.get(key) ?? []), { ms, perSecond: T / (ms / 1000), cpuMs: (cpu * 1000) / T, netCpuMs: 0, bytes: median(names(k).map((n) => JSON.stringify(cache.get(n)).length)) }]);
-            process.stderr.write(`bench: status-writes: W=${W} K=${k} ${write} (${rep + 1}/${REPEATS}): apiserver ${round((cpu * 1000) / T, 2)} ms CPU per write\n`);
-          }
+        for (const [write, fn] of Object.entries(writes)) {
+          round_++;
+          const c1 = await cpuSeconds(pid);
+          const t0 = performance.now();
+          await guard(parallel(names, IN_FLIGHT, async (n) => cache.set(n, await fn(n))), [api.watched]);
+          const ms = performance.now() - t0;
+          const cpu = (await cpuSeconds(pid)) - c1;
+          const key = `${W}|${write}`;
+          samples.set(key, [...(samples.get(key) ?? []), { ms, perSecond: T / (ms / 1000), cpuMs: (cpu * 1000) / T, netCpuMs: 0, bytes: median(names.map((n) => JSON.stringify(cache.get(n)).length)) }]);
+          process.stderr.write(`bench: status-writes: W=${W} ${write} (${rep + 1}/${REPEATS}): apiserver ${round((cpu * 1000) / T, 2)} ms CPU per write\n`);
         }
       }
       const idleAfter = await idleCpuPerMs(pid);
@@ -203,12 +206,11 @@ export async function main(args: string[] = []) {
       for (const [key, xs] of samples) if (key.startsWith(`${W}|`)) for (const x of xs) x.netCpuMs = x.cpuMs - (idlePerMs * x.ms) / T;
     }
     const rows: Row[] = [...samples].map(([key, xs]) => {
-      const [W, k, write] = key.split('|') as [string, string, string];
+      const [W, write] = key.split('|') as [string, string];
       const net = xs.map((x) => x.netCpuMs);
       return {
         write,
         watches: Number(W),
-        directRoutes: Number(k),
         perSecond: round(median(xs.map((x) => x.perSecond))),
         cpuMsPerWrite: round(median(xs.map((x) => x.cpuMs)), 2),
         netCpuMsPerWrite: round(median(net), 2),
@@ -217,8 +219,8 @@ export async function main(args: string[] = []) {
       };
     });
     for (const i of idle) console.log(`status-writes: idle with ${i.watches} watches: ${i.idleBeforeCpuMsPerSecond} ms apiserver CPU per second before the writes, ${i.idleAfterCpuMsPerSecond} after (the lower is subtracted)`);
-    for (const w of rows) console.log(`status-writes: W=${w.watches} K=${w.directRoutes} ${w.write}: ${w.perSecond}/s, ${w.cpuMsPerWrite} ms apiserver CPU per write, ${w.netCpuMsPerWrite} net of idle (${w.netCpuMsRange.join('–')}; object ${w.medianObjectBytes} B)`);
-    return { bench: 'status-writes', objects: T, repeats: REPEATS, specCel: !noCel, inFlight: IN_FLIGHT, watchesPerClient: WATCHES_PER_CLIENT, idle, writes: rows };
+    for (const w of rows) console.log(`status-writes: W=${w.watches} ${w.write}: ${w.perSecond}/s, ${w.cpuMsPerWrite} ms apiserver CPU per write, ${w.netCpuMsPerWrite} net of idle (${w.netCpuMsRange.join('–')}; object ${w.medianObjectBytes} B)`);
+    return { bench: 'status-writes', objects: T, plannedRoutes: RACK_ROUTES, repeats: REPEATS, specCel: !noCel, inFlight: IN_FLIGHT, watchesPerClient: WATCHES_PER_CLIENT, idle, writes: rows };
   } finally {
     watchers.close();
     await api.stop();

@@ -6,6 +6,8 @@
  *   - PATCH nodes (merge patch of spec.podCIDRs when empty);
  *   - nodefabrics: POST a new node's record, PUT a changed plan (GET it once after a 409 Conflict), DELETE
  *     a deleted node's record;
+ *   - l2segments: list+watch, POST a segment's first route, PUT its changed routes (GET after a 409),
+ *     DELETE a segment left with no route; no status;
  *   - server-side apply of {nodefabrics,ippools,bgppeers,fabricconfigs}/status;
  *   - merge PATCH of ippools (metadata.finalizers: podfabric.io/blocks-in-use);
  *   - GET secrets named by BGPPeer.passwordSecretRef (to report SecretMissing/SecretKeyMissing);
@@ -20,6 +22,8 @@
  *   - list+watch of nodefabrics (fieldSelector metadata.name=<node>), fabricconfigs and bgppeers (it
  *     derives its own BGP sessions from them and its Node), GET fabricconfigs/default at start;
  *   - server-side apply of nodefabrics/<node>/status only;
+ *   - list+watch (and get) of the ≤2 l2segments its NodeFabric names (spec.routing.segments), each by
+ *     fieldSelector metadata.name: its host-gw routes. Never written by the agent;
  *   - list+watch of exactly the password Secrets of its peers (fieldSelector metadata.name=<secret>, which
  *     resourceNames authorizes), no GET per sync; Events POST/PATCH about its NodeFabric (cluster-scoped,
  *     so in "default", like the controller's). It never writes Nodes;
@@ -53,6 +57,8 @@ export function controllerClusterRules(): Rule[] {
     { apiGroups: [GROUP], resources: ['fabricconfigs', 'bgppeers'], verbs: READ },
     { apiGroups: [GROUP], resources: ['ippools'], verbs: [...READ, 'patch'] },
     { apiGroups: [GROUP], resources: ['nodefabrics'], verbs: [...READ, 'get', 'create', 'update', 'delete'] },
+    // One L2Segment per segment and family, written whole like NodeFabric specs (POST, PUT, DELETE; GET after a 409).
+    { apiGroups: [GROUP], resources: ['l2segments'], verbs: [...READ, 'get', 'create', 'update', 'delete'] },
     { apiGroups: [GROUP], resources: ['nodefabrics/status', 'ippools/status', 'bgppeers/status', 'fabricconfigs/status'], verbs: ['patch'] },
     ...controllerServiceRules(),
   ];
@@ -87,6 +93,9 @@ export function agentClusterRules(): Rule[] {
     // bgppeers: each agent derives its own sessions from them (plan/peers.ts); a handful of objects.
     { apiGroups: [GROUP], resources: ['nodefabrics', 'fabricconfigs', 'bgppeers'], verbs: READ },
     { apiGroups: [GROUP], resources: ['fabricconfigs'], verbs: ['get'], resourceNames: ['default'] },
+    // Its host-gw routes: the ≤2 L2Segments its NodeFabric names, each watched by name (fieldSelector
+    // metadata.name; RBAC cannot name them in a DaemonSet-wide role). Read only: the controller writes them.
+    { apiGroups: [GROUP], resources: ['l2segments'], verbs: ['get', ...READ] },
     { apiGroups: [GROUP], resources: ['nodefabrics/status'], verbs: ['patch'] },
     { apiGroups: [''], resources: ['services', 'nodes'], verbs: READ },
     { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: READ },

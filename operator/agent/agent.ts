@@ -3,11 +3,13 @@
  * really has in NodeFabric status. Its BGP sessions it derives itself (plan/peers.ts, the rule the
  * controller reports with) from its own Node, FabricConfig, the BGPPeers, the IPPools and its peers'
  * password Secrets: a BGPPeer change reaches every agent through its own watch, with no NodeFabric
- * write, and a new node's sessions do not wait for the controller. Pod CIDRs, advertisements and direct
- * routes come from the NodeFabric the controller writes.
+ * write, and a new node's sessions do not wait for the controller. Pod CIDRs and advertisements come
+ * from the NodeFabric the controller writes; the host-gw routes from the L2Segments that NodeFabric
+ * names (segments.ts: one watch per named object, and while one has not listed yet the kernel's routes
+ * stay as they are).
  *
  * One key ("sync"), level-triggered: NodeFabric/FabricConfig/BGPPeer/IPPool/Node changes, a watched
- * password Secret changing, peer state changes, a gobgpd restart, the status heartbeat and a periodic resync all
+ * L2Segment or password Secret changing, peer state changes, a gobgpd restart, the status heartbeat and a periodic resync all
  * enqueue it; each sync (sync.ts) diffs desired against observed (read back from gobgpd and the kernel)
  * and changes only the delta. Shutdown leaves gobgpd and the routes as they are, so an agent restart
  * withdraws nothing and removes no route.
@@ -35,6 +37,7 @@ import { nodeIPs } from '../plan/plan.js';
 import { PolicyReconciler, type PolicyKernel } from './policy-apply.js';
 import type { Uplink } from './routes-apply.js';
 import { SecretWatcher } from './secrets.js';
+import { SegmentRoutes, type DirectRoute } from './segments.js';
 import { withoutStatus } from './slim.js';
 import { ServiceRoutes } from './service-routes.js';
 import { AGENT_RESYNC_MS, agentMetrics, AgentSync } from './sync.js';
@@ -77,6 +80,8 @@ export class NodeAgent {
   /** The one IPPool cache: natOutgoing and the peers' AddressInPodCIDR check. */
   private readonly pools: Informer<IPPoolObj & KObj, IPPoolObj>;
   private readonly secrets: SecretWatcher;
+  /** The L2Segments this node's NodeFabric names (spec.routing.segments): its host-gw routes. */
+  private readonly segments: SegmentRoutes;
   private readonly serviceRoutes: ServiceRoutes;
   private readonly pipeline: AgentSync;
   private readonly metrics;
@@ -118,6 +123,7 @@ export class NodeAgent {
     );
     this.pools = ipPoolInformer(d.rest, () => this.kick());
     this.secrets = new SecretWatcher(d.rest, () => this.kick());
+    this.segments = new SegmentRoutes(d.rest, () => this.kick());
     const status = new StatusWriter(d.rest, AGENT_FIELD_MANAGER);
     this.serviceRoutes = new ServiceRoutes(d.rest, name, () => this.kick(), d.clock ?? realClock, d.events ? { onService: d.events, onFabric: (t, r, m) => this.event(t, r, m) } : undefined);
     if (d.policy) {
@@ -184,7 +190,14 @@ export class NodeAgent {
     void Promise.allSettled([this.d.router.getGlobal(), this.d.router.listPeers()]);
     // The BGPPeer cache must be complete before the first BGP apply: a partial one would delete sessions.
     await Promise.all([this.fabric.waitForSync(), this.configs.waitForSync(), this.peers.waitForSync(), this.pools.waitForSync(), this.serviceRoutes.start()]);
-    log.info({ kind: 'NodeFabric', name, planned: !!this.fabric.get(name) }, 'caches synced; watching this node\'s plan');
+    // Its segments are known once its NodeFabric is: wait (briefly) for them too, so the first sync
+    // installs the routes instead of holding the kernel's until a second one.
+    const nf = this.fabric.decoded(name);
+    if (nf?.ok) {
+      this.segments.want(nf.value.spec.routing?.segments ?? []);
+      await this.segments.waitForSync();
+    }
+    log.info({ kind: 'NodeFabric', name, planned: !!this.fabric.get(name), segments: this.segments.names() }, 'caches synced; watching this node\'s plan');
     // Its own queue and informers: a policy change never waits behind BGP or routes. Started once the
     // plan is known, so the first table already fails closed for unknown addresses in the pod CIDRs.
     this.policy?.start();
@@ -217,6 +230,7 @@ export class NodeAgent {
     await this.policy?.stop();
     for (const i of [this.fabric, this.configs, this.peers, this.pools]) i.stop();
     this.secrets.stop();
+    this.segments.stop();
     this.serviceRoutes.stop();
     this.nat?.stop();
     await this.workers;
@@ -283,7 +297,26 @@ export class NodeAgent {
     this.loadConfig(ctx);
     const d = this.fabric.decoded(this.d.nodeName);
     if (d && !d.ok) throw new Error(`NodeFabric ${this.d.nodeName}: ${d.error}`);
-    return this.pipeline.run(d?.value, await this.sessions(ctx), this.config, ctx.log);
+    return this.pipeline.run(d?.value, await this.sessions(ctx), d ? this.directRoutes(d.value.spec.routing, ctx) : undefined, this.config, ctx.log);
+  }
+
+  /**
+   * The host routes of the segments the NodeFabric names now (watches follow the names), or undefined
+   * while one is not known: a new watch still listing, or an unreadable object (logged).
+   */
+  private directRoutes(routing: NodeFabricObj['spec']['routing'], ctx: ReconcileContext): DirectRoute[] | undefined {
+    // A segment key without segment names is a plan from a controller older than L2Segments (during an
+    // upgrade, the agents may roll first): its routes are not known here, so the kernel's are kept.
+    if (routing?.l2Segment && !routing.segments?.length) {
+      ctx.log.debug({ kind: 'NodeFabric', l2Segment: routing.l2Segment }, 'plan names no L2Segment (an older controller); keeping the host routes in the kernel as they are');
+      return undefined;
+    }
+    const names = routing?.segments ?? [];
+    this.segments.want(names);
+    const dec = this.segments.decision(this.d.nodeName);
+    if (dec.unreadable.length) ctx.log.warn({ kind: 'L2Segment', unreadable: dec.unreadable }, 'unreadable L2Segment; keeping the host routes in the kernel as they are');
+    else if (dec.waiting.length) ctx.log.debug({ kind: 'L2Segment', waiting: dec.waiting }, 'L2Segments not listed yet; keeping the host routes in the kernel as they are');
+    return dec.routes;
   }
 
   /**

@@ -16,6 +16,8 @@ import { sessionHint, type ObservedSession } from './status.js';
 export interface ReportInput {
   generation: number;
   spec: NodeFabricSpec;
+  /** The node's planned direct routes (from its L2Segments); undefined while unknown: no routeProblems then. */
+  planned: ReadonlyArray<{ destination: string; via: string }> | undefined;
   uplinks: Map<4 | 6, Uplink>;
   observed: ObservedSession[];
   /** The sessions gobgpd listed this sync (counters and establishedAt). */
@@ -71,7 +73,7 @@ const rfc3339 = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 /** The agent-owned status fields (conditions and lastSyncTime are added when written). */
 export function buildReport(i: ReportInput): NodeFabricStatus {
   const up = i.uplinks.get(4) ?? i.uplinks.get(6);
-  const rp = routeProblems(i.spec.directRoutes ?? [], i.installed);
+  const rp = i.planned ? routeProblems(i.planned, i.installed) : { problems: [], total: 0 };
   return {
     observedGeneration: i.generation,
     ...(up ? { uplink: up.dev } : {}),

@@ -1,9 +1,10 @@
 /**
- * Host-gw routes apply: the plan's direct routes on the uplink of their family, diffed (pure
- * diffRoutes) against the routes of our protocol in the kernel, and only the delta applied. Owns the
- * route table and its deletion monitor, both re-opened when FabricConfig changes the protocol.
+ * Host-gw routes apply: the node's direct routes (from its L2Segments, segments.ts) on the uplink of
+ * their family, diffed (pure diffRoutes) against the routes of our protocol in the kernel, and only the
+ * delta applied. Routes not known yet (a segment cache still listing) change nothing: the kernel's are
+ * kept as they are. Owns the route table and its deletion monitor, both re-opened when FabricConfig
+ * changes the protocol.
  */
-import type { NodeFabricSpec } from '../api/nodefabric.js';
 import { parseCidr } from '../lib/ip.js';
 import type { Logger } from '../lib/log.js';
 import { diffRoutes, type KernelRoute, type RouteTable } from '../routes/model.js';
@@ -17,8 +18,11 @@ export interface Uplink {
 export interface RoutesOutcome {
   changes: number;
   routeErrors: string[];
+  /** The routes wanted; when the plan's routes are unknown, what the kernel holds (kept as it is). */
   desiredRoutes: KernelRoute[];
   installed: KernelRoute[];
+  /** True when the routes were unknown and the kernel's were left untouched. */
+  held: boolean;
 }
 
 export interface RouteTables {
@@ -29,10 +33,10 @@ export interface RouteTables {
 }
 
 /** The routes the plan wants, on this node's uplinks; a route whose family has no uplink is an error. */
-export function desiredRoutes(spec: NodeFabricSpec, uplinks: Map<4 | 6, Uplink>): { routes: KernelRoute[]; errors: string[] } {
+export function desiredRoutes(direct: ReadonlyArray<{ destination: string; via: string }>, uplinks: Map<4 | 6, Uplink>): { routes: KernelRoute[]; errors: string[] } {
   const routes: KernelRoute[] = [];
   const errors: string[] = [];
-  for (const r of spec.directRoutes ?? []) {
+  for (const r of direct) {
     const fam = parseCidr(r.destination)?.family;
     const up = fam ? uplinks.get(fam) : undefined;
     if (!up) errors.push(`${r.destination}: no IPv${fam} uplink`);
@@ -65,11 +69,13 @@ export class RoutesApplier {
     return this.table;
   }
 
-  async apply(spec: NodeFabricSpec, uplinks: Map<4 | 6, Uplink>, protocol: number, log: Logger): Promise<RoutesOutcome> {
-    let changes = 0;
-    const { routes: desired, errors: routeErrors } = desiredRoutes(spec, uplinks);
+  /** `direct`: the routes to install; undefined = not known yet: list the kernel's, change nothing. */
+  async apply(direct: ReadonlyArray<{ destination: string; via: string }> | undefined, uplinks: Map<4 | 6, Uplink>, protocol: number, log: Logger): Promise<RoutesOutcome> {
     const table = this.tableFor(protocol);
     let installed = await table.list();
+    if (!direct) return { changes: 0, routeErrors: [], desiredRoutes: installed, installed, held: true };
+    let changes = 0;
+    const { routes: desired, errors: routeErrors } = desiredRoutes(direct, uplinks);
     const rd = diffRoutes(desired, installed);
     if (rd.add.length || rd.del.length) {
       const res = await table.apply(rd.add, rd.del);
@@ -79,7 +85,7 @@ export class RoutesApplier {
       this.on.changed([rd.add.length ? `added ${brief(rd.add)}` : '', rd.del.length ? `removed ${brief(rd.del)}` : ''].filter(Boolean).join('; '));
       installed = await table.list();
     }
-    return { changes, routeErrors, desiredRoutes: desired, installed };
+    return { changes, routeErrors, desiredRoutes: desired, installed, held: false };
   }
 
   close(): void {

@@ -23,6 +23,8 @@ export interface AgentObservation {
   peersPlanned: number;
   sessions: ObservedSession[];
   routesWanted: number;
+  /** The node's L2Segments are not known yet (a cache still listing, or one unreadable): its host routes were left as they are. */
+  routesUnknown?: boolean;
   routesMissing: string[];
   routeErrors: string[];
   /** How many routes differ from the plan after the apply (status.routeProblemsTotal; 0 when none). */
@@ -91,7 +93,8 @@ export function agentConditions(o: AgentObservation): ConditionInput[] {
   const p = o.routeProblems ?? 0;
   const lead = p ? `${p} route(s) differ from the plan (status.routeProblems): ` : '';
   let routes: ConditionInput;
-  if (!o.uplinkFound && o.routesWanted > 0) routes = { type: 'RoutesReady', status: 'False', reason: 'NoUplink', message: `${lead}no interface holds the node's IP: host routes cannot be installed` };
+  if (o.routesUnknown) routes = { type: 'RoutesReady', status: 'Unknown', reason: 'SegmentsNotKnown', message: `the node's L2Segments are not known yet (a cache still listing, or one unreadable): its ${o.routesWanted} host route(s) in the kernel are left as they are` };
+  else if (!o.uplinkFound && o.routesWanted > 0) routes = { type: 'RoutesReady', status: 'False', reason: 'NoUplink', message: `${lead}no interface holds the node's IP: host routes cannot be installed` };
   else if (o.routeErrors.length) routes = { type: 'RoutesReady', status: 'False', reason: 'KernelError', message: lead + o.routeErrors.slice(0, 5).join('; ') };
   else if (o.routesMissing.length) routes = { type: 'RoutesReady', status: 'False', reason: 'Missing', message: `${lead}${o.routesMissing.length} route(s) not in the kernel: ${o.routesMissing.slice(0, 5).join(', ')}` };
   else routes = { type: 'RoutesReady', status: 'True', reason: 'Installed', message: `${lead}${o.routesWanted} host route(s) installed` };

@@ -19,6 +19,7 @@ import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/log.js';
 import { Gauge, Histogram, RECONCILE_BUCKETS, type Registry } from '../lib/metrics.js';
 import { diffRoutes } from '../routes/model.js';
+import type { DirectRoute } from '../plan/segment.js';
 import { BgpApplier, type BgpWant, type PasswordLookup } from './bgp-apply.js';
 import type { NatSource } from './nat-apply.js';
 import { buildReport, StatusHeartbeat } from './report.js';
@@ -113,10 +114,12 @@ export class AgentSync {
   /**
    * `peers`: this node's sessions as the agent derives them (plan/peers.ts), undefined while its Node,
    * FabricConfig or the BGPPeers are not known (sessions stay as they are). `raw`: its NodeFabric (pod
-   * CIDRs, advertisements, direct routes), undefined until the controller has created it: the sessions
-   * are configured anyway; routes, CNI and status wait for it.
+   * CIDRs, advertisements, the L2Segments it belongs to), undefined until the controller has created
+   * it: the sessions are configured anyway; routes, CNI and status wait for it. `direct`: the host
+   * routes of the node's L2Segments (segments.ts), undefined while they are not known: the kernel's
+   * routes are then left as they are, not reported as problems, and RoutesReady is Unknown.
    */
-  async run(raw: NodeFabricObj | undefined, peers: NodePeers | undefined, config: FabricConfigSpec, log: Logger): Promise<ReconcileResult | void> {
+  async run(raw: NodeFabricObj | undefined, peers: NodePeers | undefined, direct: DirectRoute[] | undefined, config: FabricConfigSpec, log: Logger): Promise<ReconcileResult | void> {
     if (peers) this.peerNames = new Map(peers.peers.map((p) => [p.address, p.name]));
     if (!raw) {
       this.ready = false;
@@ -141,7 +144,7 @@ export class AgentSync {
     const uplinks = new Map<4 | 6, Uplink>();
     const found = await Promise.all((spec.nodeIPs ?? []).map(async (ip) => [ip, await this.d.detectUplink(ip)] as const));
     for (const [ip, u] of found) if (u) uplinks.set(ip.includes(':') ? 6 : 4, u);
-    const [bgp, rt, nat] = await Promise.all([bgpDone, this.routes.apply(spec, uplinks, config.routeProtocol, log), this.d.nat?.sync(config, log)]);
+    const [bgp, rt, nat] = await Promise.all([bgpDone, this.routes.apply(direct, uplinks, config.routeProtocol, log), this.d.nat?.sync(config, log)]);
     const { bgpError, sessions, passwords } = bgp;
     const { routeErrors, desiredRoutes, installed } = rt;
     const after = diffRoutes(desiredRoutes, installed);
@@ -153,7 +156,7 @@ export class AgentSync {
 
     // --- CNI configuration (gated on the fabric really working, unless configured not to wait)
     const bgpOk = planned && !bgpError && plannedPeers.length > 0 && observed.every((s) => s.state === 'Established');
-    const routesOk = after.add.length === 0 && routeErrors.length === 0;
+    const routesOk = !rt.held && after.add.length === 0 && routeErrors.length === 0;
     let cni: { written: boolean; reason?: string; path?: string } | undefined;
     if (this.d.cni) {
       cni = await this.d.cni.reconcile({
@@ -166,12 +169,13 @@ export class AgentSync {
 
     // --- report
     const policy = this.d.policy?.();
-    const status = { ...buildReport({ generation: nf.metadata.generation ?? 0, spec, uplinks, observed, live: sessions, installed, ...(cni ? { cni } : {}), ...(policy?.status ? { policy: policy.status } : {}) }), ...(svc ? { services: svc.status } : {}) };
+    const status = { ...buildReport({ generation: nf.metadata.generation ?? 0, spec, planned: direct, uplinks, observed, live: sessions, installed, ...(cni ? { cni } : {}), ...(policy?.status ? { policy: policy.status } : {}) }), ...(svc ? { services: svc.status } : {}) };
     const conds = agentConditions({
       planned,
       peersPlanned: plannedPeers.length,
       sessions: observed,
       routesWanted: desiredRoutes.length,
+      ...(rt.held ? { routesUnknown: true } : {}),
       routesMissing: after.add.map((r) => r.dst),
       routeErrors,
       routeProblems: status.routeProblemsTotal ?? 0,

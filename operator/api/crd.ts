@@ -15,7 +15,7 @@ export function toStructural(schema: z.ZodType): Json {
 
 function clean(node: unknown): Json {
   if (!node || typeof node !== 'object' || Array.isArray(node)) throw new Error(`schema node is not an object: ${JSON.stringify(node)}`);
-  const n = { ...(node as Json) };
+  const n = enumOfLiterals({ ...(node as Json) });
   delete n.$schema;
   delete n.id;
   if (n.additionalProperties === false) delete n.additionalProperties;
@@ -34,6 +34,23 @@ function clean(node: unknown): Json {
   if (n.additionalProperties && typeof n.additionalProperties === 'object') n.additionalProperties = clean(n.additionalProperties);
   if (Array.isArray(n.required) && n.required.length === 0) delete n.required;
   return n;
+}
+
+/**
+ * A union of literals of one type (`z.union([z.literal(4), z.literal(6)])`, which zod emits as anyOf of
+ * one-value enums) is one enum; numbers that are all integers make an integer. Any other anyOf stays and
+ * is rejected as non-structural.
+ */
+function enumOfLiterals(n: Json): Json {
+  const alts = n.anyOf;
+  if (!Array.isArray(alts) || alts.length === 0) return n;
+  const types = new Set(alts.map((a: Json) => a.type));
+  const plain = alts.every((a: Json) => Object.keys(a).every((k) => k === 'type' || k === 'enum') && Array.isArray(a.enum));
+  if (!plain || types.size !== 1) return n;
+  const values = alts.flatMap((a: Json) => a.enum as unknown[]);
+  const [type] = types;
+  const { anyOf: _, ...rest } = n;
+  return { ...rest, type: type === 'number' && values.every((v) => Number.isInteger(v)) ? 'integer' : type, enum: values };
 }
 
 const FORBIDDEN = ['$ref', 'oneOf', 'anyOf', 'allOf', 'not', 'nullable', 'definitions', '$defs'];

@@ -5,6 +5,7 @@ import { fabricConfigSpec, fabricConfigStatus } from './fabricconfig.js';
 import { ipPoolSpec, ipPoolStatus } from './ippool.js';
 import { nodeFabricSpec, nodeFabricStatus } from './nodefabric.js';
 import { LoadBalancerPool } from './services.js';
+import { L2Segment } from './segment.js';
 
 export interface PrinterColumn {
   name: string;
@@ -114,13 +115,13 @@ export const NodeFabric = {
     { name: 'Sessions', type: 'integer', jsonPath: '.status.sessionsEstablished', description: 'BGP sessions established' },
     { name: 'Peers', type: 'integer', jsonPath: '.status.sessionsTotal' },
     { name: 'Routes', type: 'integer', jsonPath: '.status.routesInstalled', description: 'Host-gw routes in the kernel' },
-    { name: 'Direct', type: 'integer', jsonPath: '.spec.routing.directNodes', priority: 1 },
+    { name: 'Segment', type: 'string', jsonPath: '.spec.routing.l2Segment', priority: 1 },
     ready(),
     age,
   ],
 } satisfies KindDef;
 
-export const ALL_KINDS = [IPPool, BGPPeer, FabricConfig, NodeFabric, LoadBalancerPool] as const;
+export const ALL_KINDS = [IPPool, BGPPeer, FabricConfig, NodeFabric, LoadBalancerPool, L2Segment] as const;
 
 /** A podfabric object as stored in the apiserver. */
 export interface Obj<K extends KindDef> {
@@ -136,6 +137,8 @@ export type BGPPeerObj = Obj<typeof BGPPeer>;
 export type FabricConfigObj = Obj<typeof FabricConfig>;
 export type NodeFabricObj = Obj<typeof NodeFabric>;
 export type LoadBalancerPoolObj = Obj<typeof LoadBalancerPool>;
+export type L2SegmentObj = Obj<typeof L2Segment>;
+export { L2Segment };
 
 /** Every kind's envelope. Built once: zod compiles a schema on its first parse, and informers decode every object. */
 const envelope = z.object({ apiVersion: z.string(), kind: z.string(), metadata: objectMeta, spec: z.unknown().optional(), status: z.unknown().optional() });

@@ -26,13 +26,6 @@ export const advertisement = z.object({
   nextHop: ipAddress,
 });
 
-export const directRoute = z.object({
-  destination: cidr.meta({ description: "The neighbour node's pod CIDR." }),
-  via: ipAddress.meta({ description: "The neighbour node's IP on the shared segment." }),
-  node: objectName,
-  reason: z.enum(['SameSubnet', 'SegmentLabel']).meta({ description: 'Why the node is adjacent: both on the subnet, or both carry the segment label, named in routing.l2Segment.' }),
-});
-
 export const nodeFabricSpec = z.object({
   podCIDRs: z.array(cidr).max(2).optional().meta({ description: 'One block per address family.' }),
   allocations: listMap(z.array(z.object({ cidr, pool: objectName })).max(2), ['cidr'])
@@ -46,18 +39,14 @@ export const nodeFabricSpec = z.object({
   advertisements: listMap(z.array(advertisement).max(8), ['prefix'])
     .optional()
     .meta({ description: "The node's pod CIDRs and their next hop. The agent attaches the communities of the BGPPeers it has sessions with." }),
-  // Atomic: only the controller writes the spec, always whole (PUT). A list-map would make the apiserver
-  // keep a managedFields entry per route (5.3 KB of a 40-node rack's 16 KB NodeFabric), stored, cached
-  // and sent with every status heartbeat to every NodeFabric watcher. The plan never repeats a destination.
-  directRoutes: z
-    .array(directRoute)
-    .max(2048)
-    .optional()
-    .meta({ 'x-kubernetes-list-type': 'atomic', description: "Host routes to the pod CIDRs of the nodes on this node's L2 segment, sorted by destination." }),
   routing: z
     .object({
-      l2Segment: z.string().max(128).optional().meta({ description: "The node's L2 segment (label value or detected subnet)." }),
-      directNodes: z.number().int().min(0),
+      l2Segment: z.string().max(200).optional().meta({ description: "The node's L2 segment (`label:<value>` or `subnet:<cidr>`)." }),
+      segments: z
+        .array(objectName)
+        .max(2)
+        .optional()
+        .meta({ description: 'The L2Segment objects (one per address family) whose routes this node installs: its host-gw routes to the other members. Only membership is here, so a member coming or going rewrites no NodeFabric.' }),
     })
     .optional(),
 });
@@ -102,14 +91,14 @@ export const nodeFabricStatus = z.object({
     .array(
       z.object({
         destination: cidr.meta({ description: 'The route\'s destination (a neighbour node\'s pod CIDR).' }),
-        plannedVia: ipAddress.optional().meta({ description: 'The next hop spec.directRoutes plans; absent: a route of ours in the kernel that is not planned.' }),
+        plannedVia: ipAddress.optional().meta({ description: "The next hop the node's L2Segments plan; absent: a route of ours in the kernel that is not planned." }),
         installedVia: ipAddress.optional().meta({ description: 'The next hop in the kernel; absent: a planned route missing from the kernel.' }),
       }),
     )
     .max(MAX_ROUTE_PROBLEMS)
     .optional()
     .meta({
-      description: `Where the kernel's routes of ours differ from spec.directRoutes: a planned route missing from the kernel (no installedVia), a route of ours not planned (no plannedVia), or another next hop (both). At most ${MAX_ROUTE_PROBLEMS}, ordered by destination; absent when the node has exactly its plan (every planned route installed, nothing else).`,
+      description: `Where the kernel's routes of ours differ from the routes of the node's L2Segments (spec.routing.segments): a planned route missing from the kernel (no installedVia), a route of ours not planned (no plannedVia), or another next hop (both). At most ${MAX_ROUTE_PROBLEMS}, ordered by destination; absent when the node has exactly its plan (every planned route installed, nothing else).`,
     }),
   routeProblemsTotal: z
     .number()
@@ -146,7 +135,6 @@ export const nodeFabricStatus = z.object({
 
 export type PlannedPeer = z.infer<typeof plannedPeer>;
 export type Advertisement = z.infer<typeof advertisement>;
-export type DirectRoute = z.infer<typeof directRoute>;
 export type NodeFabricSpec = z.infer<typeof nodeFabricSpec>;
 export type NodeFabricStatus = z.infer<typeof nodeFabricStatus>;
 export type SessionStatus = z.infer<typeof sessionStatus>;

@@ -9,7 +9,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { BGPPeer, FabricConfig, IPPool, NodeFabric, parseObject, type KindDef, type Obj } from '../api/kinds.js';
+import { BGPPeer, FabricConfig, IPPool, L2Segment, NodeFabric, parseObject, type KindDef, type Obj } from '../api/kinds.js';
 import { API_PATH as API } from '../api/common.js';
 import { KubeRest, isNotFound, loadKubeConfig } from '../kube/rest.js';
 import { parseDuration } from '../lib/flags.js';
@@ -66,7 +66,8 @@ ${COMMON.replace(/^Flags:\n/, '')}`,
   node: `kubectl fabric node NAME: one node's plan (NodeFabric spec, from the controller) against what
 the node really has (NodeFabric status, from its agent), with every discrepancy marked "!!":
 planned peers vs BGP sessions (state, since, prefixes sent/received, last error), planned
-advertisements vs advertised, planned direct routes vs kernel routes (missing / extra / other via),
+advertisements vs advertised, its L2 segments (the L2Segments its NodeFabric names: key, family,
+routes) and their routes to the other members vs kernel routes (missing / extra / other via),
 conditions with reasons and messages, CNI status, and the Node's spec.podCIDRs.
 Exits 1 on any discrepancy.
 
@@ -118,16 +119,20 @@ async function list<K extends KindDef>(rest: KubeRest, def: K): Promise<Array<Ob
   });
 }
 
+/** A LIST that answers 404 (FabricConfig: none yet; L2Segment: an install older than this CLI) is empty. */
+const listOrNone = <K extends KindDef>(rest: KubeRest, def: K): Promise<Array<Obj<K>>> => list(rest, def).catch((e) => (isNotFound(e) ? [] : Promise.reject(e)));
+
 /** Reads everything the views need (six LISTs). */
 export async function readSnapshot(rest: KubeRest): Promise<FabricSnapshot> {
-  const [nodes, nodeFabrics, peers, pools, configs] = await Promise.all([
+  const [nodes, nodeFabrics, segments, peers, pools, configs] = await Promise.all([
     rest.get<{ items: CoreNode[] }>('/api/v1/nodes').then((r) => r.items),
     list(rest, NodeFabric),
+    listOrNone(rest, L2Segment),
     list(rest, BGPPeer),
     list(rest, IPPool),
-    list(rest, FabricConfig).catch((e) => (isNotFound(e) ? [] : Promise.reject(e))),
+    listOrNone(rest, FabricConfig),
   ]);
-  return { nodes, nodeFabrics, peers, pools, config: configs.find((c) => c.metadata.name === 'default') ?? null };
+  return { nodes, nodeFabrics, segments, peers, pools, config: configs.find((c) => c.metadata.name === 'default') ?? null };
 }
 
 /** Services, NodeFabrics and FabricConfig, then the EndpointSlices of the Services with an unadvertised address only. */
@@ -135,7 +140,7 @@ export async function readServicesReport(rest: KubeRest): Promise<ServicesReport
   const [services, nodeFabrics, configs] = await Promise.all([
     rest.get<{ items: unknown[] }>('/api/v1/services').then((r) => r.items),
     list(rest, NodeFabric),
-    list(rest, FabricConfig).catch((e) => (isNotFound(e) ? [] : Promise.reject(e))),
+    listOrNone(rest, FabricConfig),
   ]);
   const config = configs.find((c) => c.metadata.name === 'default') ?? null;
   const readyEndpoints = new Map<string, number>();

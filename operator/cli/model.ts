@@ -3,7 +3,7 @@
  * and the small pure helpers shared by the tables, the node report and the map.
  */
 import type { Condition } from '../api/common.js';
-import type { BGPPeerObj, FabricConfigObj, IPPoolObj, NodeFabricObj } from '../api/kinds.js';
+import type { BGPPeerObj, FabricConfigObj, IPPoolObj, L2SegmentObj, NodeFabricObj } from '../api/kinds.js';
 import type { SessionStatus } from '../api/nodefabric.js';
 import { findCondition } from '../api/conditions.js';
 import { staleReady } from '../api/readiness.js';
@@ -23,6 +23,8 @@ export interface CoreNode {
 export interface FabricSnapshot {
   nodes: CoreNode[];
   nodeFabrics: NodeFabricObj[];
+  /** Every L2Segment (the NodeFabrics name theirs in spec.routing.segments). */
+  segments: L2SegmentObj[];
   peers: BGPPeerObj[];
   pools: IPPoolObj[];
   config?: FabricConfigObj | null;

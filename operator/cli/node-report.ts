@@ -5,6 +5,7 @@
 import type { NodeFabricObj } from '../api/kinds.js';
 import { canonIP, canonPrefix, compareCidr, parseCidr } from '../lib/ip.js';
 import { formatAge, naturalCompare, rackOf, sessionsOf, ageSeconds, type FabricSnapshot, type SessionState } from './model.js';
+import { plannedRoutes, segmentViews, type PlannedRoute, type SegmentView } from './segments.js';
 import { conditionViews, syncState, type ConditionView, type ViewOptions } from './status-report.js';
 import { clip, section, yesNo } from './table.js';
 
@@ -38,6 +39,8 @@ export interface RouteLine {
   node: string | null;
   plannedVia: string | null;
   installedVia: string | null;
+  /** The L2Segment the planned route comes from (null: not planned). */
+  segment: string | null;
   reason: string | null;
   verdict: Verdict;
 }
@@ -56,6 +59,8 @@ export interface NodeReport {
   planLag: { status: number; plan: number } | null;
   sessions: SessionLine[];
   advertisements: PrefixLine[];
+  /** The L2Segments the NodeFabric names (spec.routing.segments): where its planned routes come from. */
+  segments: SegmentView[];
   routes: RouteLine[];
   conditions: Array<ConditionView & { ok: boolean }>;
   cni: { written: boolean | null; path: string | null; reason: string | null; ok: boolean };
@@ -64,13 +69,13 @@ export interface NodeReport {
 }
 
 /**
- * The DIRECT ROUTES lines: spec.directRoutes against status.routeProblems (the agent reports only the
- * routes that differ from its plan). A planned route with no problem is installed via its planned next
+ * The DIRECT ROUTES lines: the planned routes (every route of the node's L2Segments but its own,
+ * segments.ts plannedRoutes) against status.routeProblems (the agent reports only the routes that differ from its plan). A planned route with no problem is installed via its planned next
  * hop, unless the status lists fewer problems than routeProblemsTotal and the route sorts after the last
  * one listed ('unlisted'). Before the agent reports routes at all, every planned route is 'missing'.
  */
-export function routeLines(nf: NodeFabricObj | undefined, st: NodeFabricObj['status']): { routes: RouteLine[]; problems: string[] } {
-  const plan = new Map((nf?.spec.directRoutes ?? []).map((r) => [canonPrefix(r.destination), r]));
+export function routeLines(planned: PlannedRoute[], st: NodeFabricObj['status']): { routes: RouteLine[]; problems: string[] } {
+  const plan = new Map(planned.map((r) => [canonPrefix(r.destination), r]));
   const reported = st?.routesInstalled !== undefined;
   const listed = st?.routeProblems ?? [];
   const seen = new Map(listed.map((p) => [canonPrefix(p.destination), p.installedVia === undefined ? null : canonIP(p.installedVia)]));
@@ -88,7 +93,7 @@ export function routeLines(nf: NodeFabricObj | undefined, st: NodeFabricObj['sta
     const installedVia = seen.has(key) ? seen.get(key)! : !reported || !p || beyondList(key) ? null : plannedVia;
     if (!p && installedVia === null) continue;
     const verdict: Verdict = !p ? 'extra' : installedVia === null ? (seen.has(key) || !reported ? 'missing' : 'unlisted') : installedVia === plannedVia ? 'ok' : 'mismatch';
-    routes.push({ destination: key, node: p?.node ?? null, plannedVia, installedVia, reason: p?.reason ?? null, verdict });
+    routes.push({ destination: key, node: p?.node ?? null, plannedVia, installedVia, segment: p?.segment ?? null, reason: p?.reason ?? null, verdict });
   }
   const problems: string[] = [];
   for (const r of routes) {
@@ -143,7 +148,11 @@ export function buildNodeReport(name: string, s: FabricSnapshot, o: ViewOptions)
   const gen = nf?.metadata.generation;
   const planLag = gen !== undefined && st?.observedGeneration !== undefined && st.observedGeneration < gen ? { status: st.observedGeneration, plan: gen } : null;
   if (planLag) d.push(`status is for plan generation ${planLag.status}, the plan is at ${planLag.plan}: the agent has not reported on the latest plan yet (its routes are judged against the older one)`);
-  const { routes, problems: routeDiscrepancies } = routeLines(nf, st);
+  const segments = segmentViews(nf, s);
+  for (const g of segments) {
+    if (g.expected) d.push(`L2Segment ${g.name} not found: the node has a pod CIDR and an IP of IPv${g.family}, so the segment holds at least its own route (the controller has not written it)`);
+  }
+  const { routes, problems: routeDiscrepancies } = routeLines(plannedRoutes(nf, s), st);
   d.push(...routeDiscrepancies);
 
   // Every NodeFabric condition (agent's and controller's) is positive: anything but True is wrong.
@@ -175,6 +184,7 @@ export function buildNodeReport(name: string, s: FabricSnapshot, o: ViewOptions)
     planLag,
     sessions,
     advertisements,
+    segments,
     routes,
     conditions,
     cni,
@@ -202,7 +212,21 @@ export function renderNodeReport(r: NodeReport, now: Date): string {
       r.advertisements.map((a) => [a.prefix, a.nextHop ?? '-', MARK[a.verdict]]),
     ),
     ...section(
-      'DIRECT ROUTES (plan: spec.directRoutes, node: status.routeProblems)',
+      'L2 SEGMENTS (spec.routing.segments: the L2Segments whose routes the node installs, all but its own)',
+      ['NAME', 'KEY', 'FAMILY', 'REASON', 'ROUTES', 'OMITTED', ''],
+      r.segments.map((g) => [
+        g.name,
+        g.key ?? '-',
+        g.family === null ? '-' : `IPv${g.family}`,
+        g.reason ?? '-',
+        g.routes === null ? '-' : String(g.routes),
+        String(g.omitted),
+        g.found ? 'ok' : g.expected ? '!! MISSING' : 'not found (no routes)',
+      ]),
+      '(none: the node is on no L2 segment)',
+    ),
+    ...section(
+      'DIRECT ROUTES (plan: its L2Segments\' routes, node: status.routeProblems)',
       ['DESTINATION', 'TO NODE', 'PLANNED VIA', 'INSTALLED VIA', 'REASON', ''],
       r.routes.map((x) => [x.destination, x.node ?? '-', x.plannedVia ?? '-', x.installedVia ?? '-', x.reason ?? '-', MARK[x.verdict]]),
     ),

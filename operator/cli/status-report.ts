@@ -19,6 +19,7 @@ import {
   type CoreNode,
   type FabricSnapshot,
 } from './model.js';
+import { plannedRoutes } from './segments.js';
 import { clip, section, yesNo } from './table.js';
 
 export interface ViewOptions {
@@ -143,7 +144,7 @@ function nodeRow(name: string, node: CoreNode | undefined, nf: NodeFabricObj | u
     prefixesAdvertised: st?.advertised?.length ?? 0,
     prefixesPlanned: nf?.spec.advertisements?.length ?? 0,
     routesInstalled: st?.routesInstalled ?? 0,
-    routesPlanned: nf?.spec.directRoutes?.length ?? 0,
+    routesPlanned: plannedRoutes(nf, snap).length,
     cniWritten: st?.cni ? st.cni.written : null,
     ready: ready.status,
     reason: ready.reason,

@@ -42,7 +42,7 @@ export function nodeConditions(decision: Decision, plan: PlanResult): ConditionI
   conds.push(
     peerIssues.length
       ? { type: 'PeersResolved', status: 'False', reason: plan.conflicts.length ? 'PeerConflict' : plan.problems[0]!.reason, message: peerIssues.join('; ') }
-      : { type: 'PeersResolved', status: 'True', reason: 'Resolved', message: `${plan.peers.length} peer(s), ${plan.spec.directRoutes?.length ?? 0} direct route(s)` },
+      : { type: 'PeersResolved', status: 'True', reason: 'Resolved', message: `${plan.peers.length} peer(s)${plan.spec.routing?.segments?.length ? `; host routes from L2Segment ${plan.spec.routing.segments.join(', ')}` : ''}` },
   );
   // PeersResolved is computed from the same rule the agents use (plan/peers.ts) and only written while
   // False (nodeConditionsToWrite): the normal case of a BGPPeer change writes no NodeFabric status.

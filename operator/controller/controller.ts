@@ -1,9 +1,11 @@
 /**
  * The podfabric controller: allocates pod CIDRs and writes each node's plan (NodeFabric spec: blocks,
- * advertisements, direct routes; not its BGP sessions, which each agent derives from the BGPPeers).
+ * advertisements, its L2 segments; not its BGP sessions, which each agent derives from the BGPPeers)
+ * and each L2 segment's host-gw routes (L2Segment).
  *
- * Level-triggered: informers only enqueue keys ("node:<name>", "pool:<name>", "peer:<name>", "config");
- * each key goes to its reconciler (node-, pool-, peer-, config-reconciler.ts), which reads the typed
+ * Level-triggered: informers only enqueue keys ("node:<name>", "segment:<key>", "pool:<name>",
+ * "peer:<name>", "config"); each key goes to its reconciler (node-, segment-, pool-, peer-,
+ * config-reconciler.ts), which reads the typed
  * caches, computes what should be (pure: ipam/, plan/, conditions.ts), writes only the delta and returns
  * the other keys it made stale. Started only once this replica leads, so the caches it builds are a
  * fresh LIST: every allocation any earlier leader made is loaded before anything new is allocated.
@@ -24,8 +26,9 @@ import { controllerMetrics } from './metrics.js';
 import { NodeReconciler } from './node-reconciler.js';
 import { PeerReconciler } from './peer-reconciler.js';
 import { PoolReconciler, poolsWaitedOn } from './pool-reconciler.js';
+import { SegmentReconciler, segmentQueueKey } from './segment-reconciler.js';
 import { ServiceReconciler, SERVICES_KEY } from './service-reconciler.js';
-import { claimUnrecordedPodCIDRs, ControllerState, FIELD_MANAGER, nfRef, sameNodeInputs, trimNode, type KNode, type RawFabric, type RawPeer, type RawPool } from './state.js';
+import { claimUnrecordedPodCIDRs, ControllerState, FIELD_MANAGER, nfRef, sameNodeInputs, trimNode, type KNode, type RawFabric, type RawPeer, type RawPool, type RawSegment } from './state.js';
 
 export { FIELD_MANAGER, POOL_FINALIZER, type KNode } from './state.js';
 
@@ -43,12 +46,14 @@ export class FabricController {
   readonly queue = new WorkQueue({ name: 'controller', baseDelayMs: 50, maxDelayMs: 60_000 });
   private readonly nodes: Informer<KNode>;
   private readonly fabrics: Informer<RawFabric>;
+  private readonly segmentObjs: Informer<RawSegment>;
   private readonly pools: Informer<RawPool, IPPoolObj>;
   private readonly peers: Informer<RawPeer, BGPPeerObj>;
   private readonly configs: Informer<KObj, FabricConfigObj>;
   private readonly state: ControllerState;
   private readonly config: ConfigReconciler;
   private readonly node: NodeReconciler;
+  private readonly segment: SegmentReconciler;
   private readonly pool: PoolReconciler;
   private readonly peer: PeerReconciler;
   private readonly service: ServiceReconciler;
@@ -80,16 +85,9 @@ export class FabricController {
     );
     this.nodes = new Informer<KNode>(rest, '/api/v1/nodes', {
       onAdd: (n) => add(`node:${n.metadata.name}`),
-      onUpdate: (o, n) => {
-        if (!sameNodeInputs(o, n)) {
-          add(`node:${n.metadata.name}`);
-          this.enqueueSegmentOf(n.metadata.name);
-        }
-      },
-      onDelete: (n) => {
-        add(`node:${n.metadata.name}`);
-        this.enqueueSegmentOf(n.metadata.name);
-      },
+      // The node's own reconcile enqueues its segments (old and new).
+      onUpdate: (o, n) => !sameNodeInputs(o, n) && add(`node:${n.metadata.name}`),
+      onDelete: (n) => add(`node:${n.metadata.name}`),
     }, { trim: trimNode });
     this.fabrics = new Informer(rest, `${API}/nodefabrics`, {
       onAdd: (f) => add(`node:${f.metadata.name}`),
@@ -99,11 +97,19 @@ export class FabricController {
         this.onWaitingChanged(f, undefined);
       },
     });
+    // Ours alone (segment-reconciler.ts): any change not ours is put back, a deleted one re-created.
+    const segmentKey = (o: RawSegment) => typeof o.spec?.key === 'string' && add(segmentQueueKey(o.spec.key));
+    this.segmentObjs = new Informer<RawSegment>(rest, `${API}/l2segments`, {
+      onAdd: segmentKey,
+      onUpdate: (o, n) => stableStringify(o.spec) !== stableStringify(n.spec) && segmentKey(n),
+      onDelete: segmentKey,
+    });
     const metrics = controllerMetrics(opts.registry, () => this.queue.len(), () => this.nodesWithoutBlock());
-    const stores = { nodes: this.nodes, fabrics: this.fabrics, pools: this.pools, peers: this.peers, configs: this.configs };
+    const stores = { nodes: this.nodes, fabrics: this.fabrics, pools: this.pools, peers: this.peers, configs: this.configs, segments: this.segmentObjs };
     this.state = new ControllerState(stores, rest, new StatusWriter(rest, FIELD_MANAGER), opts.events, metrics, { ...(opts.mirrorNodePodCIDRs !== undefined ? { mirrorNodePodCIDRs: opts.mirrorNodePodCIDRs } : {}) });
     this.config = new ConfigReconciler(this.state);
     this.node = new NodeReconciler(this.state);
+    this.segment = new SegmentReconciler(this.state, (name) => this.node.memberOf(name));
     this.pool = new PoolReconciler(this.state);
     this.peer = new PeerReconciler(this.state);
     this.service = new ServiceReconciler(rest, opts.events, () => this.state.config, add);
@@ -125,7 +131,7 @@ export class FabricController {
 
   /** Build caches (a fresh LIST), load every allocation, then reconcile. Call only while leading. */
   async start(): Promise<void> {
-    const informers = [this.configs, this.pools, this.peers, this.nodes, this.fabrics, ...this.service.informers];
+    const informers = [this.configs, this.pools, this.peers, this.nodes, this.fabrics, this.segmentObjs, ...this.service.informers];
     for (const inf of informers) inf.start();
     await Promise.all(informers.map((i) => i.waitForSync()));
 
@@ -156,7 +162,7 @@ export class FabricController {
     this.stopResync?.();
     this.queue.shutDown();
     this.state.allocationEvents.flush();
-    for (const inf of [this.configs, this.pools, this.peers, this.nodes, this.fabrics, ...this.service.informers]) inf.stop();
+    for (const inf of [this.configs, this.pools, this.peers, this.nodes, this.fabrics, this.segmentObjs, ...this.service.informers]) inf.stop();
     await this.workersDone;
   }
 
@@ -164,6 +170,7 @@ export class FabricController {
     const [kind, ...rest] = key.split(':');
     const name = rest.join(':');
     if (kind === 'node') return this.node.reconcile(name, ctx);
+    if (kind === 'segment') return this.segment.reconcile(name, ctx);
     if (kind === 'pool') return this.pool.reconcile(name, ctx);
     if (kind === 'peer') return this.peer.reconcile(name, ctx);
     // LoadBalancer addresses depend on FabricConfig spec.services: re-plan them after each config load.
@@ -181,14 +188,12 @@ export class FabricController {
     for (const p of this.peers.list()) this.queue.add(`peer:${p.metadata.name}`);
     for (const n of this.nodes.list()) this.queue.add(`node:${n.metadata.name}`);
     for (const f of this.fabrics.list()) this.queue.add(`node:${f.metadata.name}`);
+    for (const k of this.state.segments.keys()) this.queue.add(segmentQueueKey(k));
+    for (const o of this.segmentObjs.list()) if (typeof o.spec?.key === 'string') this.queue.add(segmentQueueKey(o.spec.key));
   }
 
   private enqueueAllNodes(): void {
     for (const n of this.nodes.list()) this.queue.add(`node:${n.metadata.name}`);
-  }
-
-  private enqueueSegmentOf(name: string): void {
-    for (const m of this.state.segments.othersOf(name)) this.queue.add(`node:${m}`);
   }
 
   private onPoolsChanged(name: string): void {
@@ -223,10 +228,7 @@ export class FabricController {
     const name = f.metadata.name!;
     if (stableStringify(o.spec) !== stableStringify(f.spec)) this.queue.add(`node:${name}`);
     this.onWaitingChanged(o, f);
-    if (stableStringify(o.status?.l2Subnets) !== stableStringify(f.status?.l2Subnets)) {
-      this.queue.add(`node:${name}`);
-      this.enqueueSegmentOf(name);
-    }
+    if (stableStringify(o.status?.l2Subnets) !== stableStringify(f.status?.l2Subnets)) this.queue.add(`node:${name}`);
     if (stableStringify(o.status?.sessions) !== stableStringify(f.status?.sessions)) {
       // The BGPPeers whose sessions on this node changed (the agent names them): nodesEstablished moves.
       const names = new Set([...(o.status?.sessions ?? []), ...(f.status?.sessions ?? [])].flatMap((x) => (x.name ? [x.name] : [])));

@@ -2,7 +2,7 @@
  * One node: decide its blocks (ipam), plan its fabric (plan), write the NodeFabric spec when it differs,
  * mirror the blocks into Node.spec.podCIDRs when empty, and write the controller's conditions. A deleted
  * node's record is deleted first, then its blocks are freed. Returns the other keys it made stale
- * (segment neighbours, peers whose selection changed, pools whose usage changed).
+ * (its L2 segments, peers whose selection changed, pools whose usage changed).
  */
 import { API_PATH as API, type Condition } from '../api/common.js';
 import { NodeFabric } from '../api/kinds.js';
@@ -16,11 +16,14 @@ import { computePlan, inferL2Subnets, nodeIPs, segmentKey, type PlanNode } from 
 import { stableStringify } from '../lib/stable.js';
 import { blockingProblems, NODE_CONDITION_TYPES, nodeConditionFine, nodeConditions, nodeConditionsToWrite } from './conditions.js';
 import { poolsWaitedOn } from './pool-reconciler.js';
+import { segmentQueueKey } from './segment-reconciler.js';
 import { FIELD_MANAGER, nfRef, nodePodCIDRs, nodeRef, type ControllerState, type KNode, type RawFabric } from './state.js';
 
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'podfabric' };
 const NF_API_VERSION = 'podfabric.io/v1alpha1';
 type Enqueue = NonNullable<ReconcileResult['enqueue']>;
+/** A segment's reconcile waits this long after a member changed: a rack's members arriving together are one write. */
+export const SEGMENT_BATCH_MS = 250;
 
 export class NodeReconciler {
   constructor(private readonly s: ControllerState) {}
@@ -44,12 +47,18 @@ export class NodeReconciler {
     };
   }
 
+  /** A node as a segment member (segment-reconciler.ts): undefined once its Node is gone. */
+  memberOf(name: string): PlanNode | undefined {
+    const n = this.s.stores.nodes.get(name);
+    return n ? this.planNode(n, this.s.ipam.claimsOf(name)) : undefined;
+  }
+
   /**
    * Fills the L2 segment index from the caches before the first reconcile (start-up, or a new leader).
-   * Without it each node would be planned against the neighbours reconciled before it: a new leader
-   * rewrote every NodeFabric with part of its direct routes, then again with all of them (1,950 writes
-   * for 1,000 nodes in the scale bench, and host routes withdrawn and restored on every node). Nodes
-   * whose agents reported their subnet go first, so the others' inference sees every known subnet.
+   * Without it a segment would be written with the members reconciled so far: a new leader would
+   * withdraw and restore host routes on every node (it once rewrote 1,950 NodeFabrics for 1,000 nodes
+   * that way). Nodes whose agents reported their subnet go first, so the others' inference sees every
+   * known subnet.
    */
   indexSegments(): void {
     const s = this.s;
@@ -67,23 +76,19 @@ export class NodeReconciler {
   /**
    * A subnet an agent has just reported for the first time: every node with an IP in it that has not
    * reported its own joins that segment now (by inference, as planNode would infer it), in the index and
-   * in the queue. So a rack coming up is planned once with all its members, instead of each member's
-   * report re-planning every member that reported before it (about a rack² writes, and as many agent
-   * syncs and status writes). The reporting node's own plan, made next, already has them all.
+   * in the queue. So a rack coming up is one segment with all its members at once, instead of growing
+   * by one member per report.
    */
   private adoptSubnet(key: string, reporter: string, enqueue: Enqueue): void {
     const s = this.s;
-    const stale = new Set<string>();
     for (const n of s.stores.nodes.list()) {
       const name = n.metadata.name;
       if (name === reporter || this.reported(name).length) continue;
       const keys = this.segmentKeys(this.planNode(n, s.ipam.claimsOf(name)));
       if (!keys.includes(key)) continue;
-      for (const m of s.segments.update(name, keys)) stale.add(m);
-      stale.add(name);
+      for (const k of s.segments.update(name, keys)) enqueue.push({ key: segmentQueueKey(k), afterMs: SEGMENT_BATCH_MS });
+      enqueue.push({ key: `node:${name}` }); // its spec names its segments
     }
-    stale.delete(reporter);
-    for (const m of stale) enqueue.push({ key: `node:${m}` });
   }
 
   /** Peers that are valid (their own reconcile said so) and decode. */
@@ -116,20 +121,17 @@ export class NodeReconciler {
     const me = this.planNode(node, decision.allocations);
     const keys = this.segmentKeys(me);
     const known = new Set(s.segments.knownSubnets());
-    for (const m of s.segments.update(name, keys)) enqueue.push({ key: `node:${m}` });
+    // The segments it left and the ones it is in: their L2Segments (segment-reconciler.ts) follow its
+    // blocks and addresses; a no-op when nothing changed, and a rack's burst of joins is one write.
+    for (const k of new Set([...s.segments.update(name, keys), ...keys])) enqueue.push({ key: segmentQueueKey(k), afterMs: SEGMENT_BATCH_MS });
     for (const k of keys) if (k.startsWith('subnet:') && !known.has(k.slice('subnet:'.length))) this.adoptSubnet(k, name, enqueue);
-    const neighbours: PlanNode[] = [];
-    for (const m of s.segments.othersOf(name)) {
-      const mn = s.stores.nodes.get(m);
-      if (mn) neighbours.push(this.planNode(mn, s.ipam.claimsOf(m)));
-    }
     // The node's sessions are computed here only for the BGPPeers' status (nodesSelected, Conflict) and
     // this node's PeersResolved condition: they are not in the spec (each agent derives its own from the
     // BGPPeers, plan/peers.ts), so a BGPPeer change re-runs this for every node without writing any
     // NodeFabric. PeersResolved is written only while it reports a problem (nodeConditionsToWrite): a
     // duplicate-address conflict costs one status write per affected node, the normal case none.
     const validPeers = this.validPeers();
-    const plan = computePlan(me, { config: s.config, validPeers, neighbours });
+    const plan = computePlan(me, { config: s.config, validPeers });
     const lost = new Set(plan.conflicts.map((c) => c.peer));
     for (const p of validPeers) {
       const selected = plan.peers.some((x) => x.name === p.name);
@@ -174,7 +176,6 @@ export class NodeReconciler {
           s.events.emit(nfRef(current), 'Normal', 'Adopted', `adopted Node.spec.podCIDRs ${a.cidr} (inside IPPool ${a.pool})`);
         }
         for (const a of [...decision.allocated, ...decision.adopted]) enqueue.push({ key: `pool:${a.pool}`, afterMs: 500 });
-        if (stableStringify(fabric?.spec?.podCIDRs) !== stableStringify(plan.spec.podCIDRs)) for (const m of s.segments.othersOf(name)) enqueue.push({ key: `node:${m}` });
       }
 
       const conds = nodeConditions(decision, plan);
@@ -225,6 +226,7 @@ export class NodeReconciler {
     for (const p of poolsWaitedOn(fabric, s.ipam.poolNames())) enqueue.push({ key: `pool:${p}` });
     s.wrote(name, undefined);
     const released = s.ipam.release(name);
+    for (const k of new Set(s.segments.keysOf(name))) enqueue.push({ key: segmentQueueKey(k), afterMs: SEGMENT_BATCH_MS });
     s.segments.remove(name);
     // The peers it had selected count one node less (before the split, only a resync told them).
     for (const p of s.peerIndex.forgetNode(name)) enqueue.push({ key: `peer:${p}`, afterMs: 200 });

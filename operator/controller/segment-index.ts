@@ -1,22 +1,18 @@
 /**
  * Which nodes share an L2 segment (pure). A node's segment keys come from plan.segmentKey (one per
- * family, e.g. "subnet:10.0.1.0/24" or a label value); nodes with a key in common are host-gw
- * neighbours and must be re-planned together when one of them changes.
+ * family, e.g. "subnet:10.0.1.0/24" or "label:rack-1"); the nodes with a key in common are that
+ * segment's members, whose blocks and addresses its L2Segments hold (segment-reconciler.ts).
  */
 export class SegmentIndex {
   private readonly segments = new Map<string, Set<string>>();
   private readonly nodeSegments = new Map<string, string[]>();
 
   /**
-   * Records the node's keys. Returns the other members of its old and new segments when the keys
-   * changed (they must be re-planned), else nothing.
+   * Records the node's keys. Returns the keys it left (their segments lost a member), else nothing.
    */
   update(name: string, keys: string[]): string[] {
     const old = this.nodeSegments.get(name) ?? [];
-    const affected = new Set<string>();
-    if (old.length !== keys.length || old.some((k, i) => k !== keys[i])) {
-      for (const k of new Set([...old, ...keys])) for (const m of this.segments.get(k) ?? []) if (m !== name) affected.add(m);
-    }
+    const left = old.filter((k) => !keys.includes(k));
     for (const k of old) if (!keys.includes(k)) this.segments.get(k)?.delete(name);
     for (const k of keys) {
       let s = this.segments.get(k);
@@ -25,7 +21,7 @@ export class SegmentIndex {
     }
     if (keys.length) this.nodeSegments.set(name, keys);
     else this.nodeSegments.delete(name);
-    return [...affected];
+    return [...new Set(left)];
   }
 
   remove(name: string): void {
@@ -33,11 +29,19 @@ export class SegmentIndex {
     this.nodeSegments.delete(name);
   }
 
-  /** Every node sharing a segment with `name`, not itself. */
-  othersOf(name: string): string[] {
-    const out = new Set<string>();
-    for (const k of this.nodeSegments.get(name) ?? []) for (const m of this.segments.get(k) ?? []) if (m !== name) out.add(m);
-    return [...out];
+  /** The node's segment keys (as last recorded). */
+  keysOf(name: string): string[] {
+    return this.nodeSegments.get(name) ?? [];
+  }
+
+  /** The nodes with this segment key. */
+  membersOf(key: string): string[] {
+    return [...(this.segments.get(key) ?? [])];
+  }
+
+  /** Every segment key with a member. */
+  keys(): string[] {
+    return [...this.segments].filter(([, m]) => m.size > 0).map(([k]) => k);
   }
 
   /** Subnets some node's agent reported (segment keys `subnet:…` with members). */

@@ -4,7 +4,7 @@
  * owns its own logic; this is only the house they live in.
  */
 import { fabricConfigSpec, type FabricConfigSpec } from '../api/fabricconfig.js';
-import type { BGPPeerObj, FabricConfigObj, IPPoolObj, NodeFabricObj } from '../api/kinds.js';
+import type { BGPPeerObj, FabricConfigObj, IPPoolObj, L2SegmentObj, NodeFabricObj } from '../api/kinds.js';
 import type { ObjectRef, EventSink } from '../kube/events.js';
 import type { Decoded, KObj } from '../kube/informer.js';
 import type { KubeRest } from '../kube/rest.js';
@@ -38,6 +38,7 @@ export interface Store<T, D = T> {
 export type RawPool = IPPoolObj & KObj;
 export type RawPeer = BGPPeerObj & KObj;
 export type RawFabric = NodeFabricObj & KObj;
+export type RawSegment = L2SegmentObj & KObj;
 
 export interface Stores {
   nodes: Store<KNode>;
@@ -45,6 +46,8 @@ export interface Stores {
   pools: Store<RawPool, IPPoolObj>;
   peers: Store<RawPeer, BGPPeerObj>;
   configs: Store<KObj, FabricConfigObj>;
+  /** The L2Segments (the controller writes them; one per segment and family). */
+  segments: Store<RawSegment>;
 }
 
 export class ControllerState {

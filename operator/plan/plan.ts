@@ -1,18 +1,17 @@
 /**
- * Each node's desired fabric (NodeFabric spec), from its allocations, FabricConfig and its L2
- * neighbours. Pure: no I/O, no clock. The node's BGP sessions are not in the spec: each agent derives
+ * Each node's desired fabric (NodeFabric spec), from its allocations and FabricConfig; its host-gw
+ * routes are its L2 segments' (segment.ts), named here, not listed. Pure: no I/O, no clock. The node's BGP sessions are not in the spec: each agent derives
  * them from the BGPPeers it watches (peers.ts, the same functions the controller reports with), so a
  * BGPPeer change writes no NodeFabric. The plan still carries them (PlanResult.peers) for the
  * controller's view: which peers select which node, and duplicate-address conflicts.
  */
 import type { FabricConfigSpec } from '../api/fabricconfig.js';
-import type { Advertisement, DirectRoute, NodeFabricSpec, PlannedPeer } from '../api/nodefabric.js';
+import type { Advertisement, NodeFabricSpec, PlannedPeer } from '../api/nodefabric.js';
 import { cidrContainsIP, formatCidr, normalizeIP, parseCidr, parseIP, type Family } from '../lib/ip.js';
 import type { Allocation } from '../ipam/ipam.js';
 import { nodeSessions, type PeerConflict, type PeerInfo, type PeerNode } from './peers.js';
+import { segmentsOf } from './segment.js';
 
-
-export const MAX_DIRECT_ROUTES = 2048;
 
 export interface PlanNode extends PeerNode {
   allocations: Allocation[];
@@ -87,8 +86,6 @@ export function segmentKey(node: PlanNode, family: Family, cfg: FabricConfigSpec
 export interface PlanContext {
   config: FabricConfigSpec;
   validPeers: PeerInfo[];
-  /** Candidate L2 neighbours (nodes sharing a segment key with this one; extra nodes are harmless). */
-  neighbours: PlanNode[];
 }
 
 export function computePlan(node: PlanNode, ctx: PlanContext): PlanResult {
@@ -108,37 +105,8 @@ export function computePlan(node: PlanNode, ctx: PlanContext): PlanResult {
     advertisements.push({ prefix: al.cidr, nextHop: nh });
   }
 
-  const directRoutes: DirectRoute[] = [];
-  const direct = new Set<string>();
-  for (const family of [4, 6] as const) {
-    const key = segmentKey(node, family, cfg);
-    if (!key) continue;
-    for (const m of ctx.neighbours) {
-      if (m.name === node.name || segmentKey(m, family, cfg) !== key) continue;
-      const via = m.ips[family];
-      if (!via) continue;
-      for (const al of m.allocations) {
-        if (parseCidr(al.cidr)?.family !== family) continue;
-        const label = key.startsWith('label:');
-        directRoutes.push({
-          destination: al.cidr,
-          via,
-          node: m.name,
-          reason: label ? 'SegmentLabel' : 'SameSubnet',
-        });
-        direct.add(m.name);
-      }
-    }
-  }
-  directRoutes.sort((a, b) => a.destination.localeCompare(b.destination));
-  if (directRoutes.length > MAX_DIRECT_ROUTES) {
-    problems.push({
-      reason: 'SegmentTooLarge',
-      message: `${directRoutes.length} direct routes exceed ${MAX_DIRECT_ROUTES}; the rest go through the ToR`,
-    });
-    directRoutes.length = MAX_DIRECT_ROUTES;
-  }
-  const segment = segmentKey(node, 4, cfg) ?? segmentKey(node, 6, cfg);
+  const segments = segmentsOf(node, cfg);
+  const segment = segments[0]?.key;
   const spec: NodeFabricSpec = {
     podCIDRs: node.allocations.map((a) => a.cidr),
     allocations: node.allocations.map((a) => ({ cidr: a.cidr, pool: a.pool })),
@@ -146,10 +114,9 @@ export function computePlan(node: PlanNode, ctx: PlanContext): PlanResult {
     asn,
     routerId,
     advertisements,
-    directRoutes,
     routing: {
       ...(segment ? { l2Segment: segment } : {}),
-      directNodes: direct.size,
+      ...(segments.length ? { segments: segments.map((x) => x.name) } : {}),
     },
   };
   return { spec, peers, conflicts, problems };

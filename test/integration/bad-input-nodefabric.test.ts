@@ -6,13 +6,10 @@
  */
 import { badInputSuite, type BadCase, type GoodCase } from '../support/bad-input.js';
 
-const route = { destination: '10.244.1.0/24', via: '10.0.1.11', node: 'r1n2', reason: 'SameSubnet' };
-
 const bad: BadCase[] = [
   { what: 'podCIDR that is no CIDR', spec: { podCIDRs: ['10.244.1.0'] }, field: 'spec.podCIDRs[0]', message: /must be a CIDR/ },
   { what: 'allocation from a pool named in uppercase', spec: { allocations: [{ cidr: '10.244.1.0/24', pool: 'Pods' }] }, field: 'spec.allocations[0].pool', message: /"Pods" is not a DNS-1123 subdomain/ },
-  { what: 'direct route to a node named with a space', spec: { directRoutes: [{ ...route, node: 'r1 n2' }] }, field: 'spec.directRoutes[0].node', message: /"r1 n2" is not a DNS-1123 subdomain/ },
-  { what: 'direct route via a CIDR', spec: { directRoutes: [{ ...route, via: '10.0.1.0/24' }] }, field: 'spec.directRoutes[0].via', message: /must be an IPv4 or IPv6 address/ },
+  { what: 'L2Segment named in uppercase', spec: { routing: { segments: ['V4-Rack'] } }, field: 'spec.routing.segments[0]', message: /"V4-Rack" is not a DNS-1123 subdomain/ },
   { what: 'routerId that is IPv6', spec: { routerId: 'fd00::1' }, field: 'spec.routerId', message: /dotted quad/ },
   { what: 'advertisement next hop that is a CIDR', spec: { advertisements: [{ prefix: '10.244.1.0/24', nextHop: '10.0.1.0/24' }] }, field: 'spec.advertisements[0].nextHop', message: /must be an IPv4 or IPv6 address/ },
 ];
@@ -27,7 +24,7 @@ const good: GoodCase[] = [
       allocations: [{ cidr: '10.244.1.0/24', pool: 'pods-v4' }, { cidr: 'fd00:10:244:1::/64', pool: 'pods.v6' }],
       routerId: '10.0.1.10',
       advertisements: [{ prefix: '10.244.1.0/24', nextHop: '10.0.1.10' }],
-      directRoutes: [{ ...route, node: 'r1n2.example.com' }],
+      routing: { l2Segment: 'label:rack-1', segments: ['v4-label-rack-1-0a1b2c3d', 'v6-label-rack-1-0a1b2c3d'] },
     },
   },
 ];

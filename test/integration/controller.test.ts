@@ -4,7 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Condition } from '../../operator/api/common.js';
-import type { NodeFabricObj, IPPoolObj, BGPPeerObj } from '../../operator/api/kinds.js';
+import type { NodeFabricObj, IPPoolObj, BGPPeerObj, L2SegmentObj } from '../../operator/api/kinds.js';
+import { segmentObjectName } from '../../operator/api/segment.js';
+import { directRoutesFrom } from '../../operator/plan/segment.js';
 import { FabricController } from '../../operator/controller/controller.js';
 import { KubeEventRecorder } from '../../operator/kube/events.js';
 import { StatusWriter } from '../../operator/kube/status.js';
@@ -21,6 +23,7 @@ let controller: FabricController;
 const pool = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'podfabric.io/v1alpha1', kind: 'IPPool', metadata: { name }, spec });
 const peer = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'podfabric.io/v1alpha1', kind: 'BGPPeer', metadata: { name }, spec });
 const getNF = (name: string) => rest.get<NodeFabricObj>(`${API}/nodefabrics/${name}`).catch(() => undefined);
+const getSeg = (name: string) => rest.get<L2SegmentObj>(`${API}/l2segments/${name}`).catch(() => undefined);
 const getPool = (name: string) => rest.get<IPPoolObj>(`${API}/ippools/${name}`).catch(() => undefined);
 const getPeer = (name: string) => rest.get<BGPPeerObj>(`${API}/bgppeers/${name}`).catch(() => undefined);
 const cond = (o: { status?: { conditions?: Condition[] } } | undefined, type: string) => o?.status?.conditions?.find((c) => c.type === type);
@@ -100,17 +103,41 @@ describe('controller (real apiserver)', () => {
     ] as const) {
       await rest.apply(`${API}/nodefabrics/${n}/status`, { apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: n }, status: { l2Subnets: subnets } }, 'test-agent');
     }
-    const withRoutes = await waitFor('direct routes planned', async () => {
-      const o = await getNF('c-r1n1');
-      return o?.spec.directRoutes?.length === 2 ? o : undefined;
+    // One L2Segment per segment and family holds the routes; each NodeFabric names its segments only.
+    const v4 = segmentObjectName(4, 'subnet:10.0.1.0/24');
+    const v6 = segmentObjectName(6, 'subnet:fd00:1::/64');
+    const seg4 = await waitFor('rack r1 IPv4 segment with both members', async () => {
+      const o = await getSeg(v4);
+      return o?.spec.routes.length === 2 ? o : undefined;
     });
-    const n2 = (await getNF('c-r1n2'))!;
-    expect(withRoutes.spec.directRoutes).toEqual([
-      expect.objectContaining({ destination: n2.spec.podCIDRs![0], via: '10.0.1.12', node: 'c-r1n2', reason: 'SameSubnet' }),
-      expect.objectContaining({ destination: n2.spec.podCIDRs![1], via: 'fd00:1::12', node: 'c-r1n2', reason: 'SameSubnet' }),
+    const seg6 = await waitFor('rack r1 IPv6 segment with both members', async () => {
+      const o = await getSeg(v6);
+      return o?.spec.routes.length === 2 ? o : undefined;
+    });
+    const [m1, m2] = [(await getNF('c-r1n1'))!, (await getNF('c-r1n2'))!];
+    expect(seg4.spec).toEqual({
+      key: 'subnet:10.0.1.0/24',
+      family: 4,
+      reason: 'SameSubnet',
+      routes: [
+        { destination: m1.spec.podCIDRs![0], via: '10.0.1.11', node: 'c-r1n1' },
+        { destination: m2.spec.podCIDRs![0], via: '10.0.1.12', node: 'c-r1n2' },
+      ].sort((a, b) => ((a.destination ?? '') < (b.destination ?? '') ? -1 : 1)),
+    });
+    expect(seg6.spec.routes.map((r) => r.via).sort()).toEqual(['fd00:1::11', 'fd00:1::12']);
+    expect(directRoutesFrom('c-r1n1', [seg4.spec, seg6.spec])).toEqual([
+      { destination: m2.spec.podCIDRs![0], via: '10.0.1.12', node: 'c-r1n2' },
+      { destination: m2.spec.podCIDRs![1], via: 'fd00:1::12', node: 'c-r1n2' },
     ]);
-    expect(withRoutes.spec.routing).toMatchObject({ directNodes: 1 });
-    expect((await getNF('c-r2n1'))!.spec.directRoutes).toEqual([]);
+    const withSegs = await waitFor('c-r1n1 names its segments', async () => {
+      const o = await getNF('c-r1n1');
+      return o?.spec.routing?.segments?.length === 2 ? o : undefined;
+    });
+    expect(withSegs.spec.routing).toEqual({ l2Segment: 'subnet:10.0.1.0/24', segments: [v4, v6] });
+    expect(withSegs.spec).not.toHaveProperty('directRoutes');
+    // r2 is alone in its segment: its object holds its own route only, so it installs none.
+    const r2seg = await waitFor('r2 segment', async () => getSeg(segmentObjectName(4, 'subnet:10.0.2.0/24')));
+    expect(directRoutesFrom('c-r2n1', [r2seg.spec])).toEqual([]);
 
     const ev = await waitFor('Allocated event', async () => (await events('c-r1n1')).find((e) => e.reason === 'Allocated'));
     expect(ev.message).toMatch(/from IPPool v4|from IPPool v6/);
@@ -118,16 +145,14 @@ describe('controller (real apiserver)', () => {
 
   it('a spec written by server-side apply (an earlier version) or edited by hand goes back to exactly the plan: entries the plan lacks are removed; labels and the agent status stay', async () => {
     const plan = (await getNF('c-r1n1'))!;
-    expect(plan.spec.directRoutes).toHaveLength(2);
-    const ghost = { destination: '10.244.250.0/24', via: '10.0.1.99', node: 'ghost', reason: 'SameSubnet' };
+    expect(plan.spec.routing?.segments).toHaveLength(2);
     const extraAd = { prefix: '10.244.251.0/24', nextHop: '10.0.1.11' };
     // The controller's own field manager, as the versions that wrote with apply did: it owns every entry.
-    await rest.apply(`${API}/nodefabrics/c-r1n1`, { apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: 'c-r1n1', labels: { team: 'net' } }, spec: { ...plan.spec, directRoutes: [...plan.spec.directRoutes!, ghost], advertisements: [...plan.spec.advertisements!, extraAd], asn: 4_200_000_000 } }, 'podfabric-controller');
+    await rest.apply(`${API}/nodefabrics/c-r1n1`, { apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: 'c-r1n1', labels: { team: 'net' } }, spec: { ...plan.spec, advertisements: [...plan.spec.advertisements!, extraAd], asn: 4_200_000_000 } }, 'podfabric-controller');
     const back = await waitFor('spec back to the plan', async () => {
       const o = await getNF('c-r1n1');
       return o && o.metadata.resourceVersion !== plan.metadata.resourceVersion && JSON.stringify(o.spec) === JSON.stringify(plan.spec) ? o : undefined;
     });
-    expect(back.spec.directRoutes!.map((r) => r.node)).toEqual(['c-r1n2', 'c-r1n2']);
     expect(back.spec.advertisements).toEqual(plan.spec.advertisements);
     expect(back.metadata.labels).toMatchObject({ team: 'net', 'app.kubernetes.io/managed-by': 'podfabric' });
     expect(back.status?.l2Subnets).toEqual(['10.0.1.0/24', 'fd00:1::/64']);
@@ -137,12 +162,25 @@ describe('controller (real apiserver)', () => {
     expect(owners).toContainEqual(expect.objectContaining({ manager: 'test-agent', operation: 'Apply', subresource: 'status' }));
     expect(owners).toContainEqual(expect.objectContaining({ manager: 'podfabric-controller', operation: 'Update' }));
     // An edit by another manager (an Update: it owns the entries it wrote; an apply would not remove them).
-    await rest.request('PATCH', `${API}/nodefabrics/c-r1n1?fieldManager=kubectl-edit`, { spec: { directRoutes: [...plan.spec.directRoutes!, ghost] } }, 'application/merge-patch+json');
-    const again = await waitFor('edit undone', async () => {
+    await rest.request('PATCH', `${API}/nodefabrics/c-r1n1?fieldManager=kubectl-edit`, { spec: { routing: { segments: [...plan.spec.routing!.segments!.slice(0, 1), 'v4-ghost'] } } }, 'application/merge-patch+json');
+    await waitFor('edit undone', async () => {
       const o = await getNF('c-r1n1');
       return o && o.metadata.resourceVersion !== back.metadata.resourceVersion && JSON.stringify(o.spec) === JSON.stringify(plan.spec) ? o : undefined;
     });
-    expect(again.spec.directRoutes!.map((r) => r.node)).toEqual(['c-r1n2', 'c-r1n2']);
+    // The segment's routes too: a route added by hand is removed, a deleted segment is re-created.
+    const v4 = segmentObjectName(4, 'subnet:10.0.1.0/24');
+    const seg = (await getSeg(v4))!;
+    const ghost = { destination: '10.244.250.0/24', via: '10.0.1.99', node: 'ghost' };
+    await rest.request('PATCH', `${API}/l2segments/${v4}?fieldManager=kubectl-edit`, { spec: { routes: [...seg.spec.routes, ghost] } }, 'application/merge-patch+json');
+    await waitFor('segment edit undone', async () => {
+      const o = await getSeg(v4);
+      return o && o.metadata.resourceVersion !== seg.metadata.resourceVersion && JSON.stringify(o.spec) === JSON.stringify(seg.spec);
+    });
+    await rest.request('DELETE', `${API}/l2segments/${v4}`);
+    await waitFor('segment re-created', async () => {
+      const o = await getSeg(v4);
+      return o && o.metadata.uid !== seg.metadata.uid && JSON.stringify(o.spec) === JSON.stringify(seg.spec);
+    });
   });
 
   it('no block is handed out twice; deleting a node releases its blocks and removes its routes from neighbours', async () => {
@@ -153,11 +191,12 @@ describe('controller (real apiserver)', () => {
     const gone = (await getNF('c-r1n2'))!.spec.podCIDRs!;
     await rest.request('DELETE', '/api/v1/nodes/c-r1n2');
     await waitFor('NodeFabric of deleted node removed', async () => !(await getNF('c-r1n2')));
-    const n1 = await waitFor('neighbour routes withdrawn', async () => {
-      const o = await getNF('c-r1n1');
-      return o?.spec.directRoutes?.length === 0 ? o : undefined;
+    const seg = await waitFor('its routes leave the segment', async () => {
+      const o = await getSeg(segmentObjectName(4, 'subnet:10.0.1.0/24'));
+      return o?.spec.routes.length === 1 ? o : undefined;
     });
-    expect(n1.spec.routing?.directNodes).toBe(0);
+    expect(seg.spec.routes.map((r) => r.node)).toEqual(['c-r1n1']);
+    expect(directRoutesFrom('c-r1n1', [seg.spec])).toEqual([]);
     await waitFor('Released event', async () => (await events('c-r1n2')).find((e) => e.reason === 'Released'));
     // The freed IPv4 block is the lowest free one, so the next node gets it back.
     await createNodes(rest, [node('c-late', '10.0.3.11')]);

@@ -94,7 +94,7 @@ describe('install: RBAC as each ServiceAccount (kubectl auth can-i)', () => {
     await kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=podfabric-install-test', '-f', '-'], { input: toInput(rbac) });
   });
 
-  it('agent: patches nodefabrics/status and nothing else of nodefabrics', async () => {
+  it('agent: patches nodefabrics/status and nothing else of nodefabrics; only reads l2segments', async () => {
     expect(await can(AGENT, 'patch', 'nodefabrics.podfabric.io', { subresource: 'status' })).toBe(true);
     for (const verb of ['create', 'update', 'patch', 'delete', 'deletecollection']) {
       expect(await can(AGENT, verb, 'nodefabrics.podfabric.io'), verb).toBe(false);
@@ -107,6 +107,9 @@ describe('install: RBAC as each ServiceAccount (kubectl auth can-i)', () => {
     for (const verb of ['list', 'watch']) expect(await can(AGENT, verb, 'bgppeers.podfabric.io'), verb).toBe(true);
     for (const verb of ['create', 'update', 'patch', 'delete']) expect(await can(AGENT, verb, 'bgppeers.podfabric.io'), verb).toBe(false);
     expect(await can(AGENT, 'patch', 'bgppeers.podfabric.io', { subresource: 'status' })).toBe(false);
+    // Its host-gw routes: the L2Segments its NodeFabric names (read only; the controller writes them).
+    for (const verb of ['get', 'list', 'watch']) expect(await can(AGENT, verb, 'l2segments.podfabric.io'), verb).toBe(true);
+    for (const verb of ['create', 'update', 'patch', 'delete', 'deletecollection']) expect(await can(AGENT, verb, 'l2segments.podfabric.io'), verb).toBe(false);
   });
 
   it('agent: gets only the named Secret, lists none', async () => {
@@ -142,6 +145,8 @@ describe('install: RBAC as each ServiceAccount (kubectl auth can-i)', () => {
     expect(await can(CONTROLLER, 'update', 'nodes')).toBe(false);
     for (const verb of ['get', 'create', 'update', 'delete', 'list', 'watch']) expect(await can(CONTROLLER, verb, 'nodefabrics.podfabric.io'), verb).toBe(true);
     expect(await can(CONTROLLER, 'patch', 'nodefabrics.podfabric.io')).toBe(false);
+    for (const verb of ['get', 'create', 'update', 'delete', 'list', 'watch']) expect(await can(CONTROLLER, verb, 'l2segments.podfabric.io'), verb).toBe(true);
+    expect(await can(CONTROLLER, 'patch', 'l2segments.podfabric.io')).toBe(false);
     for (const r of ['nodefabrics', 'ippools', 'bgppeers', 'fabricconfigs']) {
       expect(await can(CONTROLLER, 'patch', `${r}.podfabric.io`, { subresource: 'status' }), r).toBe(true);
     }

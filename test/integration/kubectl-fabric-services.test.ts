@@ -63,7 +63,7 @@ const slice = (svc: string, node: string, ready: boolean) =>
   );
 
 async function nodeFabric(name: string, ip: string, services: NodeServicesStatus): Promise<void> {
-  const spec = { podCIDRs: ['10.244.0.0/24'], allocations: [{ cidr: '10.244.0.0/24', pool: 'default' }], nodeIPs: [ip], asn: 64512, routerId: ip, advertisements: [], directRoutes: [], routing: { l2Segment: '172.20.1.0/24', directNodes: 0 } };
+  const spec = { podCIDRs: ['10.244.0.0/24'], allocations: [{ cidr: '10.244.0.0/24', pool: 'default' }], nodeIPs: [ip], asn: 64512, routerId: ip, advertisements: [], routing: { l2Segment: 'subnet:172.20.1.0/24' } };
   await rest.apply(`${API}/nodefabrics/${name}`, { apiVersion: AV, kind: 'NodeFabric', metadata: { name }, spec }, 'podfabric-controller');
   await rest.apply(`${API}/nodefabrics/${name}/status`, { apiVersion: AV, kind: 'NodeFabric', metadata: { name }, status: { services, lastSyncTime: now() } }, 'podfabric-agent');
 }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Condition } from '../../operator/api/common.js';
 import type { NodeFabricSpec, NodeFabricStatus } from '../../operator/api/nodefabric.js';
+import { segmentObjectName, type L2SegmentSpec } from '../../operator/api/segment.js';
 import { READY_COLORS, SESSION_COLORS } from '../../operator/cli/map.js';
 import { run } from '../../operator/lib/exec.js';
 import { chromiumBinary, dumpDom, screenshot } from '../support/chromium.js';
@@ -62,7 +63,9 @@ for (const [a, b] of [
   F[b]!.neighbour = F[a]!;
 }
 
-/** The controller's plan for a node. */
+const segmentName = (f: Fix) => segmentObjectName(4, `subnet:${f.segment}`);
+
+/** The controller's plan for a node: its routes are its L2Segment's (segmentSpec), named here. */
 function plan(f: Fix): NodeFabricSpec {
   return {
     podCIDRs: [f.cidr],
@@ -71,10 +74,17 @@ function plan(f: Fix): NodeFabricSpec {
     asn: 64512,
     routerId: f.ip,
     advertisements: [{ prefix: f.cidr, nextHop: f.ip }],
-    directRoutes: f.neighbour ? [{ destination: f.neighbour.cidr, via: f.neighbour.ip, node: f.neighbour.name, reason: 'SameSubnet' }] : [],
-    routing: { l2Segment: f.segment, directNodes: f.neighbour ? 1 : 0 },
+    routing: { l2Segment: f.segment, segments: [segmentName(f)] },
   };
 }
+
+/** The controller's L2Segment for the members of one subnet: each one's pod CIDR via its IP, sorted. */
+function segmentSpec(members: Fix[]): L2SegmentSpec {
+  const routes = members.map((m) => ({ destination: m.cidr, via: m.ip, node: m.name })).sort((a, b) => (a.destination < b.destination ? -1 : 1));
+  return { key: `subnet:${members[0]!.segment}`, family: 4, reason: 'SameSubnet', routes };
+}
+const applySegment = (members: Fix[]) =>
+  rest.apply(`${API}/l2segments/${segmentName(members[0]!)}`, { apiVersion: AV, kind: 'L2Segment', metadata: { name: segmentName(members[0]!) }, spec: segmentSpec(members) }, 'podfabric-controller');
 
 /** What a healthy agent reports for that plan. */
 function healthy(f: Fix): NodeFabricStatus {
@@ -123,6 +133,8 @@ beforeAll(async () => {
     await rest.apply(`${API}/bgppeers/${t.name}`, { apiVersion: AV, kind: 'BGPPeer', metadata: { name: t.name }, spec: { peerAddress: t.address, peerASN: t.asn, nodeSelector: sel } }, 'kubectl-fabric-test');
   }
   await rest.apply(`${API}/fabricconfigs/default`, { apiVersion: AV, kind: 'FabricConfig', metadata: { name: 'default' }, spec: { asn: 64512 } }, 'kubectl-fabric-test');
+  await applySegment([F.r1n1!, F.r1n2!]);
+  await applySegment([F.r2n1!, F.r2n2!]);
   for (const f of healthyFour) {
     await applySpec(f);
     await applyStatus(f.name, healthy(f));
@@ -180,9 +192,38 @@ describe('kubectl fabric (real apiserver, real plugin process)', () => {
     expect(r.stdout).toContain('NO DISCREPANCIES');
     expect(r.stdout).toMatch(/^tor1 +172\.20\.1\.1 +yes +Established +\d+s ago +1 +4 +- +ok$/m);
     expect(r.stdout).toMatch(/^10\.244\.1\.0\/24 +r1n2 +172\.20\.1\.12 +172\.20\.1\.12 +SameSubnet +ok$/m);
+    expect(r.stdout).toMatch(/^v4-subnet-172-20-1-0-24-[0-9a-f]{8} +subnet:172\.20\.1\.0\/24 +IPv4 +SameSubnet +2 +0 +ok$/m);
     const missing = await fabric(['node', 'nosuchnode']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('node "nosuchnode" not found');
+  });
+
+  it("node and status: a member joining is one write of the rack's L2Segment, and every member's plan follows it", async () => {
+    const joining: Fix = { name: 'r1n3', rack: 'rack1', ip: '172.20.1.13', cidr: '10.244.5.0/24', tor: tor1, segment: '172.20.1.0/24' };
+    const before = await rest.get<{ metadata: { resourceVersion: string } }>(`${API}/nodefabrics/r1n1`);
+    await applySegment([F.r1n1!, F.r1n2!, joining]);
+    for (const name of ['r1n1', 'r1n2']) {
+      const j = JSON.parse((await fabric(['node', name, '-o', 'json'])).stdout);
+      expect(j.routes.map((x: { destination: string; plannedVia: string; segment: string }) => [x.destination, x.plannedVia, x.segment]), name).toContainEqual(['10.244.5.0/24', '172.20.1.13', segmentName(F.r1n1!)]);
+      expect(j.segments[0], name).toMatchObject({ key: 'subnet:172.20.1.0/24', routes: 3, found: true });
+    }
+    expect((await rest.get<{ metadata: { resourceVersion: string } }>(`${API}/nodefabrics/r1n1`)).metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+    const st = JSON.parse((await fabric(['status', '-o', 'json'])).stdout);
+    expect(st.nodes.find((n: { name: string }) => n.name === 'r1n1')).toMatchObject({ routesPlanned: 2 });
+
+    // r1n1's agent has not installed it yet: it reports the planned route missing, and the report says so.
+    const s11 = healthy(F.r1n1!);
+    s11.routeProblems = [{ destination: joining.cidr, plannedVia: joining.ip }];
+    s11.routeProblemsTotal = 1;
+    await applyStatus('r1n1', s11);
+    const n = await fabric(['node', 'r1n1']);
+    expect(n.code).toBe(1);
+    expect(n.stdout).toMatch(/^10\.244\.5\.0\/24 +r1n3 +172\.20\.1\.13 +- +SameSubnet +!! MISSING$/m);
+    expect(n.stdout).toMatch(/^v4-subnet-172-20-1-0-24-[0-9a-f]{8} +subnet:172\.20\.1\.0\/24 +IPv4 +SameSubnet +3 +0 +ok$/m);
+
+    await applySegment([F.r1n1!, F.r1n2!]);
+    await applyStatus('r1n1', healthy(F.r1n1!));
+    expect((await fabric(['node', 'r1n1'])).code).toBe(0);
   });
 
   it('status and node: a broken fabric exits 1 and says what is wrong', async () => {
@@ -203,6 +244,7 @@ describe('kubectl fabric (real apiserver, real plugin process)', () => {
     s22.conditions = [cond('Ready', 'False', 'RoutesNotReady', 'route 10.244.2.0/24 missing'), cond('RoutesReady', 'False', 'RoutesMissing', '1 route missing')];
     await applyStatus('r2n2', s22);
     await createNodes(rest, [node('r3n1', F.r3n1!.ip, {}, [F.r3n1!.cidr])]);
+    await applySegment([F.r3n1!]); // a segment of one member holds its own route: nothing to install
     await applySpec(F.r3n1!);
 
     const r = await fabric(['status']);
@@ -222,7 +264,7 @@ describe('kubectl fabric (real apiserver, real plugin process)', () => {
     expect(n.stdout).toMatch(/^RoutesReady +False +RoutesMissing +1 route missing +!! NOT TRUE$/m);
     expect(n.stdout).toContain('!! NOT WRITTEN');
     const j = JSON.parse((await fabric(['node', 'r2n2', '-o', 'json'])).stdout);
-    expect(j.routes).toEqual([{ destination: '10.244.2.0/24', node: 'r2n1', plannedVia: '172.20.2.11', installedVia: null, reason: 'SameSubnet', verdict: 'missing' }]);
+    expect(j.routes).toEqual([{ destination: '10.244.2.0/24', node: 'r2n1', plannedVia: '172.20.2.11', installedVia: null, segment: segmentName(F.r2n1!), reason: 'SameSubnet', verdict: 'missing' }]);
     expect(j.sessions[0]).toMatchObject({ address: '172.20.2.1', state: 'Idle', verdict: 'down', lastError: 'hold timer expired' });
     expect(j.discrepancies.length).toBeGreaterThanOrEqual(4);
 

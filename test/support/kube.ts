@@ -43,7 +43,7 @@ export async function createNodes(rest: KubeRest, nodes: ReturnType<typeof node>
 
 /** Deletes every podfabric object, Node and podfabric Lease (finalizers stripped): leaves the apiserver clean for the next file. */
 export async function cleanCluster(rest: KubeRest): Promise<void> {
-  for (const plural of ['ippools', 'bgppeers', 'nodefabrics', 'fabricconfigs']) {
+  for (const plural of ['ippools', 'bgppeers', 'nodefabrics', 'l2segments', 'fabricconfigs']) {
     const list = await rest.get<{ items: Array<{ metadata: { name: string; finalizers?: string[] } }> }>(`${API}/${plural}`).catch(() => ({ items: [] }));
     await Promise.all(
       list.items.map(async (o) => {

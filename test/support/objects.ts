@@ -24,7 +24,6 @@ export function nodeFabric(name: string, spec: Partial<NodeFabricSpec> = {}, gen
       asn: 64512,
       routerId: '10.0.1.11',
       advertisements: [{ prefix: '10.244.1.0/24', nextHop: '10.0.1.11' }],
-      directRoutes: [],
       ...spec,
     },
   } as NodeFabricObj;

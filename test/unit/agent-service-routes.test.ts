@@ -52,7 +52,7 @@ async function rig() {
   });
   let nf = nodeFabric('n1');
   const run = async () => {
-    await sync.run(nf, nodePeers(), config, log);
+    await sync.run(nf, nodePeers(), [], config, log);
     // The next sync sees what this one wrote (as the informer would).
     nf = { ...nf, status: { ...(nf.status ?? {}), ...writes.at(-1) } } as typeof nf;
   };

@@ -12,6 +12,7 @@ import { log } from '../../operator/lib/log.js';
 import { newRegistry } from '../../operator/lib/metrics.js';
 import { FakeRouteTable, FakeSpeaker } from '../support/fakes.js';
 import type { NodePeers } from '../../operator/plan/peers.js';
+import type { DirectRoute } from '../../operator/plan/segment.js';
 import type { KernelRoute } from '../../operator/routes/model.js';
 import { nodeFabric, nodePeers, plannedPeer } from '../support/objects.js';
 
@@ -46,16 +47,20 @@ function rig(opts: { uplink?: boolean; passwords?: Record<string, string> } = {}
     clock,
     random: () => 0.5, // no jitter: heartbeats exactly STATUS_HEARTBEAT_SECONDS apart
   });
-  return { clock, speaker, table, writes, events, passwords, sync, run: (nf: ReturnType<typeof nodeFabric> | null = nodeFabric('n1'), peers: NodePeers | null = nodePeers()) => sync.run(nf ?? undefined, peers ?? undefined, config, log) };
+  // direct: the routes of the node's L2Segments (null: not known yet).
+  const run = (nf: ReturnType<typeof nodeFabric> | null = nodeFabric('n1'), peers: NodePeers | null = nodePeers(), direct: DirectRoute[] | null = []) =>
+    sync.run(nf ?? undefined, peers ?? undefined, direct ?? undefined, config, log);
+  return { clock, speaker, table, writes, events, passwords, sync, run };
 }
 
-const NEIGHBOUR = { destination: '10.244.2.0/24', via: '10.0.1.12', node: 'n2', reason: 'SameSubnet' as const };
+const NEIGHBOUR: DirectRoute = { destination: '10.244.2.0/24', via: '10.0.1.12', node: 'n2' };
 
 describe('agent sync: what it programs and installs (table)', () => {
-  const cases: Array<{ name: string; spec: Partial<NodeFabricSpec>; peers?: NodePeers | null; uplink?: boolean; expect: (r: ReturnType<typeof rig>) => void }> = [
+  const cases: Array<{ name: string; spec: Partial<NodeFabricSpec>; direct?: DirectRoute[]; peers?: NodePeers | null; uplink?: boolean; expect: (r: ReturnType<typeof rig>) => void }> = [
     {
       name: 'a planned node: BGP started, peer added, its block advertised, the neighbour route installed, Ready',
-      spec: { directRoutes: [NEIGHBOUR] },
+      spec: {},
+      direct: [NEIGHBOUR],
       expect: (r) => {
         expect(r.speaker.writes()).toEqual(['startBgp', 'addPeer', 'addAdvertisements']);
         expect(r.table.routes).toEqual([{ dst: '10.244.2.0/24', via: '10.0.1.12', dev: 'eth0' }]);
@@ -74,7 +79,8 @@ describe('agent sync: what it programs and installs (table)', () => {
     },
     {
       name: 'no uplink for the route family: nothing installed, the error reported',
-      spec: { directRoutes: [NEIGHBOUR] },
+      spec: {},
+      direct: [NEIGHBOUR],
       uplink: false,
       expect: (r) => {
         expect(r.table.routes).toEqual([]);
@@ -94,7 +100,7 @@ describe('agent sync: what it programs and installs (table)', () => {
   for (const c of cases) {
     it(c.name, async () => {
       const r = rig(c.uplink === undefined ? {} : { uplink: c.uplink });
-      await r.run(nodeFabric('n1', c.spec), c.peers === undefined ? nodePeers() : c.peers);
+      await r.run(nodeFabric('n1', c.spec), c.peers === undefined ? nodePeers() : c.peers, c.direct ?? []);
       c.expect(r);
     });
   }
@@ -119,20 +125,20 @@ describe('agent sync: what it programs and installs (table)', () => {
 
   it('a second sync with nothing changed changes nothing (idempotent)', async () => {
     const r = rig();
-    const nf = nodeFabric('n1', { directRoutes: [NEIGHBOUR] });
-    await r.run(nf);
+    const nf = nodeFabric('n1');
+    await r.run(nf, nodePeers(), [NEIGHBOUR]);
     const calls = r.speaker.calls.length;
     const applies = r.table.applies;
-    await r.run(nf);
+    await r.run(nf, nodePeers(), [NEIGHBOUR]);
     expect(r.speaker.calls.length).toBe(calls);
     expect(r.table.applies).toBe(applies);
   });
 
   it('a withdrawn neighbour route and peer are removed; the password comes from the lookup', async () => {
     const r = rig({ passwords: { 'bgp-tor': 's3cret' } });
-    await r.run(nodeFabric('n1', { directRoutes: [NEIGHBOUR] }), nodePeers([plannedPeer('10.0.1.1'), plannedPeer('10.0.1.2', { passwordSecretRef: { namespace: 'ns', name: 'bgp-tor', key: 'password' } })]));
+    await r.run(nodeFabric('n1'), nodePeers([plannedPeer('10.0.1.1'), plannedPeer('10.0.1.2', { passwordSecretRef: { namespace: 'ns', name: 'bgp-tor', key: 'password' } })]), [NEIGHBOUR]);
     expect(r.speaker.peers.get('10.0.1.2')!.password).toBe('s3cret');
-    await r.run(nodeFabric('n1', { directRoutes: [] }), nodePeers([plannedPeer('10.0.1.1')]));
+    await r.run(nodeFabric('n1'), nodePeers([plannedPeer('10.0.1.1')]), []);
     expect(r.table.routes).toEqual([]);
     expect([...r.speaker.peers.keys()]).toEqual(['10.0.1.1']);
     expect(r.speaker.writes()).toContain('deletePeer');
@@ -153,11 +159,12 @@ describe('agent sync: what it programs and installs (table)', () => {
   it('status reports route differences, not every route: a refused route shows until the kernel takes it, then the field is gone', async () => {
     const r = rig();
     const routesReady = () => r.writes.at(-1)!.conditions.find((c: { type: string }) => c.type === 'RoutesReady');
-    const other = { destination: '10.244.3.0/24', via: '10.0.1.13', node: 'n3', reason: 'SameSubnet' as const };
-    const nf = nodeFabric('n1', { directRoutes: [NEIGHBOUR, other] });
+    const other: DirectRoute = { destination: '10.244.3.0/24', via: '10.0.1.13', node: 'n3' };
+    const nf = nodeFabric('n1');
+    const direct = [NEIGHBOUR, other];
     r.table.routes.push({ dst: '10.244.9.0/24', via: '10.0.1.99', dev: 'eth0' }); // ours, not planned: removed
     r.table.refuse.add('10.244.3.0/24');
-    await r.run(nf);
+    await r.run(nf, nodePeers(), direct);
     expect(r.writes).toHaveLength(1);
     expect(r.writes[0]).toMatchObject({ routesInstalled: 1, routeProblems: [{ destination: '10.244.3.0/24', plannedVia: '10.0.1.13' }], routeProblemsTotal: 1 });
     expect(r.writes[0]).not.toHaveProperty('routes');
@@ -166,12 +173,35 @@ describe('agent sync: what it programs and installs (table)', () => {
     // The kernel takes it now: written at once (the problems are in the write signature), without the field.
     r.table.refuse.clear();
     r.clock.advance(1000);
-    await r.run(nf);
+    await r.run(nf, nodePeers(), direct);
     expect(r.writes).toHaveLength(2);
     expect(r.writes[1]!.routesInstalled).toBe(2);
     expect(r.writes[1]).not.toHaveProperty('routeProblems');
     expect(r.writes[1]).not.toHaveProperty('routeProblemsTotal');
     expect(routesReady()).toMatchObject({ status: 'True', reason: 'Installed', message: '2 host route(s) installed' });
+  });
+
+  it('segments not known yet (a restart, caches listing): the kernel\'s routes are left exactly as they are and not reported as problems; once known, the delta is applied', async () => {
+    const r = rig();
+    const routesReady = () => r.writes.at(-1)!.conditions.find((c: { type: string }) => c.type === 'RoutesReady');
+    const before = [
+      { dst: '10.244.2.0/24', via: '10.0.1.12', dev: 'eth0' },
+      { dst: '10.244.9.0/24', via: '10.0.1.99', dev: 'eth0' }, // no longer planned, but the plan is not known yet
+    ];
+    r.table.routes.push(...before);
+    await r.run(nodeFabric('n1'), nodePeers(), null);
+    expect(r.table.applies).toBe(0);
+    expect(r.table.routes).toEqual(before);
+    expect(r.writes[0]).toMatchObject({ routesInstalled: 2 });
+    expect(r.writes[0]).not.toHaveProperty('routeProblems');
+    expect(routesReady()).toMatchObject({ status: 'Unknown', reason: 'SegmentsNotKnown' });
+    expect(routesReady().message).toMatch(/its 2 host route\(s\) in the kernel are left as they are/);
+    expect(r.sync.ready).toBe(false);
+    expect(r.speaker.writes()).toEqual(['startBgp', 'addPeer', 'addAdvertisements']); // BGP does not wait for the segments
+    await r.run(nodeFabric('n1'), nodePeers(), [NEIGHBOUR]);
+    expect(r.table.routes).toEqual([before[0]]);
+    expect(routesReady()).toMatchObject({ status: 'True', reason: 'Installed' });
+    expect(r.sync.ready).toBe(true);
   });
 
   it('a session down is reported with how long it has been down (fake clock)', async () => {

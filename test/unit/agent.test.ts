@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { API_PATH } from '../../operator/api/common.js';
 import { NodeAgent } from '../../operator/agent/agent.js';
 import { newRegistry } from '../../operator/lib/metrics.js';
-import { FakeRest, FakeRouteTable, FakeSpeaker } from '../support/fakes.js';
+import { FakeRouteTable, FakeSpeaker } from '../support/fakes.js';
+import { GatedRest } from '../support/gated-rest.js';
 import { bgpPeer, coreNode, nodeFabric } from '../support/objects.js';
 
 const SECRETS = '/api/v1/namespaces/net/secrets';
@@ -31,8 +32,10 @@ afterEach(async () => {
 const PEERS = `${API_PATH}/bgppeers`;
 const FABRICS = `${API_PATH}/nodefabrics`;
 
-function start(peers = [bgpPeer('tor', '10.0.1.1')], fabrics = [nodeFabric('n1')]) {
-  const rest = new FakeRest();
+const SEGMENTS = `${API_PATH}/l2segments`;
+
+function start(peers = [bgpPeer('tor', '10.0.1.1')], fabrics = [nodeFabric('n1')], table = new FakeRouteTable()) {
+  const rest = new GatedRest();
   rest.set(FABRICS, fabrics);
   rest.set(`${API_PATH}/fabricconfigs`, []);
   rest.set(PEERS, peers);
@@ -41,20 +44,30 @@ function start(peers = [bgpPeer('tor', '10.0.1.1')], fabrics = [nodeFabric('n1')
   // Service routes' watches (agent/service-routes.ts): nothing to advertise here.
   for (const c of ['/api/v1/services', '/apis/discovery.k8s.io/v1/endpointslices', `${API_PATH}/loadbalancerpools`]) rest.set(c, []);
   rest.set(SECRETS, [{ metadata: { name: 'bgp-tor', namespace: 'net' }, data: { password: b64('one') } }]);
+  rest.set(SEGMENTS, [segment('v4-a', ['n1', 'n2']), segment('v4-b', ['n1', 'n3'])]);
   const speaker = new FakeSpeaker();
   const a = new NodeAgent({
     nodeName: 'n1',
     rest: rest.asRest(),
     router: speaker,
-    routes: () => new FakeRouteTable(),
+    routes: () => table,
     detectUplink: async () => ({ dev: 'eth0', address: '10.0.1.11', subnet: '10.0.1.0/24' }),
     registry: newRegistry('agent-unit', false),
     resyncMs: 3_600_000,
   });
   agent = a;
   const statusWrites = () => rest.count('APPLY', /\/nodefabrics\/n1\/status$/);
-  return { rest, speaker, agent: a, statusWrites };
+  const lastStatus = () => rest.calls.filter((c) => c.method === 'APPLY' && /\/nodefabrics\/n1\/status$/.test(c.path)).at(-1)?.body as { status: { conditions: Array<{ type: string; status: string; reason: string }> } } | undefined;
+  const routesReady = () => lastStatus()?.status.conditions.find((c) => c.type === 'RoutesReady');
+  return { rest, speaker, agent: a, statusWrites, routesReady };
 }
+
+/** An L2Segment holding the pod CIDR 10.244.<k>.0/24 via 10.0.1.<10+k> of each member n<k>. */
+function segment(name: string, members: string[]): Record<string, any> {
+  const routes = members.map((m) => ({ destination: `10.244.${m.slice(1)}.0/24`, via: `10.0.1.${10 + Number(m.slice(1))}`, node: m }));
+  return { apiVersion: 'podfabric.io/v1alpha1', kind: 'L2Segment', metadata: { name }, spec: { key: `label:${name}`, family: 4, reason: 'SegmentLabel', routes } };
+}
+const inSegment = (name: string) => nodeFabric('n1', { routing: { l2Segment: `label:${name}`, segments: [name] } });
 
 describe('NodeAgent on a fake apiserver', () => {
   it('an idle node writes its status once, not on every sync', async () => {
@@ -139,5 +152,41 @@ describe('NodeAgent on a fake apiserver', () => {
     a.kick();
     await until('one more sync', () => a.syncs >= before + 2);
     expect(speaker.peers.has('10.0.1.1')).toBe(true);
+  });
+
+  it('installs the routes of the L2Segments its NodeFabric names, watching only those; while a newly named one has not listed, the kernel keeps its routes', async () => {
+    const table = new FakeRouteTable();
+    const { rest, agent: a, routesReady } = start(undefined, [inSegment('v4-a')], table);
+    await a.start();
+    await until('the segment\'s route (not its own)', () => table.routes.map((r) => r.dst).join() === '10.244.2.0/24');
+    expect(rest.calls.filter((c) => c.path.startsWith(SEGMENTS)).map((c) => `${c.method} ${decodeURIComponent(c.path.replace(/&.*$/, ''))}`)).toEqual([
+      `GET ${SEGMENTS}?fieldSelector=metadata.name=v4-a`,
+      `WATCH ${SEGMENTS}?fieldSelector=metadata.name=v4-a`,
+    ]);
+    await until('RoutesReady', () => routesReady()?.status === 'True');
+    // A member joins: one write of the segment, none of this node's NodeFabric.
+    rest.emit(SEGMENTS, 'MODIFIED', segment('v4-a', ['n1', 'n2', 'n4']));
+    await until('the new member\'s route', () => table.routes.length === 2);
+    // The node moves to segment v4-b, whose list has not answered yet: nothing is removed meanwhile.
+    rest.hold((p) => p.startsWith(SEGMENTS));
+    rest.emit(FABRICS, 'MODIFIED', inSegment('v4-b'));
+    await until('RoutesReady Unknown', () => routesReady()?.status === 'Unknown');
+    expect(routesReady()).toMatchObject({ reason: 'SegmentsNotKnown' });
+    expect(table.routes.map((r) => r.dst).sort()).toEqual(['10.244.2.0/24', '10.244.4.0/24']);
+    rest.release();
+    await until('v4-b\'s routes replace v4-a\'s', () => table.routes.map((r) => r.dst).join() === '10.244.3.0/24');
+    await until('RoutesReady again', () => routesReady()?.status === 'True');
+  });
+
+  it('a plan from a controller older than L2Segments (a segment key, no segment names): the kernel keeps its routes until a plan names them', async () => {
+    const table = new FakeRouteTable();
+    const { rest, agent: a, routesReady } = start(undefined, [nodeFabric('n1', { routing: { l2Segment: 'subnet:10.0.1.0/24' } })], table);
+    await table.apply([{ dst: '10.244.9.0/24', via: '10.0.1.19', dev: 'eth0' }], []);
+    await a.start();
+    await until('RoutesReady Unknown', () => routesReady()?.status === 'Unknown');
+    expect(table.routes.map((r) => r.dst)).toEqual(['10.244.9.0/24']);
+    expect(rest.calls.filter((c) => c.path.startsWith(SEGMENTS))).toEqual([]);
+    rest.emit(FABRICS, 'MODIFIED', inSegment('v4-a'));
+    await until('the segment\'s routes replace the old one', () => table.routes.map((r) => r.dst).join() === '10.244.2.0/24');
   });
 });

@@ -8,7 +8,10 @@ import { API_PATH } from '../../operator/api/common.js';
 import { BGPPeer, FabricConfig, IPPool, parseObject } from '../../operator/api/kinds.js';
 import { ConfigReconciler } from '../../operator/controller/config-reconciler.js';
 import { controllerMetrics } from '../../operator/controller/metrics.js';
-import { NodeReconciler } from '../../operator/controller/node-reconciler.js';
+import { NodeReconciler, SEGMENT_BATCH_MS } from '../../operator/controller/node-reconciler.js';
+import { SegmentReconciler } from '../../operator/controller/segment-reconciler.js';
+import { segmentObjectName } from '../../operator/api/segment.js';
+import { directRoutesFrom } from '../../operator/plan/segment.js';
 import { PEER_COUNTS_INTERVAL_MS, PeerReconciler, peerStatusDue, SECRET_RECHECK_MS } from '../../operator/controller/peer-reconciler.js';
 import { PoolReconciler } from '../../operator/controller/pool-reconciler.js';
 import { claimUnrecordedPodCIDRs, ControllerState, FIELD_MANAGER, POOL_FINALIZER, type KNode, type Stores } from '../../operator/controller/state.js';
@@ -33,6 +36,7 @@ function rig() {
     pools: new MapStore<any, any>((o) => parseObject(IPPool, o)),
     peers: new MapStore<any, any>((o) => parseObject(BGPPeer, o)),
     configs: new MapStore<any, any>((o) => parseObject(FabricConfig, o)),
+    segments: new MapStore<any>(),
   };
   const state = new ControllerState(stores as unknown as Stores, rest.asRest(), new StatusWriter(rest.asRest(), FIELD_MANAGER), events, controllerMetrics(newRegistry('ctl-unit', false), () => 0, () => 0));
   const syncPools = () => state.ipam.setPools(state.poolInfos());
@@ -74,7 +78,7 @@ describe('NodeReconciler (fake client)', () => {
     r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
     r.syncPools();
     r.stores.nodes.put(node('n1', '10.0.1.11'));
-    const spec = { podCIDRs: ['10.244.0.0/24'], directRoutes: [{ destination: '10.244.9.0/24', via: '10.0.1.19', node: 'gone', reason: 'SameSubnet' }] };
+    const spec = { podCIDRs: ['10.244.0.0/24'], advertisements: [{ prefix: '10.244.9.0/24', nextHop: '10.0.1.19' }] };
     const labels = { team: 'x', 'app.kubernetes.io/managed-by': 'podfabric' };
     const ownerReferences = [{ apiVersion: 'v1', kind: 'Node', name: 'n1', uid: 'old-uid' }, { apiVersion: 'example.io/v1', kind: 'Thing', name: 't', uid: 'u-t' }];
     r.stores.fabrics.put({ apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: 'n1', resourceVersion: '7', labels, ownerReferences, annotations: { a: 'b' } }, spec, status: { l2Subnets: ['10.0.1.0/24'] } });
@@ -84,7 +88,7 @@ describe('NodeReconciler (fake client)', () => {
     const body = put.body as any;
     expect(body.metadata).toMatchObject({ name: 'n1', resourceVersion: '7', labels, annotations: { a: 'b' } });
     expect(body.metadata.ownerReferences).toEqual([ownerReferences[1], { apiVersion: 'v1', kind: 'Node', name: 'n1', uid: 'uid-n1' }]);
-    expect(body.spec.directRoutes).toEqual([]); // the dropped route is gone: the spec is the plan, whole
+    expect(body.spec.advertisements).toEqual([{ prefix: '10.244.0.0/24', nextHop: '10.0.1.11' }]); // the dropped entry is gone: the spec is the plan, whole
     expect(body.spec.podCIDRs).toEqual(['10.244.0.0/24']);
     expect(body.status).toBeUndefined();
     expect(r.rest.count('APPLY', /nodefabrics\/n1$/)).toBe(0);
@@ -141,11 +145,12 @@ describe('NodeReconciler (fake client)', () => {
     expect(statusOf(r.rest, /nodefabrics\/n1\/status$/)).toEqual([{ conditions: [] }]);
   });
 
-  it("a rack's first subnet report plans the whole rack once: its unreported members join the segment by inference, and their own reports change nothing", async () => {
+  it("a rack's first subnet report puts the whole rack in one L2Segment write; the members' specs only name it, and nothing cascades", async () => {
     const r = rig();
     r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
     r.syncPools();
     const rec = new NodeReconciler(r.state);
+    const seg = new SegmentReconciler(r.state, (n) => rec.memberOf(n));
     const rack = ['n1', 'n2', 'n3', 'n4'];
     rack.forEach((n, i) => r.stores.nodes.put(node(n, `10.0.1.${11 + i}`)));
     r.stores.nodes.put(node('other', '10.0.2.11'));
@@ -161,34 +166,46 @@ describe('NodeReconciler (fake client)', () => {
       await rec.reconcile(n, ctx);
       put(n);
     }
-    const directTo = (name: string) => ((recorded(name).spec.directRoutes ?? []) as Array<{ node: string }>).map((d) => d.node).sort();
-    expect(directTo('n2')).toEqual([]); // nobody reported: nothing is known about the segment yet
+    expect(recorded('n2').spec.routing).toEqual({}); // nobody reported: nothing is known about the segment yet
     // n1's agent reports its subnet: n2..n4 (same subnet, no report) are adopted and queued; "other" is not.
     put('n1', ['10.0.1.0/24']);
     const res = await rec.reconcile('n1', ctx);
     put('n1', ['10.0.1.0/24']);
+    const KEY = 'subnet:10.0.1.0/24';
     expect(res.enqueue?.filter((e) => e.key.startsWith('node:')).map((e) => e.key).sort()).toEqual(['node:n2', 'node:n3', 'node:n4']);
-    expect(directTo('n1')).toEqual(['n2', 'n3', 'n4']);
-    r.rest.calls = r.rest.calls.filter((c) => fabricWrites(r.rest).includes(c.body as any));
+    expect(res.enqueue).toContainEqual({ key: `segment:${KEY}`, afterMs: SEGMENT_BATCH_MS });
+    const name = segmentObjectName(4, KEY);
+    expect(recorded('n1').spec.routing).toEqual({ l2Segment: KEY, segments: [name] });
+    await seg.reconcile(KEY, ctx);
+    const segWrites = () => r.rest.calls.filter((c) => /\/l2segments/.test(c.path) && c.method !== 'GET');
+    expect(segWrites().map((c) => c.method)).toEqual(['POST']);
+    const written = segWrites()[0]!.body as any;
+    expect(written.metadata).toMatchObject({ name, labels: { 'app.kubernetes.io/managed-by': 'podfabric' } });
+    expect(written.spec.routes.map((x: any) => x.node)).toEqual(['n1', 'n2', 'n3', 'n4']);
+    expect(directRoutesFrom('n3', [written.spec]).map((x) => x.node)).toEqual(['n1', 'n2', 'n4']);
+    r.stores.segments.put({ ...written, metadata: { ...written.metadata, resourceVersion: '5' } });
+    const nfWrites = () => fabricWrites(r.rest).length;
+    const before = nfWrites();
     for (const n of ['n2', 'n3', 'n4']) {
       const again = await rec.reconcile(n, ctx);
       expect(again.enqueue?.filter((e) => e.key.startsWith('node:'))).toEqual([]); // no cascade
       put(n);
+      expect(recorded(n).spec.routing).toEqual({ l2Segment: KEY, segments: [name] });
     }
-    expect(directTo('n3')).toEqual(['n1', 'n2', 'n4']);
-    // Their agents report the same subnet: no plan changes, nothing written.
-    const writes = () => fabricWrites(r.rest).length;
-    const before = writes();
+    expect(nfWrites()).toBe(before + 3); // each names its segment once
+    // Their agents report the same subnet: no plan changes, nothing written; the segment is as stored.
     for (const n of ['n2', 'n3', 'n4']) {
       put(n, ['10.0.1.0/24']);
       const res2 = await rec.reconcile(n, ctx);
       expect(res2.enqueue?.filter((e) => e.key.startsWith('node:'))).toEqual([]);
     }
-    expect(writes()).toBe(before);
-    expect(directTo('other')).toEqual([]);
+    await seg.reconcile(KEY, ctx);
+    expect(nfWrites()).toBe(before + 3);
+    expect(segWrites()).toHaveLength(1);
+    expect(recorded('other').spec.routing).toEqual({});
 
     // A new leader (fresh state, the same caches): with the segment index filled before the first
-    // reconcile, no node is planned against part of its rack, so nothing is written.
+    // reconcile, nothing is written, neither NodeFabrics nor the segment.
     const r2 = rig();
     r2.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
     r2.syncPools();
@@ -198,10 +215,85 @@ describe('NodeReconciler (fake client)', () => {
       r2.stores.fabrics.put(f);
       r2.state.ipam.commit(n, f.spec.allocations);
     }
+    r2.stores.segments.put(r.stores.segments.get(name));
     const rec2 = new NodeReconciler(r2.state);
     rec2.indexSegments();
     for (const n of ['n3', 'n1', 'other', 'n4', 'n2']) await rec2.reconcile(n, ctx);
-    expect(fabricWrites(r2.rest).map((w) => [w.metadata.name, w.spec.directRoutes?.map((d: any) => d.node)])).toEqual([]);
+    await new SegmentReconciler(r2.state, (n) => rec2.memberOf(n)).reconcile(KEY, ctx);
+    expect(r2.rest.calls.filter((c) => c.method !== 'GET' && /nodefabrics|l2segments/.test(c.path)).map((c) => `${c.method} ${c.path}`)).toEqual([]);
+  });
+
+  it('a node joining a rack: its own NodeFabric and one PUT of the segment; leaving: one PUT; the last member: DELETE', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.syncPools();
+    const lab = { 'podfabric.io/l2-segment': 'rack-7' };
+    const KEY = 'label:rack-7';
+    const rec = new NodeReconciler(r.state);
+    const seg = new SegmentReconciler(r.state, (n) => rec.memberOf(n));
+    const sync = () => {
+      // the caches catch up with what was written
+      for (const c of r.rest.calls) {
+        const b = c.body as any;
+        if ((c.method === 'POST' || c.method === 'PUT') && /nodefabrics/.test(c.path)) r.stores.fabrics.put({ ...b, metadata: { ...b.metadata, resourceVersion: '100' } });
+        if ((c.method === 'POST' || c.method === 'PUT') && /l2segments/.test(c.path)) r.stores.segments.put({ ...b, metadata: { ...b.metadata, resourceVersion: '100' } });
+        if (c.method === 'DELETE' && /l2segments/.test(c.path)) r.stores.segments.delete(c.path.split('/').at(-1)!);
+      }
+      r.rest.calls = [];
+    };
+    for (const [i, n] of ['a', 'b', 'c'].entries()) {
+      r.stores.nodes.put(node(n, `10.0.${i}.11`, lab));
+      await rec.reconcile(n, ctx);
+    }
+    await seg.reconcile(KEY, ctx);
+    sync();
+    r.stores.nodes.put(node('d', '10.0.9.11', lab));
+    const res = await rec.reconcile('d', ctx);
+    expect(res.enqueue).toContainEqual({ key: `segment:${KEY}`, afterMs: SEGMENT_BATCH_MS });
+    await seg.reconcile(KEY, ctx);
+    const writes = r.rest.calls.filter((c) => c.method !== 'GET' && c.method !== 'PATCH');
+    expect(writes.map((c) => `${c.method} ${c.path.split('?')[0]!.split('/').at(-1)}`)).toEqual(['POST nodefabrics', `PUT ${segmentObjectName(4, KEY)}`]);
+    expect((writes[1]!.body as any).spec.routes.map((x: any) => x.node)).toEqual(['a', 'b', 'c', 'd']);
+    expect((writes[1]!.body as any).metadata.resourceVersion).toBe('100');
+    sync();
+    for (const n of ['a', 'b', 'c']) {
+      r.stores.nodes.delete(n);
+      const rel = await rec.reconcile(n, ctx);
+      expect(rel.enqueue).toContainEqual({ key: `segment:${KEY}`, afterMs: SEGMENT_BATCH_MS });
+    }
+    await seg.reconcile(KEY, ctx);
+    expect(r.rest.calls.filter((c) => /l2segments/.test(c.path)).map((c) => c.method)).toEqual(['PUT']);
+    sync();
+    r.stores.nodes.delete('d');
+    await rec.reconcile('d', ctx);
+    await seg.reconcile(KEY, ctx);
+    expect(r.rest.calls.filter((c) => /l2segments/.test(c.path)).map((c) => `${c.method} ${c.path.split('/').at(-1)}`)).toEqual([`DELETE ${segmentObjectName(4, KEY)}`]);
+    sync();
+    await seg.reconcile(KEY, ctx);
+    expect(r.rest.calls).toEqual([]);
+  });
+
+  it('a segment object changed by someone else is put back; one of ours under another name is deleted', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.syncPools();
+    const lab = { 'podfabric.io/l2-segment': 'r' };
+    const rec = new NodeReconciler(r.state);
+    const seg = new SegmentReconciler(r.state, (n) => rec.memberOf(n));
+    r.stores.nodes.put(node('a', '10.0.0.11', lab));
+    await rec.reconcile('a', ctx);
+    const name = segmentObjectName(4, 'label:r');
+    r.stores.segments.put(
+      { apiVersion: 'podfabric.io/v1alpha1', kind: 'L2Segment', metadata: { name, resourceVersion: '9' }, spec: { key: 'label:r', family: 4, reason: 'SegmentLabel', routes: [] } },
+      { apiVersion: 'podfabric.io/v1alpha1', kind: 'L2Segment', metadata: { name: 'old-name', uid: 'u1', resourceVersion: '3', labels: { 'app.kubernetes.io/managed-by': 'podfabric' } }, spec: { key: 'label:r', family: 4, reason: 'SegmentLabel', routes: [] } },
+      { apiVersion: 'podfabric.io/v1alpha1', kind: 'L2Segment', metadata: { name: 'hand-made', resourceVersion: '4' }, spec: { key: 'label:r', family: 4, reason: 'SegmentLabel', routes: [] } },
+    );
+    r.rest.calls = [];
+    await seg.reconcile('label:r', ctx);
+    const calls = r.rest.calls.map((c) => `${c.method} ${c.path.split('?')[0]!.split('/').at(-1)}`);
+    expect(calls).toEqual([`PUT ${name}`, 'DELETE old-name']);
+    expect((r.rest.calls[0]!.body as any).spec.routes).toEqual([{ destination: '10.244.0.0/24', via: '10.0.0.11', node: 'a' }]);
+    expect((r.rest.calls[1]!.body as any).preconditions).toEqual({ uid: 'u1' });
   });
 
   it('with no pool for the node: Allocated=False NoMatchingPool, a Warning, nothing written to the Node', async () => {

@@ -16,7 +16,7 @@ afterEach(async () => controller?.stop());
 
 function start(peers: Array<Record<string, unknown>>) {
   const rest = new FakeRest();
-  for (const c of ['ippools', 'bgppeers', 'fabricconfigs', 'nodefabrics', 'loadbalancerpools']) rest.set(`${API_PATH}/${c}`, []);
+  for (const c of ['ippools', 'bgppeers', 'fabricconfigs', 'nodefabrics', 'loadbalancerpools', 'l2segments']) rest.set(`${API_PATH}/${c}`, []);
   rest.set('/api/v1/nodes', []);
   rest.set('/api/v1/services', []);
   rest.set(`${API_PATH}/bgppeers`, peers);

@@ -47,8 +47,17 @@ describe('generated CRDs', () => {
     ).toThrow(/must be required or defaulted/);
   });
 
-  it('ALL_KINDS covers the five kinds', () => {
-    expect(ALL_KINDS.map((k) => k.kind).sort()).toEqual(['BGPPeer', 'FabricConfig', 'IPPool', 'LoadBalancerPool', 'NodeFabric']);
+  it('a union of literals of one type becomes one enum (integers stay integers); other unions stay rejected', () => {
+    expect(toStructural(z.union([z.literal(4), z.literal(6)]))).toEqual({ type: 'integer', enum: [4, 6] });
+    expect(toStructural(z.union([z.literal(0.5), z.literal(1)]))).toEqual({ type: 'number', enum: [0.5, 1] });
+    expect(toStructural(z.union([z.literal('a'), z.literal('b')]).meta({ description: 'd' }))).toEqual({ type: 'string', enum: ['a', 'b'], description: 'd' });
+    expect(() => toStructural(z.union([z.literal('a'), z.literal(1)]))).toThrow(/non-structural.*anyOf/);
+    const family = parse(renderCrds()['podfabric.io_l2segments.yaml']!).spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.family;
+    expect(family).toMatchObject({ type: 'integer', enum: [4, 6] });
+  });
+
+  it('ALL_KINDS covers the six kinds', () => {
+    expect(ALL_KINDS.map((k) => k.kind).sort()).toEqual(['BGPPeer', 'FabricConfig', 'IPPool', 'L2Segment', 'LoadBalancerPool', 'NodeFabric']);
   });
 });
 

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Condition } from '../../operator/api/common.js';
-import type { BGPPeerObj, IPPoolObj, NodeFabricObj } from '../../operator/api/kinds.js';
+import type { BGPPeerObj, IPPoolObj, L2SegmentObj, NodeFabricObj } from '../../operator/api/kinds.js';
+import { segmentObjectName, type SegmentRoute } from '../../operator/api/segment.js';
 import type { NodeFabricSpec, NodeFabricStatus, SessionStatus } from '../../operator/api/nodefabric.js';
 import { RACK_LABEL, formatAge, naturalCompare, type CoreNode, type FabricSnapshot } from '../../operator/cli/model.js';
 import { READY_COLORS, SESSION_COLORS, buildMapModel, layoutMap, renderMap, xmlEscape, type Box } from '../../operator/cli/map.js';
@@ -47,8 +48,7 @@ function healthyNF(f: NodeFix): NodeFabricObj {
     asn: 64512,
     routerId: f.ip,
     advertisements: [{ prefix: f.cidr, nextHop: f.ip }],
-    directRoutes: (f.neighbours ?? []).map((n) => ({ destination: n.cidr, via: n.ip, node: n.name, reason: 'SameSubnet' as const })),
-    routing: { l2Segment: f.segment ?? '172.20.1.0/24', directNodes: f.neighbours?.length ?? 0 },
+    routing: { l2Segment: f.segment ?? '172.20.1.0/24', segments: [segmentObjectName(4, `subnet:${f.segment ?? '172.20.1.0/24'}`)] },
   };
   const status: NodeFabricStatus = {
     conditions: ['Allocated', 'BGPReady', 'CNIReady', 'PeersResolved', 'Ready', 'RoutesReady'].map((t) => cond(t, 'True')),
@@ -62,6 +62,40 @@ function healthyNF(f: NodeFix): NodeFabricObj {
     lastSyncTime: ago(10),
   };
   return { apiVersion: 'podfabric.io/v1alpha1', kind: 'NodeFabric', metadata: { name: f.name, generation: 1 }, spec, status };
+}
+
+/** The L2Segment the controller writes for a segment key: every member's pod CIDR via its IP, sorted. */
+function segmentObj(key: string, routes: SegmentRoute[], family: 4 | 6 = 4, omitted?: number): L2SegmentObj {
+  return {
+    apiVersion: 'podfabric.io/v1alpha1',
+    kind: 'L2Segment',
+    metadata: { name: segmentObjectName(family, key) },
+    spec: {
+      key,
+      family,
+      reason: key.startsWith('label:') ? 'SegmentLabel' : 'SameSubnet',
+      routes: [...routes].sort((a, b) => (a.destination < b.destination ? -1 : 1)),
+      ...(omitted ? { omitted } : {}),
+    },
+  };
+}
+
+/** The node now names one new L2Segment only (its routes as given, any family): what a test plans for it. */
+function useSegment(s: FabricSnapshot, nf: NodeFabricObj, key: string, routes: SegmentRoute[], family: 4 | 6 = 4): L2SegmentObj {
+  const o = segmentObj(key, routes, family);
+  s.segments.push(o);
+  nf.spec.routing = { ...nf.spec.routing, segments: [o.metadata.name] };
+  return o;
+}
+
+/** The rack segments of these nodes (keyed by each one's subnet), as the controller writes them. */
+function rackSegments(n: Array<{ name: string; cidr: string; ip: string; segment?: string }>): L2SegmentObj[] {
+  const racks = new Map<string, SegmentRoute[]>();
+  for (const f of n) {
+    const key = `subnet:${f.segment ?? '172.20.1.0/24'}`;
+    racks.set(key, [...(racks.get(key) ?? []), { destination: f.cidr, via: f.ip, node: f.name }]);
+  }
+  return [...racks].map(([key, routes]) => segmentObj(key, routes));
 }
 
 /** A ToR peer selecting the nodes labelled tor=<name> (coreNode's labels in fabric()). */
@@ -95,6 +129,7 @@ function fabric(): FabricSnapshot {
   return {
     nodes: n.map((f) => coreNode(f.name, [f.cidr], { tor: f.tor.name })),
     nodeFabrics: nf,
+    segments: rackSegments(n),
     peers: [peer('tor1', tor1.address, [cond('Ready', 'True'), cond('Valid', 'True'), cond('Conflict', 'False')], 2), peer('tor2', tor2.address, [], 2)],
     pools: [pool('default', '10.244.0.0/16', {}, { blocksTotal: 256, blocksAllocated: 4, blocksFree: 252, conditions: [cond('Ready', 'True')] })],
     config: {
@@ -213,6 +248,12 @@ describe('status', () => {
     },
     { name: 'no pools', mutate: (s) => void (s.pools = []), ready: false, problem: /no IPPool/ },
     {
+      name: "routes planned are the node's L2Segments' routes but its own (none when its segment is not written)",
+      mutate: (s) => void (s.segments = s.segments.filter((o) => o.spec.key !== 'subnet:172.20.2.0/24')),
+      ready: true,
+      check: (r) => expect(r.nodes.map((n) => [n.name, n.routesInstalled, n.routesPlanned])).toEqual([['r1n1', 1, 1], ['r1n2', 1, 1], ['r2n1', 1, 0], ['r2n2', 1, 0]]),
+    },
+    {
       // The agent's Ready describes the plan it synced; the controller has since changed the plan.
       name: 'a Ready written for an older plan (the spec moved on to generation 3)',
       mutate: (s) => {
@@ -253,6 +294,7 @@ describe('status', () => {
 });
 
 describe('node report', () => {
+  const RACK1 = segmentObjectName(4, 'subnet:172.20.1.0/24');
   type Case = { name: string; mutate: (nf: NodeFabricObj, s: FabricSnapshot) => void; discrepancy?: RegExp; check?: (r: ReturnType<typeof buildNodeReport>) => void };
   const cases: Case[] = [
     { name: 'exactly the plan', mutate: () => undefined },
@@ -264,7 +306,7 @@ describe('node report', () => {
         nf.status!.routesInstalled = 0;
       },
       discrepancy: /^route 10\.244\.1\.0\/24 via 172\.20\.1\.12 \(to r1n2\): planned but not in the kernel$/,
-      check: (r) => expect(r.routes).toEqual([{ destination: '10.244.1.0/24', node: 'r1n2', plannedVia: '172.20.1.12', installedVia: null, reason: 'SameSubnet', verdict: 'missing' }]),
+      check: (r) => expect(r.routes).toEqual([{ destination: '10.244.1.0/24', node: 'r1n2', plannedVia: '172.20.1.12', installedVia: null, segment: RACK1, reason: 'SameSubnet', verdict: 'missing' }]),
     },
     {
       name: 'an extra route',
@@ -276,7 +318,7 @@ describe('node report', () => {
       name: 'a route via the wrong neighbour',
       mutate: (nf) => void (nf.status!.routeProblems = [{ destination: '10.244.1.0/24', plannedVia: '172.20.1.12', installedVia: '172.20.1.13' }]),
       discrepancy: /planned via 172\.20\.1\.12, installed via 172\.20\.1\.13/,
-      check: (r) => expect(r.routes).toEqual([{ destination: '10.244.1.0/24', node: 'r1n2', plannedVia: '172.20.1.12', installedVia: '172.20.1.13', reason: 'SameSubnet', verdict: 'mismatch' }]),
+      check: (r) => expect(r.routes).toEqual([{ destination: '10.244.1.0/24', node: 'r1n2', plannedVia: '172.20.1.12', installedVia: '172.20.1.13', segment: RACK1, reason: 'SameSubnet', verdict: 'mismatch' }]),
     },
     {
       name: 'no route reported yet (status without routesInstalled): every planned route is missing',
@@ -286,8 +328,9 @@ describe('node report', () => {
     },
     {
       name: 'more problems than listed: planned routes after the last one listed are not vouched for',
-      mutate: (nf) => {
-        nf.spec.directRoutes = ['10.244.1.0/24', '10.244.2.0/24', '10.244.3.0/24'].map((destination, i) => ({ destination, via: `172.20.1.${12 + i}`, node: `n${i}`, reason: 'SameSubnet' as const }));
+      mutate: (nf, s) => {
+        const others = ['10.244.1.0/24', '10.244.2.0/24', '10.244.3.0/24'].map((destination, i) => ({ destination, via: `172.20.1.${12 + i}`, node: `n${i}` }));
+        useSegment(s, nf, 'label:big', [{ destination: '10.244.0.0/24', via: '172.20.1.11', node: 'r1n1' }, ...others]);
         nf.status!.routeProblems = [{ destination: '10.244.2.0/24', plannedVia: '172.20.1.13' }];
         nf.status!.routeProblemsTotal = 2;
       },
@@ -298,7 +341,7 @@ describe('node report', () => {
           ['10.244.2.0/24', null, 'missing'],
           ['10.244.3.0/24', null, 'unlisted'],
         ]);
-        expect(renderNodeReport(r, NOW)).toMatch(/^10\.244\.3\.0\/24 +n2 +172\.20\.1\.14 +- +SameSubnet +\?\? NOT LISTED$/m);
+        expect(renderNodeReport(r, NOW)).toMatch(/^10\.244\.3\.0\/24 +n2 +172\.20\.1\.14 +- +SegmentLabel +\?\? NOT LISTED$/m);
       },
     },
     {
@@ -362,8 +405,8 @@ describe('node report', () => {
     { name: 'stale status', mutate: (nf) => void (nf.status!.lastSyncTime = ago(3600)), discrepancy: /stale: last sync 60m ago/ },
     {
       name: 'IPv6 written differently is the same route',
-      mutate: (nf) => {
-        nf.spec.directRoutes = [{ destination: 'fd00:10:244:1::/64', via: 'fd00:20:1::12', node: 'r1n2', reason: 'SameSubnet' }];
+      mutate: (nf, s) => {
+        useSegment(s, nf, 'subnet:fd00:20:1::/64', [{ destination: 'fd00:10:244:1::/64', via: 'fd00:20:1::12', node: 'r1n2' }], 6);
         nf.status!.routeProblems = [{ destination: 'fd00:10:244:1:0::/64', plannedVia: 'fd00:20:1::12', installedVia: 'fd00:20:1:0:0:0:0:13' }];
       },
       discrepancy: /^route fd00:10:244:1::\/64: planned via fd00:20:1::12, installed via fd00:20:1::13$/,
@@ -371,8 +414,80 @@ describe('node report', () => {
     },
     {
       name: 'IPv6 planned, no problem: installed via the planned next hop in canonical form',
-      mutate: (nf) => void (nf.spec.directRoutes = [{ destination: 'fd00:10:244:1:0::/64', via: 'fd00:20:1:0:0:0:0:12', node: 'r1n2', reason: 'SameSubnet' }]),
-      check: (r) => expect(r.routes).toEqual([{ destination: 'fd00:10:244:1::/64', node: 'r1n2', plannedVia: 'fd00:20:1::12', installedVia: 'fd00:20:1::12', reason: 'SameSubnet', verdict: 'ok' }]),
+      mutate: (nf, s) => void useSegment(s, nf, 'subnet:fd00:20:1::/64', [{ destination: 'fd00:10:244:1:0::/64', via: 'fd00:20:1:0:0:0:0:12', node: 'r1n2' }], 6),
+      check: (r) => expect(r.routes).toEqual([{ destination: 'fd00:10:244:1::/64', node: 'r1n2', plannedVia: 'fd00:20:1::12', installedVia: 'fd00:20:1::12', segment: segmentObjectName(6, 'subnet:fd00:20:1::/64'), reason: 'SameSubnet', verdict: 'ok' }]),
+    },
+    {
+      name: "the planned routes are the named L2Segments' routes but the node's own, and the report names each segment",
+      mutate: () => undefined,
+      check: (r) => {
+        expect(r.segments).toEqual([{ name: RACK1, found: true, key: 'subnet:172.20.1.0/24', family: 4, reason: 'SameSubnet', routes: 2, omitted: 0, expected: false }]);
+        expect(r.routes.map((x) => [x.destination, x.node, x.plannedVia, x.segment])).toEqual([['10.244.1.0/24', 'r1n2', '172.20.1.12', RACK1]]);
+      },
+    },
+    {
+      name: 'a named L2Segment not written while the node has a pod CIDR and an IP of its family: no routes planned, a discrepancy',
+      mutate: (_nf, s) => void (s.segments = s.segments.filter((o) => o.metadata.name !== RACK1)),
+      discrepancy: /^L2Segment v4-subnet-172-20-1-0-24-[0-9a-f]{8} not found: the node has a pod CIDR and an IP of IPv4/,
+      check: (r) => {
+        expect(r.routes).toEqual([]);
+        expect(r.segments).toEqual([{ name: RACK1, found: false, key: null, family: 4, reason: null, routes: null, omitted: 0, expected: true }]);
+        expect(renderNodeReport(r, NOW)).toMatch(/^v4-subnet-172-20-1-0-24-[0-9a-f]{8} +- +IPv4 +- +- +0 +!! MISSING$/m);
+      },
+    },
+    {
+      name: 'an IPv6 segment named but not written, the node has no IPv6 pod CIDR: no routes from it, no discrepancy',
+      mutate: (nf) => void nf.spec.routing!.segments!.push(segmentObjectName(6, 'label:rack-1')),
+      check: (r) => {
+        expect(r.segments[1]).toEqual({ name: segmentObjectName(6, 'label:rack-1'), found: false, key: null, family: 6, reason: null, routes: null, omitted: 0, expected: false });
+        expect(r.routes.map((x) => x.destination)).toEqual(['10.244.1.0/24']);
+        expect(renderNodeReport(r, NOW)).toMatch(/^v6-label-rack-1-[0-9a-f]{8} +- +IPv6 +- +- +0 +not found \(no routes\)$/m);
+      },
+    },
+    {
+      name: 'two families: routes from both segments; a destination in both (a stale object) is planned once, from the first',
+      mutate: (nf, s) => {
+        const v6 = segmentObj('subnet:fd00:20:1::/64', [
+          { destination: 'fd00:10:244:1::/64', via: 'fd00:20:1::12', node: 'r1n2' },
+          { destination: 'fd00:10:244::/64', via: 'fd00:20:1::11', node: 'r1n1' },
+          { destination: '10.244.1.0/24', via: '172.20.1.99', node: 'old' },
+        ], 6);
+        s.segments.push(v6);
+        nf.spec.routing!.segments = [RACK1, v6.metadata.name];
+      },
+      check: (r) => {
+        const v6 = segmentObjectName(6, 'subnet:fd00:20:1::/64');
+        expect(r.routes.map((x) => [x.destination, x.plannedVia, x.segment, x.verdict])).toEqual([
+          ['10.244.1.0/24', '172.20.1.12', RACK1, 'ok'],
+          ['fd00:10:244:1::/64', 'fd00:20:1::12', v6, 'ok'],
+        ]);
+        expect(r.segments.map((g) => [g.family, g.routes])).toEqual([[4, 2], [6, 3]]);
+      },
+    },
+    {
+      name: 'a segment whose routes were cut at the limit says how many were left out (reached through the ToR: not a discrepancy)',
+      mutate: (_nf, s) => void (s.segments.find((o) => o.metadata.name === RACK1)!.spec.omitted = 3),
+      check: (r) => {
+        expect(r.segments[0]!.omitted).toBe(3);
+        expect(renderNodeReport(r, NOW)).toMatch(/^v4-subnet-172-20-1-0-24-[0-9a-f]{8} +subnet:172\.20\.1\.0\/24 +IPv4 +SameSubnet +2 +3 +ok$/m);
+      },
+    },
+    {
+      name: 'a stored L2Segment that does not validate (no routes) plans no routes and does not crash the report',
+      mutate: (_nf, s) => void delete (s.segments.find((o) => o.metadata.name === RACK1)!.spec as Partial<L2SegmentObj['spec']>).routes,
+      check: (r) => {
+        expect(r.routes).toEqual([]);
+        expect(r.segments[0]).toMatchObject({ found: true, routes: 0 });
+      },
+    },
+    {
+      name: 'no segment at all (host routes off): an empty section',
+      mutate: (nf) => void delete nf.spec.routing,
+      check: (r) => {
+        expect(r.segments).toEqual([]);
+        expect(r.routes).toEqual([]);
+        expect(renderNodeReport(r, NOW)).toContain('(none: the node is on no L2 segment)');
+      },
     },
   ];
   it.each(cases)('$name', ({ mutate, discrepancy, check }) => {
@@ -393,6 +508,7 @@ describe('node report', () => {
     const text = renderNodeReport(buildNodeReport('r1n1', fabric(), opts), NOW);
     expect(text).toMatch(/^tor1 +172\.20\.1\.1 +yes +Established +60m ago +1 +3 +- +ok$/m);
     expect(text).toMatch(/^10\.244\.1\.0\/24 +r1n2 +172\.20\.1\.12 +172\.20\.1\.12 +SameSubnet +ok$/m);
+    expect(text).toMatch(/^v4-subnet-172-20-1-0-24-[0-9a-f]{8} +subnet:172\.20\.1\.0\/24 +IPv4 +SameSubnet +2 +0 +ok$/m);
   });
 });
 
@@ -401,7 +517,7 @@ describe('node report', () => {
 
 /** R racks of N nodes, each rack with its ToR; sessions in a state chosen per node. */
 function bigFabric(racks: number, perRack: number, state: (r: number, n: number) => SessionStatus['state'] = () => 'Established'): FabricSnapshot {
-  const s: FabricSnapshot = { nodes: [], nodeFabrics: [], peers: [], pools: [pool('default', '10.244.0.0/16')], config: null };
+  const s: FabricSnapshot = { nodes: [], nodeFabrics: [], segments: [], peers: [], pools: [pool('default', '10.244.0.0/16')], config: null };
   for (let r = 1; r <= racks; r++) {
     const tor = { name: `tor${r}`, address: `172.20.${r}.1` };
     s.peers.push(peer(tor.name, tor.address));

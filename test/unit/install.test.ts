@@ -76,7 +76,10 @@ describe('install chart: RBAC', () => {
     // Its BGP sessions: it derives them from the BGPPeers itself (plan/peers.ts); read only.
     for (const v of ['list', 'watch']) expect(grants(rules, 'bgppeers', v), `bgppeers ${v}`).toHaveLength(1);
     for (const v of WRITE) expect(grants(rules, 'bgppeers', v), `bgppeers ${v}`).toEqual([]);
-    expect(rules.some((r) => r.resources.some((x) => ['leases', 'ippools/status', 'bgppeers/status', 'services/status'].includes(x)))).toBe(false);
+    expect(rules.some((r) => r.resources.some((x) => ['leases', 'ippools/status', 'bgppeers/status', 'services/status', 'l2segments/status'].includes(x)))).toBe(false);
+    // Its host-gw routes: the L2Segments its NodeFabric names, read only (the controller writes them).
+    for (const v of ['get', 'list', 'watch']) expect(grants(rules, 'l2segments', v), `l2segments ${v}`).toHaveLength(1);
+    for (const v of WRITE) expect(grants(rules, 'l2segments', v), `l2segments ${v}`).toEqual([]);
     // NetworkPolicy enforcement: list/watch pods, namespaces, networkpolicies; never get one by name, never write.
     for (const res of ['pods', 'namespaces', 'networkpolicies']) {
       for (const v of ['list', 'watch']) expect(grants(rules, res, v), `${res} ${v}`).toHaveLength(1);
@@ -117,6 +120,9 @@ describe('install chart: RBAC', () => {
     expect(grants(rules, 'nodes', 'delete')).toEqual([]);
     for (const v of ['get', 'create', 'update', 'delete', 'list', 'watch']) expect(grants(rules, 'nodefabrics', v), v).toHaveLength(1);
     expect(grants(rules, 'nodefabrics', 'patch')).toEqual([]); // the spec is written whole (POST, PUT), never patched
+    for (const v of ['get', 'create', 'update', 'delete', 'list', 'watch']) expect(grants(rules, 'l2segments', v), `l2segments ${v}`).toHaveLength(1);
+    expect(grants(rules, 'l2segments', 'patch')).toEqual([]); // written whole (POST, PUT), never patched
+    expect(rules.some((r) => r.resources.includes('l2segments/status'))).toBe(false);
     for (const s of ['nodefabrics/status', 'ippools/status', 'bgppeers/status', 'fabricconfigs/status']) expect(grants(rules, s, 'patch'), s).toHaveLength(1);
     expect(grants(rules, 'ippools', 'patch')).toHaveLength(1);
     for (const v of WRITE) expect(grants(rules, 'bgppeers', v), v).toEqual([]);

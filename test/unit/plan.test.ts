@@ -3,6 +3,7 @@ import { bgpPeerSpec } from '../../operator/api/bgppeer.js';
 import { fabricConfigSpec } from '../../operator/api/fabricconfig.js';
 import { computePlan, inferL2Subnets, nodeIPs, segmentKey, type PlanNode } from '../../operator/plan/plan.js';
 import { hashRouterId, selectPeers, validatePeer, type PeerInfo } from '../../operator/plan/peers.js';
+import { segmentObjectName } from '../../operator/api/segment.js';
 
 const cfg = fabricConfigSpec.parse({});
 const n = (name: string, v4: string | undefined, cidrs: string[], extra: Partial<PlanNode> = {}): PlanNode => ({
@@ -58,54 +59,39 @@ describe('computePlan', () => {
     n('r1n3', '10.0.1.13', ['10.244.2.0/24'], { l2Subnets: ['10.0.1.0/24'] }),
   ];
   const rack2 = [n('r2n1', '10.0.2.11', ['10.244.3.0/24'], { l2Subnets: ['10.0.2.0/24'] })];
-  const all = [...rack1, ...rack2];
   const tor1 = peer('tor1', { peerAddress: '10.0.1.1', peerASN: 65100, communities: ['65000:1'], nodeSelector: { matchLabels: { rack: '1' } } });
   const everyone = peer('route-server', { peerAddress: '10.0.0.254', peerASN: 65000, communities: ['65000:2', '65000:1'], timers: { holdTime: 9, keepaliveInterval: 3 } });
 
-  it('direct routes to same-subnet nodes only, with reasons; the rest counted via the ToR', () => {
-    const r = computePlan({ ...rack1[0]!, labels: { rack: '1' } }, { config: cfg, validPeers: [tor1, everyone], neighbours: all });
-    expect(r.spec.directRoutes).toEqual([
-      { destination: '10.244.1.0/24', via: '10.0.1.12', node: 'r1n2', reason: 'SameSubnet' },
-      { destination: '10.244.2.0/24', via: '10.0.1.13', node: 'r1n3', reason: 'SameSubnet' },
-    ]);
-    expect(r.spec.routing).toEqual({ l2Segment: 'subnet:10.0.1.0/24', directNodes: 2 });
+  it('names its L2 segment and its L2Segment object, and lists no routes (those live in the segment)', () => {
+    const r = computePlan({ ...rack1[0]!, labels: { rack: '1' } }, { config: cfg, validPeers: [tor1, everyone] });
+    expect(r.spec).not.toHaveProperty('directRoutes');
+    expect(r.spec.routing).toEqual({ l2Segment: 'subnet:10.0.1.0/24', segments: [segmentObjectName(4, 'subnet:10.0.1.0/24')] });
     expect(r.spec.podCIDRs).toEqual(['10.244.0.0/24']);
     expect(r.spec.routerId).toBe('10.0.1.11');
     expect(r.spec.asn).toBe(64512);
+    // A neighbour's arrival changes nothing here: the spec does not depend on the other members.
+    expect(computePlan({ ...rack1[0]!, labels: { rack: '1' } }, { config: cfg, validPeers: [tor1, everyone] }).spec).toEqual(r.spec);
+    expect(computePlan(n('alone', '10.9.0.1', [], {}), { config: cfg, validPeers: [] }).spec.routing).toEqual({});
   });
 
   it('peers selected by label with resolved ASN and timers, beside the spec (not in it); no communities in the spec', () => {
-    const r = computePlan({ ...rack1[0]!, labels: { rack: '1', 'podfabric.io/asn': '65011' } }, { config: cfg, validPeers: [tor1, everyone], neighbours: [] });
+    const r = computePlan({ ...rack1[0]!, labels: { rack: '1', 'podfabric.io/asn': '65011' } }, { config: cfg, validPeers: [tor1, everyone] });
     expect(r.spec).not.toHaveProperty('peers');
     expect(r.peers).toEqual([
       { address: '10.0.0.254', name: 'route-server', peerASN: 65000, localASN: 65011, holdTime: 9, keepaliveInterval: 3, connectRetry: 5 },
       { address: '10.0.1.1', name: 'tor1', peerASN: 65100, localASN: 65011, holdTime: 90, keepaliveInterval: 30, connectRetry: 5 },
     ]);
     expect(r.spec.advertisements).toEqual([{ prefix: '10.244.0.0/24', nextHop: '10.0.1.11' }]);
-    const r2 = computePlan(rack2[0]!, { config: cfg, validPeers: [tor1, everyone], neighbours: [] });
+    const r2 = computePlan(rack2[0]!, { config: cfg, validPeers: [tor1, everyone] });
     expect(r2.peers.map((p) => p.name)).toEqual(['route-server']);
     // A peer change leaves the spec as it was: the controller has nothing to write.
-    expect(computePlan(rack2[0]!, { config: cfg, validPeers: [], neighbours: [] }).spec).toEqual(r2.spec);
+    expect(computePlan(rack2[0]!, { config: cfg, validPeers: [] }).spec).toEqual(r2.spec);
   });
 
-  it('segment label makes nodes adjacent across subnets; a labelled and an unlabelled node are not adjacent', () => {
-    const lab = { 'podfabric.io/l2-segment': 'hall-a' };
-    const x = n('x', '10.0.1.11', ['10.244.0.0/24'], { labels: lab, l2Subnets: ['10.0.1.0/24'] });
-    const y = n('y', '10.0.2.11', ['10.244.1.0/24'], { labels: lab });
-    const z = n('z', '10.0.1.12', ['10.244.2.0/24'], { l2Subnets: ['10.0.1.0/24'] });
-    const r = computePlan(x, { config: cfg, validPeers: [], neighbours: [x, y, z] });
-    expect(r.spec.directRoutes).toEqual([{ destination: '10.244.1.0/24', via: '10.0.2.11', node: 'y', reason: 'SegmentLabel' }]);
-    expect(computePlan(z, { config: cfg, validPeers: [], neighbours: [x, y, z] }).spec.directRoutes).toEqual([]);
-  });
-
-  it('dual-stack: IPv6 routes via the neighbour IPv6 address, advertisements per family', () => {
+  it('dual-stack: one segment per family, advertisements per family', () => {
     const a = { ...n('a', '10.0.1.11', ['10.244.0.0/24', 'fd00:244::/64'], { l2Subnets: ['10.0.1.0/24', 'fd00:1::/64'] }), ips: { 4: '10.0.1.11', 6: 'fd00:1::11' } as PlanNode['ips'] };
-    const b = { ...n('b', '10.0.1.12', ['10.244.1.0/24', 'fd00:244:0:1::/64'], { l2Subnets: ['10.0.1.0/24', 'fd00:1::/64'] }), ips: { 4: '10.0.1.12', 6: 'fd00:1::12' } as PlanNode['ips'] };
-    const r = computePlan(a, { config: cfg, validPeers: [], neighbours: [a, b] });
-    expect(r.spec.directRoutes!.map((d) => [d.destination, d.via])).toEqual([
-      ['10.244.1.0/24', '10.0.1.12'],
-      ['fd00:244:0:1::/64', 'fd00:1::12'],
-    ]);
+    const r = computePlan(a, { config: cfg, validPeers: [] });
+    expect(r.spec.routing?.segments).toEqual([segmentObjectName(4, 'subnet:10.0.1.0/24'), segmentObjectName(6, 'subnet:fd00:1::/64')]);
     expect(r.spec.advertisements!.map((x) => [x.prefix, x.nextHop])).toEqual([
       ['10.244.0.0/24', '10.0.1.11'],
       ['fd00:244::/64', 'fd00:1::11'],
@@ -114,15 +100,15 @@ describe('computePlan', () => {
   });
 
   it('a block without a node IP of its family is reported, not advertised', () => {
-    const r = computePlan(n('v4only', '10.0.1.11', ['fd00:244::/64']), { config: cfg, validPeers: [], neighbours: [] });
+    const r = computePlan(n('v4only', '10.0.1.11', ['fd00:244::/64']), { config: cfg, validPeers: [] });
     expect(r.spec.advertisements).toEqual([]);
     expect(r.problems).toEqual([expect.objectContaining({ reason: 'NoNodeIP' })]);
   });
 
   it('router ID: annotation, then IPv4, then a stable hash', () => {
     const base = n('node-7', undefined, []);
-    expect(computePlan(base, { config: cfg, validPeers: [], neighbours: [] }).spec.routerId).toBe(hashRouterId('node-7'));
-    expect(computePlan({ ...base, annotations: { 'podfabric.io/router-id': '1.2.3.4' } }, { config: cfg, validPeers: [], neighbours: [] }).spec.routerId).toBe('1.2.3.4');
+    expect(computePlan(base, { config: cfg, validPeers: [] }).spec.routerId).toBe(hashRouterId('node-7'));
+    expect(computePlan({ ...base, annotations: { 'podfabric.io/router-id': '1.2.3.4' } }, { config: cfg, validPeers: [] }).spec.routerId).toBe('1.2.3.4');
     expect(hashRouterId('node-7')).toBe(hashRouterId('node-7'));
     expect(hashRouterId('node-7')).not.toBe(hashRouterId('node-8'));
     expect(hashRouterId('node-7')).toMatch(/^\d+\.\d+\.\d+\.\d+$/);

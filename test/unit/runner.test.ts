@@ -78,18 +78,21 @@ describe('runWorkers: the result of a reconcile', () => {
 });
 
 describe('SegmentIndex', () => {
-  it('returns the other members of the old and new segments when a node moves, nothing when it stays', () => {
+  it('returns the segments a node left, and knows each segment\'s members', () => {
     const s = new SegmentIndex();
     expect(s.update('n1', ['subnet:10.0.1.0/24'])).toEqual([]);
-    expect(s.update('n2', ['subnet:10.0.1.0/24'])).toEqual(['n1']);
+    expect(s.update('n2', ['subnet:10.0.1.0/24'])).toEqual([]);
     expect(s.update('n3', ['subnet:10.0.2.0/24'])).toEqual([]);
     expect(s.update('n2', ['subnet:10.0.1.0/24'])).toEqual([]); // unchanged
-    expect(s.update('n2', ['subnet:10.0.2.0/24']).sort()).toEqual(['n1', 'n3']);
-    expect(s.othersOf('n3')).toEqual(['n2']);
-    expect(s.othersOf('n1')).toEqual([]);
+    expect(s.update('n2', ['subnet:10.0.2.0/24'])).toEqual(['subnet:10.0.1.0/24']);
+    expect(s.membersOf('subnet:10.0.2.0/24').sort()).toEqual(['n2', 'n3']);
+    expect(s.membersOf('subnet:10.0.1.0/24')).toEqual(['n1']);
+    expect(s.keysOf('n2')).toEqual(['subnet:10.0.2.0/24']);
     expect(s.knownSubnets().sort()).toEqual(['10.0.1.0/24', '10.0.2.0/24']);
     s.remove('n1');
     expect(s.knownSubnets()).toEqual(['10.0.2.0/24']);
+    expect(s.keys()).toEqual(['subnet:10.0.2.0/24']);
+    expect(s.keysOf('n1')).toEqual([]);
   });
 });
 

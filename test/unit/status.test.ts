@@ -84,6 +84,7 @@ describe('agentConditions: RoutesReady names the count of route problems', () =>
     { name: 'a kernel error', o: { routeErrors: ['add 10.244.2.0/24 via 10.0.1.12: Nexthop has invalid gateway'], routeProblems: 1 }, reason: 'KernelError', message: /^1 route\(s\) differ from the plan \(status\.routeProblems\): add 10\.244\.2\.0\/24/ },
     { name: 'no uplink', o: { uplinkFound: false, routeProblems: 3 }, reason: 'NoUplink', message: /^3 route\(s\) differ from the plan \(status\.routeProblems\): no interface holds/ },
     { name: 'a route of ours left over, nothing missing: still Installed, the count named', o: { routeProblems: 1 }, reason: 'Installed', message: /^1 route\(s\) differ from the plan \(status\.routeProblems\): 3 host route\(s\) installed$/ },
+    { name: 'segments not known yet: Unknown, even without an uplink', o: { routesUnknown: true, uplinkFound: false }, reason: 'SegmentsNotKnown', message: /not known yet.*its 3 host route\(s\) in the kernel are left as they are$/ },
   ])('$name', ({ o, reason, message }) => {
     const c = agentConditions({ ...base, ...o }).find((x) => x.type === 'RoutesReady')!;
     expect(c.reason).toBe(reason);
@@ -91,7 +92,7 @@ describe('agentConditions: RoutesReady names the count of route problems', () =>
   });
 });
 
-describe('routeProblems: where the kernel differs from spec.directRoutes', () => {
+describe("routeProblems: where the kernel differs from the node's L2Segment routes", () => {
   const plan = (destination: string, via: string) => ({ destination, via });
   const kern = (dst: string, via: string, dev = 'eth0') => ({ dst, via, dev });
   it.each([
@@ -129,12 +130,19 @@ describe('routeProblems: where the kernel differs from spec.directRoutes', () =>
 });
 
 describe('buildReport: routes as a count and the differences only', () => {
-  const spec: NodeFabricSpec = { directRoutes: [{ destination: '10.244.2.0/24', via: '10.0.1.12', node: 'n2', reason: 'SameSubnet' }] };
-  const report = (installed: Array<{ dst: string; via: string; dev: string }>) => buildReport({ generation: 1, spec, uplinks: new Map(), observed: [], live: [], installed });
+  const spec: NodeFabricSpec = {};
+  const planned = [{ destination: '10.244.2.0/24', via: '10.0.1.12', node: 'n2' }];
+  const report = (installed: Array<{ dst: string; via: string; dev: string }>) => buildReport({ generation: 1, spec, planned, uplinks: new Map(), observed: [], live: [], installed });
   it('exactly the plan: routesInstalled, no routeProblems, no per-route list', () => {
     const r = report([{ dst: '10.244.2.0/24', via: '10.0.1.12', dev: 'eth0' }]);
     expect(r.routesInstalled).toBe(1);
     expect(Object.keys(r).filter((k) => k.startsWith('route')).sort()).toEqual(['routesInstalled']);
+  });
+  it('the planned routes not known yet (segments still listing): no routeProblems, whatever the kernel holds', () => {
+    const r = buildReport({ generation: 1, spec, planned: undefined, uplinks: new Map(), observed: [], live: [], installed: [{ dst: '10.244.9.0/24', via: '10.0.1.99', dev: 'eth0' }] });
+    expect(r.routesInstalled).toBe(1);
+    expect(r).not.toHaveProperty('routeProblems');
+    expect(r).not.toHaveProperty('routeProblemsTotal');
   });
   it('a difference: listed with its total', () => {
     const r = report([{ dst: '10.244.2.0/24', via: '10.0.1.13', dev: 'eth0' }]);

@@ -1,0 +1,121 @@
+/**
+ * One L2 segment key ("segment:<key>"): write the segment's L2Segment objects (one per family with a
+ * route; plan/segment.ts decides what each holds) when they differ from what is stored, and delete the
+ * ones the segment no longer has. Node reconciles enqueue their segments' keys (old and new) when a node
+ * joins, leaves or changes its addresses or blocks; a burst of joins in one rack is one write here.
+ * Only this reconciler writes L2Segments, always whole (POST, or PUT over the stored resourceVersion).
+ */
+import { API_PATH as API } from '../api/common.js';
+import type { L2SegmentSpec } from '../api/segment.js';
+import { isAlreadyExists, isConflict, isNotFound } from '../kube/rest.js';
+import { stripManagedFields } from '../kube/informer.js';
+import type { ReconcileContext, ReconcileResult } from '../kube/workqueue.js';
+import { stableStringify } from '../lib/stable.js';
+import type { PlanNode } from '../plan/plan.js';
+import { planSegment } from '../plan/segment.js';
+import { FIELD_MANAGER, newerResourceVersion, type ControllerState, type RawSegment } from './state.js';
+
+const PATH = `${API}/l2segments`;
+const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'podfabric' };
+
+export const segmentQueueKey = (key: string) => `segment:${key}`;
+
+export class SegmentReconciler {
+  /** Objects this controller just wrote, until the cache shows them (as ControllerState.fabric does). */
+  private readonly written = new Map<string, RawSegment | null>();
+
+  constructor(
+    private readonly s: ControllerState,
+    /** The plan's view of a member node (NodeReconciler.planNode with its claims), undefined if gone. */
+    private readonly member: (name: string) => PlanNode | undefined,
+  ) {}
+
+  private current(name: string): RawSegment | undefined {
+    const cached = this.s.stores.segments.get(name);
+    if (!this.written.has(name)) return cached;
+    const mine = this.written.get(name);
+    if (mine === null) {
+      if (!cached) this.written.delete(name);
+      return undefined; // deleted by us; the cache has not shown it yet
+    }
+    if (mine && cached && !newerResourceVersion(mine, cached)) {
+      this.written.delete(name);
+      return cached;
+    }
+    return mine;
+  }
+
+  async reconcile(key: string, ctx: ReconcileContext): Promise<ReconcileResult> {
+    const s = this.s;
+    const members: PlanNode[] = [];
+    for (const m of s.segments.membersOf(key)) {
+      const p = this.member(m);
+      if (p) members.push(p);
+    }
+    const wanted = new Set<string>();
+    for (const family of [4, 6] as const) {
+      const plan = planSegment(family, key, members, s.config);
+      const cur = this.current(plan.name);
+      if (!plan.spec) {
+        if (cur && cur.spec?.key === key) await this.remove(cur, ctx);
+        continue;
+      }
+      wanted.add(plan.name);
+      if (cur && stableStringify(cur.spec) === stableStringify(plan.spec)) continue;
+      const wrote = await this.write(plan.name, plan.spec, cur);
+      const ref = { apiVersion: 'podfabric.io/v1alpha1', kind: 'L2Segment', name: plan.name, ...(wrote.metadata.uid ? { uid: wrote.metadata.uid } : {}) };
+      if (plan.problem && cur?.spec?.omitted !== plan.spec.omitted) s.events.emit(ref, 'Warning', plan.problem.reason, plan.problem.message);
+      ctx.log.debug({ kind: 'L2Segment', name: plan.name, routes: plan.spec.routes.length }, cur ? 'segment routes changed' : 'segment created');
+    }
+    // Objects of this key under another name (written by hand, or by an older naming): ours are only these.
+    for (const o of s.stores.segments.list()) {
+      if (o.spec?.key === key && !wanted.has(o.metadata.name!) && o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'podfabric' && this.current(o.metadata.name!)) await this.remove(o, ctx);
+    }
+    return {};
+  }
+
+  private async remove(o: RawSegment, ctx: ReconcileContext): Promise<void> {
+    const name = o.metadata.name!;
+    try {
+      await this.s.rest.request('DELETE', `${PATH}/${name}`, { kind: 'DeleteOptions', apiVersion: 'v1', ...(o.metadata.uid ? { preconditions: { uid: o.metadata.uid } } : {}) });
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    this.written.set(name, null);
+    ctx.log.debug({ kind: 'L2Segment', name }, 'segment deleted: no routes left');
+  }
+
+  private async write(name: string, spec: L2SegmentSpec, known: RawSegment | undefined): Promise<RawSegment> {
+    const rest = this.s.rest;
+    const put = (cur: RawSegment) =>
+      rest.request<RawSegment>('PUT', `${PATH}/${name}?fieldManager=${FIELD_MANAGER}`, {
+        apiVersion: 'podfabric.io/v1alpha1',
+        kind: 'L2Segment',
+        metadata: { ...cur.metadata, labels: { ...cur.metadata.labels, ...MANAGED_BY } },
+        spec,
+      });
+    let out: RawSegment;
+    if (!known) {
+      try {
+        out = await rest.request<RawSegment>('POST', `${PATH}?fieldManager=${FIELD_MANAGER}`, { apiVersion: 'podfabric.io/v1alpha1', kind: 'L2Segment', metadata: { name, labels: MANAGED_BY }, spec });
+      } catch (e) {
+        if (!isAlreadyExists(e)) throw e;
+        out = await put(await rest.get<RawSegment>(`${PATH}/${name}`));
+      }
+    } else {
+      try {
+        out = await put(known);
+      } catch (e) {
+        if (!isConflict(e) && !isNotFound(e)) throw e;
+        if (isNotFound(e)) {
+          this.written.delete(name);
+          return this.write(name, spec, undefined);
+        }
+        out = await put(await rest.get<RawSegment>(`${PATH}/${name}`));
+      }
+    }
+    out = stripManagedFields(out);
+    this.written.set(name, out);
+    return out;
+  }
+}
