@@ -22,8 +22,6 @@ import { FIELD_MANAGER, nfRef, nodePodCIDRs, nodeRef, type ControllerState, type
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'podfabric' };
 const NF_API_VERSION = 'podfabric.io/v1alpha1';
 type Enqueue = NonNullable<ReconcileResult['enqueue']>;
-/** A segment's reconcile waits this long after a member changed: a rack's members arriving together are one write. */
-export const SEGMENT_BATCH_MS = 250;
 
 export class NodeReconciler {
   constructor(private readonly s: ControllerState) {}
@@ -86,7 +84,7 @@ export class NodeReconciler {
       if (name === reporter || this.reported(name).length) continue;
       const keys = this.segmentKeys(this.planNode(n, s.ipam.claimsOf(name)));
       if (!keys.includes(key)) continue;
-      for (const k of s.segments.update(name, keys)) enqueue.push({ key: segmentQueueKey(k), afterMs: SEGMENT_BATCH_MS });
+      for (const k of s.segments.update(name, keys)) enqueue.push({ key: segmentQueueKey(k) });
       enqueue.push({ key: `node:${name}` }); // its spec names its segments
     }
   }
@@ -122,8 +120,8 @@ export class NodeReconciler {
     const keys = this.segmentKeys(me);
     const known = new Set(s.segments.knownSubnets());
     // The segments it left and the ones it is in: their L2Segments (segment-reconciler.ts) follow its
-    // blocks and addresses; a no-op when nothing changed, and a rack's burst of joins is one write.
-    for (const k of new Set([...s.segments.update(name, keys), ...keys])) enqueue.push({ key: segmentQueueKey(k), afterMs: SEGMENT_BATCH_MS });
+    // blocks and addresses; a no-op when nothing changed, and at most one write per segment per 250 ms.
+    for (const k of new Set([...s.segments.update(name, keys), ...keys])) enqueue.push({ key: segmentQueueKey(k) });
     for (const k of keys) if (k.startsWith('subnet:') && !known.has(k.slice('subnet:'.length))) this.adoptSubnet(k, name, enqueue);
     // The node's sessions are computed here only for the BGPPeers' status (nodesSelected, Conflict) and
     // this node's PeersResolved condition: they are not in the spec (each agent derives its own from the
@@ -226,7 +224,7 @@ export class NodeReconciler {
     for (const p of poolsWaitedOn(fabric, s.ipam.poolNames())) enqueue.push({ key: `pool:${p}` });
     s.wrote(name, undefined);
     const released = s.ipam.release(name);
-    for (const k of new Set(s.segments.keysOf(name))) enqueue.push({ key: segmentQueueKey(k), afterMs: SEGMENT_BATCH_MS });
+    for (const k of new Set(s.segments.keysOf(name))) enqueue.push({ key: segmentQueueKey(k) });
     s.segments.remove(name);
     // The peers it had selected count one node less (before the split, only a resync told them).
     for (const p of s.peerIndex.forgetNode(name)) enqueue.push({ key: `peer:${p}`, afterMs: 200 });

@@ -2,7 +2,9 @@
  * One L2 segment key ("segment:<key>"): write the segment's L2Segment objects (one per family with a
  * route; plan/segment.ts decides what each holds) when they differ from what is stored, and delete the
  * ones the segment no longer has. Node reconciles enqueue their segments' keys (old and new) when a node
- * joins, leaves or changes its addresses or blocks; a burst of joins in one rack is one write here.
+ * joins, leaves or changes its addresses or blocks. A change is written at once, unless the segment was
+ * written less than SEGMENT_MIN_INTERVAL_MS ago: then once that interval is over, with every change
+ * made meanwhile (a rack's members arriving together are a few writes, not one per member).
  * Only this reconciler writes L2Segments, always whole (POST, or PUT over the stored resourceVersion).
  */
 import { API_PATH as API } from '../api/common.js';
@@ -20,14 +22,20 @@ const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'podfabric' };
 
 export const segmentQueueKey = (key: string) => `segment:${key}`;
 
+/** A segment's objects are written at most once per this interval (the first change at once). */
+export const SEGMENT_MIN_INTERVAL_MS = 250;
+
 export class SegmentReconciler {
   /** Objects this controller just wrote, until the cache shows them (as ControllerState.fabric does). */
   private readonly written = new Map<string, RawSegment | null>();
+  /** When each segment key was last written (monotonic ms), for SEGMENT_MIN_INTERVAL_MS. */
+  private readonly lastWrite = new Map<string, number>();
 
   constructor(
     private readonly s: ControllerState,
     /** The plan's view of a member node (NodeReconciler.planNode with its claims), undefined if gone. */
     private readonly member: (name: string) => PlanNode | undefined,
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   private current(name: string): RawSegment | undefined {
@@ -53,6 +61,8 @@ export class SegmentReconciler {
       if (p) members.push(p);
     }
     const wanted = new Set<string>();
+    let deferMs = 0;
+    let wroteNow = false;
     for (const family of [4, 6] as const) {
       const plan = planSegment(family, key, members, s.config);
       const cur = this.current(plan.name);
@@ -62,16 +72,24 @@ export class SegmentReconciler {
       }
       wanted.add(plan.name);
       if (cur && stableStringify(cur.spec) === stableStringify(plan.spec)) continue;
+      const since = this.now() - (this.lastWrite.get(key) ?? -Infinity);
+      if (since < SEGMENT_MIN_INTERVAL_MS) {
+        deferMs = Math.max(deferMs, Math.ceil(SEGMENT_MIN_INTERVAL_MS - since));
+        continue;
+      }
       const wrote = await this.write(plan.name, plan.spec, cur);
       const ref = { apiVersion: 'podfabric.io/v1alpha1', kind: 'L2Segment', name: plan.name, ...(wrote.metadata.uid ? { uid: wrote.metadata.uid } : {}) };
       if (plan.problem && cur?.spec?.omitted !== plan.spec.omitted) s.events.emit(ref, 'Warning', plan.problem.reason, plan.problem.message);
       ctx.log.debug({ kind: 'L2Segment', name: plan.name, routes: plan.spec.routes.length }, cur ? 'segment routes changed' : 'segment created');
+      wroteNow = true;
     }
+    if (wroteNow) this.lastWrite.set(key, this.now());
+    else if (!wanted.size) this.lastWrite.delete(key);
     // Objects of this key under another name (written by hand, or by an older naming): ours are only these.
     for (const o of s.stores.segments.list()) {
       if (o.spec?.key === key && !wanted.has(o.metadata.name!) && o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'podfabric' && this.current(o.metadata.name!)) await this.remove(o, ctx);
     }
-    return {};
+    return deferMs ? { requeueAfterMs: deferMs } : {};
   }
 
   private async remove(o: RawSegment, ctx: ReconcileContext): Promise<void> {

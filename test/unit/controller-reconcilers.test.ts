@@ -8,8 +8,8 @@ import { API_PATH } from '../../operator/api/common.js';
 import { BGPPeer, FabricConfig, IPPool, parseObject } from '../../operator/api/kinds.js';
 import { ConfigReconciler } from '../../operator/controller/config-reconciler.js';
 import { controllerMetrics } from '../../operator/controller/metrics.js';
-import { NodeReconciler, SEGMENT_BATCH_MS } from '../../operator/controller/node-reconciler.js';
-import { SegmentReconciler } from '../../operator/controller/segment-reconciler.js';
+import { NodeReconciler } from '../../operator/controller/node-reconciler.js';
+import { SEGMENT_MIN_INTERVAL_MS, SegmentReconciler } from '../../operator/controller/segment-reconciler.js';
 import { segmentObjectName } from '../../operator/api/segment.js';
 import { directRoutesFrom } from '../../operator/plan/segment.js';
 import { PEER_COUNTS_INTERVAL_MS, PeerReconciler, peerStatusDue, SECRET_RECHECK_MS } from '../../operator/controller/peer-reconciler.js';
@@ -46,6 +46,11 @@ function rig() {
 /** The NodeFabric spec writes (POST create, PUT replace), oldest first, of one node or all. */
 const fabricWrites = (rest: FakeRest, name?: string) =>
   rest.calls.filter((c) => (c.method === 'POST' || c.method === 'PUT') && /\/nodefabrics(\?|\/[^/]*$)/.test(c.path) && (!name || (c.body as any).metadata.name === name)).map((c) => c.body as any);
+/** A clock that moves 1 s per reading: no two segment writes fall inside SEGMENT_MIN_INTERVAL_MS. */
+const ticking = () => {
+  let t = 0;
+  return () => (t += 1000);
+};
 const statusOf = (rest: FakeRest, path: RegExp) => rest.calls.filter((c) => c.method === 'APPLY' && path.test(c.path)).map((c) => (c.body as { status: any }).status);
 
 describe('NodeReconciler (fake client)', () => {
@@ -150,7 +155,7 @@ describe('NodeReconciler (fake client)', () => {
     r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
     r.syncPools();
     const rec = new NodeReconciler(r.state);
-    const seg = new SegmentReconciler(r.state, (n) => rec.memberOf(n));
+    const seg = new SegmentReconciler(r.state, (n) => rec.memberOf(n), ticking());
     const rack = ['n1', 'n2', 'n3', 'n4'];
     rack.forEach((n, i) => r.stores.nodes.put(node(n, `10.0.1.${11 + i}`)));
     r.stores.nodes.put(node('other', '10.0.2.11'));
@@ -173,7 +178,7 @@ describe('NodeReconciler (fake client)', () => {
     put('n1', ['10.0.1.0/24']);
     const KEY = 'subnet:10.0.1.0/24';
     expect(res.enqueue?.filter((e) => e.key.startsWith('node:')).map((e) => e.key).sort()).toEqual(['node:n2', 'node:n3', 'node:n4']);
-    expect(res.enqueue).toContainEqual({ key: `segment:${KEY}`, afterMs: SEGMENT_BATCH_MS });
+    expect(res.enqueue).toContainEqual({ key: `segment:${KEY}` });
     const name = segmentObjectName(4, KEY);
     expect(recorded('n1').spec.routing).toEqual({ l2Segment: KEY, segments: [name] });
     await seg.reconcile(KEY, ctx);
@@ -219,7 +224,7 @@ describe('NodeReconciler (fake client)', () => {
     const rec2 = new NodeReconciler(r2.state);
     rec2.indexSegments();
     for (const n of ['n3', 'n1', 'other', 'n4', 'n2']) await rec2.reconcile(n, ctx);
-    await new SegmentReconciler(r2.state, (n) => rec2.memberOf(n)).reconcile(KEY, ctx);
+    await new SegmentReconciler(r2.state, (n) => rec2.memberOf(n), ticking()).reconcile(KEY, ctx);
     expect(r2.rest.calls.filter((c) => c.method !== 'GET' && /nodefabrics|l2segments/.test(c.path)).map((c) => `${c.method} ${c.path}`)).toEqual([]);
   });
 
@@ -230,7 +235,7 @@ describe('NodeReconciler (fake client)', () => {
     const lab = { 'podfabric.io/l2-segment': 'rack-7' };
     const KEY = 'label:rack-7';
     const rec = new NodeReconciler(r.state);
-    const seg = new SegmentReconciler(r.state, (n) => rec.memberOf(n));
+    const seg = new SegmentReconciler(r.state, (n) => rec.memberOf(n), ticking());
     const sync = () => {
       // the caches catch up with what was written
       for (const c of r.rest.calls) {
@@ -249,7 +254,7 @@ describe('NodeReconciler (fake client)', () => {
     sync();
     r.stores.nodes.put(node('d', '10.0.9.11', lab));
     const res = await rec.reconcile('d', ctx);
-    expect(res.enqueue).toContainEqual({ key: `segment:${KEY}`, afterMs: SEGMENT_BATCH_MS });
+    expect(res.enqueue).toContainEqual({ key: `segment:${KEY}` });
     await seg.reconcile(KEY, ctx);
     const writes = r.rest.calls.filter((c) => c.method !== 'GET' && c.method !== 'PATCH');
     expect(writes.map((c) => `${c.method} ${c.path.split('?')[0]!.split('/').at(-1)}`)).toEqual(['POST nodefabrics', `PUT ${segmentObjectName(4, KEY)}`]);
@@ -259,7 +264,7 @@ describe('NodeReconciler (fake client)', () => {
     for (const n of ['a', 'b', 'c']) {
       r.stores.nodes.delete(n);
       const rel = await rec.reconcile(n, ctx);
-      expect(rel.enqueue).toContainEqual({ key: `segment:${KEY}`, afterMs: SEGMENT_BATCH_MS });
+      expect(rel.enqueue).toContainEqual({ key: `segment:${KEY}` });
     }
     await seg.reconcile(KEY, ctx);
     expect(r.rest.calls.filter((c) => /l2segments/.test(c.path)).map((c) => c.method)).toEqual(['PUT']);
@@ -273,13 +278,42 @@ describe('NodeReconciler (fake client)', () => {
     expect(r.rest.calls).toEqual([]);
   });
 
+  it('a segment is written at most once per SEGMENT_MIN_INTERVAL_MS: the first change at once, later ones together when it is over', async () => {
+    const r = rig();
+    r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
+    r.syncPools();
+    const lab = { 'podfabric.io/l2-segment': 'r' };
+    let t = 10_000;
+    const rec = new NodeReconciler(r.state);
+    const seg = new SegmentReconciler(r.state, (n) => rec.memberOf(n), () => t);
+    const segWrites = () => r.rest.calls.filter((c) => /l2segments/.test(c.path) && c.method !== 'GET');
+    r.stores.nodes.put(node('a', '10.0.0.11', lab));
+    await rec.reconcile('a', ctx);
+    expect(await seg.reconcile('label:r', ctx)).toEqual({});
+    expect(segWrites().map((c) => c.method)).toEqual(['POST']);
+    const posted = segWrites()[0]!.body as any;
+    r.stores.segments.put({ ...posted, metadata: { ...posted.metadata, resourceVersion: '2' } });
+    // Two members join 100 ms later: nothing written yet, the key comes back when the interval is over.
+    t += 100;
+    for (const [n, ip] of [['b', '10.0.0.12'], ['c', '10.0.0.13']] as const) {
+      r.stores.nodes.put(node(n, ip, lab));
+      await rec.reconcile(n, ctx);
+    }
+    expect(await seg.reconcile('label:r', ctx)).toEqual({ requeueAfterMs: SEGMENT_MIN_INTERVAL_MS - 100 });
+    expect(segWrites()).toHaveLength(1);
+    t += SEGMENT_MIN_INTERVAL_MS - 100;
+    expect(await seg.reconcile('label:r', ctx)).toEqual({});
+    expect(segWrites().map((c) => c.method)).toEqual(['POST', 'PUT']);
+    expect((segWrites()[1]!.body as any).spec.routes.map((x: any) => x.node)).toEqual(['a', 'b', 'c']);
+  });
+
   it('a segment object changed by someone else is put back; one of ours under another name is deleted', async () => {
     const r = rig();
     r.stores.pools.put(obj('IPPool', 'v4', { cidr: '10.244.0.0/16' }));
     r.syncPools();
     const lab = { 'podfabric.io/l2-segment': 'r' };
     const rec = new NodeReconciler(r.state);
-    const seg = new SegmentReconciler(r.state, (n) => rec.memberOf(n));
+    const seg = new SegmentReconciler(r.state, (n) => rec.memberOf(n), ticking());
     r.stores.nodes.put(node('a', '10.0.0.11', lab));
     await rec.reconcile('a', ctx);
     const name = segmentObjectName(4, 'label:r');
