@@ -49,15 +49,8 @@ function namedSegments(nf: NodeFabricObj | undefined, s: FabricSnapshot): L2Segm
 /** The node's planned host-gw routes (what its agent installs), each with its segment. */
 export function plannedRoutes(nf: NodeFabricObj | undefined, s: FabricSnapshot): PlannedRoute[] {
   if (!nf) return [];
-  const self = nf.metadata.name;
-  const objs = namedSegments(nf, s);
-  // Which segment each destination comes from: the first holding it, as directRoutesFrom keeps the first.
-  const from = new Map<string, L2SegmentObj>();
-  for (const o of objs) for (const r of directRoutesFrom(self, [{ routes: routesOf(o) }])) if (!from.has(r.destination)) from.set(r.destination, o);
-  return directRoutesFrom(self, objs.map((o) => ({ routes: routesOf(o) }))).map((r) => {
-    const o = from.get(r.destination);
-    return { ...r, segment: o?.metadata.name ?? '-', reason: o?.spec?.reason ?? null };
-  });
+  const tagged = namedSegments(nf, s).map((o) => ({ routes: routesOf(o).map((r) => ({ ...r, segment: o.metadata.name, reason: o.spec?.reason ?? null })) }));
+  return directRoutesFrom(nf.metadata.name, tagged);
 }
 
 /** The family a segment object's name is for (segmentObjectName: `v4-...`, `v6-...`). */

@@ -7,8 +7,8 @@
 import { API_PATH as API, type Condition } from '../api/common.js';
 import { NodeFabric } from '../api/kinds.js';
 import type { NodeFabricSpec } from '../api/nodefabric.js';
-import { isAlreadyExists, isConflict, isNotFound } from '../kube/rest.js';
-import { stripManagedFields } from '../kube/informer.js';
+import { isNotFound } from '../kube/rest.js';
+import { writeWhole } from '../kube/own-writes.js';
 import { carryEnqueue, type ReconcileContext, type ReconcileResult } from '../kube/workqueue.js';
 import type { Allocation } from '../ipam/ipam.js';
 import type { PeerInfo } from '../plan/peers.js';
@@ -244,39 +244,28 @@ export class NodeReconciler {
    * main resource never changes it). Both are cheaper for the apiserver than an apply of a custom
    * resource (`npm run bench -- ipam-writes`). A conflict (the agent's status write moved the
    * resourceVersion, or the cache is behind) reads the record once and writes again; a second one fails
-   * the reconcile, which is retried.
+   * the reconcile, which is retried (kube/own-writes.ts writeWhole).
    */
   private async writeNodeFabric(node: KNode, spec: NodeFabricSpec, known: RawFabric | undefined): Promise<RawFabric> {
     const name = node.metadata.name;
-    const rest = this.s.rest;
     const owner = node.metadata.uid ? [{ apiVersion: 'v1', kind: 'Node', name, uid: node.metadata.uid }] : undefined;
-    const put = (cur: RawFabric) =>
-      rest.request<RawFabric>('PUT', `${API}/nodefabrics/${name}?fieldManager=${FIELD_MANAGER}`, {
-        apiVersion: cur.apiVersion ?? NF_API_VERSION,
+    return writeWhole<RawFabric>(this.s.rest, {
+      collection: `${API}/nodefabrics`,
+      name,
+      fieldManager: FIELD_MANAGER,
+      known,
+      body: (cur) => ({
+        apiVersion: cur?.apiVersion ?? NF_API_VERSION,
         kind: 'NodeFabric',
-        metadata: {
-          ...cur.metadata,
-          labels: { ...cur.metadata.labels, ...MANAGED_BY },
-          ...(owner ? { ownerReferences: [...((cur.metadata.ownerReferences ?? []) as Array<{ kind?: string }>).filter((r) => r.kind !== 'Node'), ...owner] } : {}),
-        },
+        metadata: cur
+          ? {
+              ...cur.metadata,
+              labels: { ...cur.metadata.labels, ...MANAGED_BY },
+              ...(owner ? { ownerReferences: [...((cur.metadata.ownerReferences ?? []) as Array<{ kind?: string }>).filter((r) => r.kind !== 'Node'), ...owner] } : {}),
+            }
+          : { name, labels: MANAGED_BY, ...(owner ? { ownerReferences: owner } : {}) },
         spec,
-      });
-    const fresh = () => rest.get<RawFabric>(`${API}/nodefabrics/${name}`);
-    let cur = known;
-    if (!cur) {
-      const body = { apiVersion: NF_API_VERSION, kind: 'NodeFabric', metadata: { name, labels: MANAGED_BY, ...(owner ? { ownerReferences: owner } : {}) }, spec };
-      try {
-        return stripManagedFields(await rest.request<RawFabric>('POST', `${API}/nodefabrics?fieldManager=${FIELD_MANAGER}`, body));
-      } catch (e) {
-        if (!isAlreadyExists(e)) throw e;
-        cur = await fresh(); // the cache has not shown it yet
-      }
-    }
-    try {
-      return stripManagedFields(await put(cur));
-    } catch (e) {
-      if (!isConflict(e)) throw e;
-      return stripManagedFields(await put(await fresh()));
-    }
+      }),
+    });
   }
 }

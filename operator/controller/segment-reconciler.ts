@@ -5,17 +5,17 @@
  * joins, leaves or changes its addresses or blocks. A change is written at once, unless the segment was
  * written less than SEGMENT_MIN_INTERVAL_MS ago: then once that interval is over, with every change
  * made meanwhile (a rack's members arriving together are a few writes, not one per member).
- * Only this reconciler writes L2Segments, always whole (POST, or PUT over the stored resourceVersion).
+ * Only this reconciler writes L2Segments, always whole (kube/own-writes.ts writeWhole).
  */
 import { API_PATH as API } from '../api/common.js';
 import type { L2SegmentSpec } from '../api/segment.js';
-import { isAlreadyExists, isConflict, isNotFound } from '../kube/rest.js';
-import { stripManagedFields } from '../kube/informer.js';
+import { isNotFound } from '../kube/rest.js';
+import { OwnWrites, writeWhole } from '../kube/own-writes.js';
 import type { ReconcileContext, ReconcileResult } from '../kube/workqueue.js';
 import { stableStringify } from '../lib/stable.js';
 import type { PlanNode } from '../plan/plan.js';
 import { planSegment } from '../plan/segment.js';
-import { FIELD_MANAGER, newerResourceVersion, type ControllerState, type RawSegment } from './state.js';
+import { FIELD_MANAGER, type ControllerState, type RawSegment } from './state.js';
 
 const PATH = `${API}/l2segments`;
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'podfabric' };
@@ -26,8 +26,8 @@ export const segmentQueueKey = (key: string) => `segment:${key}`;
 export const SEGMENT_MIN_INTERVAL_MS = 250;
 
 export class SegmentReconciler {
-  /** Objects this controller just wrote, until the cache shows them (as ControllerState.fabric does). */
-  private readonly written = new Map<string, RawSegment | null>();
+  /** Objects this controller just wrote or deleted, until the cache shows it (as ControllerState.fabric). */
+  private readonly written = new OwnWrites<RawSegment>();
   /** When each segment key was last written (monotonic ms), for SEGMENT_MIN_INTERVAL_MS. */
   private readonly lastWrite = new Map<string, number>();
 
@@ -39,18 +39,7 @@ export class SegmentReconciler {
   ) {}
 
   private current(name: string): RawSegment | undefined {
-    const cached = this.s.stores.segments.get(name);
-    if (!this.written.has(name)) return cached;
-    const mine = this.written.get(name);
-    if (mine === null) {
-      if (!cached) this.written.delete(name);
-      return undefined; // deleted by us; the cache has not shown it yet
-    }
-    if (mine && cached && !newerResourceVersion(mine, cached)) {
-      this.written.delete(name);
-      return cached;
-    }
-    return mine;
+    return this.written.get(name, this.s.stores.segments.get(name));
   }
 
   async reconcile(key: string, ctx: ReconcileContext): Promise<ReconcileResult> {
@@ -99,41 +88,24 @@ export class SegmentReconciler {
     } catch (e) {
       if (!isNotFound(e)) throw e;
     }
-    this.written.set(name, null);
+    this.written.deleted(name);
     ctx.log.debug({ kind: 'L2Segment', name }, 'segment deleted: no routes left');
   }
 
   private async write(name: string, spec: L2SegmentSpec, known: RawSegment | undefined): Promise<RawSegment> {
-    const rest = this.s.rest;
-    const put = (cur: RawSegment) =>
-      rest.request<RawSegment>('PUT', `${PATH}/${name}?fieldManager=${FIELD_MANAGER}`, {
+    const out = await writeWhole<RawSegment>(this.s.rest, {
+      collection: PATH,
+      name,
+      fieldManager: FIELD_MANAGER,
+      known,
+      body: (stored) => ({
         apiVersion: 'podfabric.io/v1alpha1',
         kind: 'L2Segment',
-        metadata: { ...cur.metadata, labels: { ...cur.metadata.labels, ...MANAGED_BY } },
+        metadata: stored ? { ...stored.metadata, labels: { ...stored.metadata.labels, ...MANAGED_BY } } : { name, labels: MANAGED_BY },
         spec,
-      });
-    let out: RawSegment;
-    if (!known) {
-      try {
-        out = await rest.request<RawSegment>('POST', `${PATH}?fieldManager=${FIELD_MANAGER}`, { apiVersion: 'podfabric.io/v1alpha1', kind: 'L2Segment', metadata: { name, labels: MANAGED_BY }, spec });
-      } catch (e) {
-        if (!isAlreadyExists(e)) throw e;
-        out = await put(await rest.get<RawSegment>(`${PATH}/${name}`));
-      }
-    } else {
-      try {
-        out = await put(known);
-      } catch (e) {
-        if (!isConflict(e) && !isNotFound(e)) throw e;
-        if (isNotFound(e)) {
-          this.written.delete(name);
-          return this.write(name, spec, undefined);
-        }
-        out = await put(await rest.get<RawSegment>(`${PATH}/${name}`));
-      }
-    }
-    out = stripManagedFields(out);
-    this.written.set(name, out);
+      }),
+    });
+    this.written.wrote(name, out);
     return out;
   }
 }

@@ -7,6 +7,7 @@ import { fabricConfigSpec, type FabricConfigSpec } from '../api/fabricconfig.js'
 import type { BGPPeerObj, FabricConfigObj, IPPoolObj, L2SegmentObj, NodeFabricObj } from '../api/kinds.js';
 import type { ObjectRef, EventSink } from '../kube/events.js';
 import type { Decoded, KObj } from '../kube/informer.js';
+import { OwnWrites } from '../kube/own-writes.js';
 import type { KubeRest } from '../kube/rest.js';
 import type { StatusWriter } from '../kube/status.js';
 import { stableStringify } from '../lib/stable.js';
@@ -58,12 +59,8 @@ export class ControllerState {
   config: FabricConfigSpec = fabricConfigSpec.parse({});
   /** Caches are synced and allocations loaded: reconcilers may fan out to other keys. */
   ready = false;
-  /**
-   * NodeFabrics as this controller last wrote them, until the informer's cache shows that write (or a
-   * later one): a reconcile that runs before the watch echo (the Node patch's own echo, typically) sees
-   * its own write instead of a stale or missing record, and does not write the same spec again.
-   */
-  private readonly written = new Map<string, RawFabric>();
+  /** NodeFabrics as this controller last wrote them, until the informer's cache shows that write. */
+  private readonly written = new OwnWrites<RawFabric>();
   /** Normal `Allocated` Events: per node while few, one summary per pool under a burst. */
   readonly allocationEvents: AllocationEvents;
 
@@ -83,20 +80,13 @@ export class ControllerState {
 
   /** The newest NodeFabric known: the cache's, or this controller's own write the cache has not shown yet. */
   fabric(name: string): RawFabric | undefined {
-    const cached = this.stores.fabrics.get(name);
-    const mine = this.written.get(name);
-    if (!mine) return cached;
-    if (cached && !newerResourceVersion(mine, cached)) {
-      this.written.delete(name); // the cache caught up
-      return cached;
-    }
-    return mine;
+    return this.written.get(name, this.stores.fabrics.get(name));
   }
 
   /** Records a NodeFabric this controller just wrote (see fabric()); undefined forgets it (deleted). */
   wrote(name: string, f: RawFabric | undefined): void {
-    if (f) this.written.set(name, f);
-    else this.written.delete(name);
+    if (f) this.written.wrote(name, f);
+    else this.written.forget(name);
   }
 
   /** The pools as IPAM sees them (decoded on arrival; an undecodable pool is skipped, with a warning). */
@@ -124,17 +114,6 @@ export class ControllerState {
   nodeKeys(): Array<{ key: string }> {
     return this.stores.nodes.list().map((n) => ({ key: `node:${n.metadata.name}` }));
   }
-}
-
-/**
- * Whether `a` is a later version than `b`. resourceVersions are opaque by contract, but etcd3's are
- * integers and client-go's mutation cache compares them the same way; anything else counts as not newer
- * (the cache wins, and at worst a write is repeated, which apply makes harmless).
- */
-export function newerResourceVersion(a: KObj, b: KObj): boolean {
-  const [x, y] = [a.metadata.resourceVersion, b.metadata.resourceVersion];
-  if (!x || !y || !/^\d+$/.test(x) || !/^\d+$/.test(y)) return false;
-  return BigInt(x) > BigInt(y);
 }
 
 /**

@@ -33,6 +33,8 @@ export function segmentsOf(node: PlanNode, cfg: FabricConfigSpec): SegmentRef[] 
   return out;
 }
 
+const byDestination = (a: { destination: string }, b: { destination: string }) => (a.destination < b.destination ? -1 : a.destination > b.destination ? 1 : 0);
+
 export interface SegmentPlan {
   name: string;
   /** Undefined: the segment has no route (no member with a pod CIDR and an IP of the family); no object. */
@@ -55,7 +57,7 @@ export function planSegment(family: Family, key: string, candidates: PlanNode[],
     for (const al of m.allocations) if (parseCidr(al.cidr)?.family === family) routes.push({ destination: al.cidr, via, node: m.name });
   }
   if (!routes.length) return { name, spec: undefined };
-  routes.sort((a, b) => (a.destination < b.destination ? -1 : a.destination > b.destination ? 1 : 0));
+  routes.sort(byDestination);
   const reason = key.startsWith('label:') ? ('SegmentLabel' as const) : ('SameSubnet' as const);
   if (routes.length <= MAX_SEGMENT_ROUTES) return { name, spec: { key, family, reason, routes } };
   const omitted = routes.length - MAX_SEGMENT_ROUTES;
@@ -69,10 +71,11 @@ export function planSegment(family: Family, key: string, candidates: PlanNode[],
 /**
  * The routes node `self` installs from its segments' objects: every route but its own, sorted by
  * destination. A destination listed twice (two segments of one family cannot both hold it; a stale
- * object can) keeps the first, so the kernel is never asked for two routes to one prefix.
+ * object can) keeps the first, so the kernel is never asked for two routes to one prefix. Routes come
+ * back as given (the CLI passes them tagged with their segment).
  */
-export function directRoutesFrom(self: string, segments: Array<Pick<L2SegmentSpec, 'routes'>>): DirectRoute[] {
-  const out = new Map<string, DirectRoute>();
+export function directRoutesFrom<R extends DirectRoute>(self: string, segments: ReadonlyArray<{ routes: readonly R[] }>): R[] {
+  const out = new Map<string, R>();
   for (const s of segments) for (const r of s.routes) if (r.node !== self && !out.has(r.destination)) out.set(r.destination, r);
-  return [...out.values()].sort((a, b) => (a.destination < b.destination ? -1 : a.destination > b.destination ? 1 : 0));
+  return [...out.values()].sort(byDestination);
 }
